@@ -1,0 +1,267 @@
+"""Decoupled eigenmode dynamics of the linear BYOL/SimSiam model (Tian, Chen & Ganguli 2021).
+
+Under assumptions A1 (Wa = tau W), A2 (X = I, X' = sigma2 I) and A3 (symmetric predictor), and
+once F = W W^T and Wp share eigenvectors (Theorem 3), the flow decouples into independent modes
+(p_j, s_j, tau_j): eigenvalues of Wp and F, and the target/online ratio. The three right-hand
+sides below are Eqs. 11-13 of the paper; they are plain arithmetic, so they evaluate on floats,
+numpy arrays, torch tensors (CPU or CUDA) and sympy symbols alike.
+
+:func:`simulate_modes` integrates any batch of modes / initial conditions / hyper-parameters at
+once (all inputs broadcast together) with the batched integrator of
+:mod:`dynamics.theory.integrate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from dynamics.errors import ConfigError, check_range
+from dynamics.theory.integrate import STATUS_NAMES, STATUS_OK, integrate_batched
+
+
+def delta(p, tau, sigma2, eta):
+    """Growth rate Delta_j = p_j [tau - (1 + sigma2) p_j] - eta (Sec. 3.3, above Eq. 17).
+
+    On the invariant parabola dp_j/dt = p_j Delta_j (Eq. 16), and everywhere
+    ds_j/dt = 2 s_j Delta_j (Eq. 12).
+    """
+    return p * (tau - (1 + sigma2) * p) - eta
+
+
+def dp_dt(p, s, tau, alpha_p, eta, sigma2):
+    """Eq. 11: dp_j/dt = alpha_p s_j [tau - (1 + sigma2) p_j] - eta p_j."""
+    return alpha_p * s * (tau - (1 + sigma2) * p) - eta * p
+
+
+def ds_dt(p, s, tau, eta, sigma2):
+    """Eq. 12: ds_j/dt = 2 p_j s_j [tau - (1 + sigma2) p_j] - 2 eta s_j  (= 2 s_j Delta_j)."""
+    return 2 * s * delta(p, tau, sigma2, eta)
+
+
+def dtau_dt(p, tau, beta, eta, sigma2):
+    """Eq. 13 divided by s_j: dtau/dt = beta (1 - tau) - tau (ds_j/dt) / (2 s_j).
+
+    Using Eq. 12, (ds_j/dt)/(2 s_j) = Delta_j, so the EMA ratio obeys
+    dtau/dt = beta (1 - tau) - tau Delta_j, which stays regular at s_j = 0.
+    """
+    return beta * (1 - tau) - tau * delta(p, tau, sigma2, eta)
+
+
+def mode_rhs(p, s, tau, *, alpha_p, eta, sigma2, beta=None):
+    """(dp/dt, ds/dt, dtau/dt) of Eqs. 11-13; dtau/dt = 0 when ``beta`` is None (tau fixed)."""
+    dtau = 0 * tau if beta is None else dtau_dt(p, tau, beta, eta, sigma2)
+    return (
+        dp_dt(p, s, tau, alpha_p, eta, sigma2),
+        ds_dt(p, s, tau, eta, sigma2),
+        dtau,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Batched simulation
+
+
+@dataclass
+class ModeTrajectory:
+    """Solution of Eqs. 11-13 for a batch of modes.
+
+    ``t`` has shape ``(T,)``; ``p``, ``s`` and ``tau`` have shape ``(T, *batch)`` where ``batch``
+    is the broadcast shape of all inputs. Arrays are numpy unless the inputs were torch tensors.
+    ``status`` (shape ``batch``) is 0 where the element reached ``t_end``; see
+    :data:`dynamics.theory.integrate.STATUS_NAMES`. Parameters are stored broadcast to ``batch``.
+    """
+
+    t: Any
+    p: Any
+    s: Any
+    tau: Any
+    alpha_p: Any
+    eta: Any
+    sigma2: Any
+    beta: Any | None
+    status: Any
+    n_steps: Any = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def ema(self) -> bool:
+        return self.beta is not None
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return tuple(self.p.shape[1:])
+
+    def final(self) -> dict[str, Any]:
+        """Last stored state (NaN where an element stopped early)."""
+        return {"p": self.p[-1], "s": self.s[-1], "tau": self.tau[-1]}
+
+    def last_valid(self) -> dict[str, Any]:
+        """Last finite state of each element (what was computed before a blow-up)."""
+        p = _to_numpy(self.p)
+        ok = np.isfinite(p)
+        last = np.where(ok.any(0), ok.shape[0] - 1 - np.argmax(ok[::-1], axis=0), 0)
+        pick = lambda a: np.take_along_axis(_to_numpy(a), last[None], 0)[0]  # noqa: E731
+        return {"t": _to_numpy(self.t)[last], "p": pick(self.p), "s": pick(self.s),
+                "tau": pick(self.tau)}
+
+    def collapsed(self, s_tol: float = 1e-6) -> Any:
+        """True where the mode's final s_j is below ``s_tol`` (the collapsed branch s = 0)."""
+        return self.s[-1] < s_tol
+
+    def invariant_c0(self) -> Any:
+        """c_j = s_j(0) - p_j(0)^2 / alpha_p (Eq. 14 with the corrected sign)."""
+        from dynamics.theory.closed_form import invariant_c
+
+        return invariant_c(self.p[0], self.s[0], self.alpha_p)
+
+    def invariant_residual(self) -> Any:
+        """|s_j(t) - p_j(t)^2/alpha_p - c_j e^{-2 eta t}| relative to max(|s_j|, p_j^2/alpha_p).
+
+        Zero up to integrator error by Eq. 14 (any tau(t), so also in the EMA case).
+        """
+        from dynamics.theory.closed_form import parabola_s
+
+        t = self.t.reshape((-1,) + (1,) * len(self.batch_shape))
+        pred = parabola_s(self.p, self.alpha_p, c=self.invariant_c0(), eta=self.eta, t=t)
+        scale = _maximum(abs(self.s), self.p**2 / self.alpha_p)
+        scale = _maximum(scale, 1e-300 + 0 * scale)
+        return abs(self.s - pred) / scale
+
+    def status_text(self) -> str:
+        st = _to_numpy(self.status)
+        counts = {STATUS_NAMES[int(k)]: int((st == k).sum()) for k in np.unique(st)}
+        return ", ".join(f"{v} {k}" for k, v in counts.items())
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.all(_to_numpy(self.status) == STATUS_OK))
+
+    def to_numpy(self) -> ModeTrajectory:
+        conv = {k: _to_numpy(getattr(self, k)) for k in
+                ("t", "p", "s", "tau", "alpha_p", "eta", "sigma2", "status", "n_steps")}
+        conv["beta"] = None if self.beta is None else _to_numpy(self.beta)
+        return ModeTrajectory(**conv, meta=dict(self.meta))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain arrays for saving (numpy)."""
+        tr = self.to_numpy()
+        out = {k: getattr(tr, k) for k in ("t", "p", "s", "tau", "alpha_p", "eta", "sigma2",
+                                            "status")}
+        if tr.beta is not None:
+            out["beta"] = tr.beta
+        return out
+
+
+def _to_numpy(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return None if x is None else np.asarray(x)
+
+
+def _maximum(a, b):
+    if isinstance(a, torch.Tensor):
+        return torch.maximum(a, torch.as_tensor(b, dtype=a.dtype, device=a.device))
+    return np.maximum(a, b)
+
+
+def _rhs_stacked(y: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
+    p, s, tau = y[:, 0], y[:, 1], y[:, 2]
+    beta = aux.get("beta")
+    dp, ds, dtau = mode_rhs(
+        p, s, tau, alpha_p=aux["alpha_p"], eta=aux["eta"], sigma2=aux["sigma2"], beta=beta
+    )
+    return torch.stack((dp, ds, dtau), dim=-1)
+
+
+def validate_mode_inputs(*, s0, alpha_p, eta, sigma2, beta, t_end) -> None:
+    """One-line errors for out-of-range mode-simulation inputs (see :class:`ConfigError`)."""
+    check_range("s0", s0, low=0)
+    check_range("alpha_p", alpha_p, low=0, low_open=True)
+    check_range("eta", eta, low=0)
+    check_range("sigma2", sigma2, low=0)
+    if beta is not None:
+        check_range("beta", beta, low=0, low_open=True)
+    check_range("t_end", t_end, low=0, low_open=True)
+
+
+def simulate_modes(
+    p0,
+    s0,
+    *,
+    alpha_p=1.0,
+    eta=0.0,
+    sigma2=0.0,
+    tau0=1.0,
+    beta=None,
+    t_end: float = 100.0,
+    n_save: int = 201,
+    t_eval=None,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_iterations: int = 500_000,
+    blowup: float = 1e8,
+    device=None,
+) -> ModeTrajectory:
+    """Integrate the decoupled mode dynamics (Eqs. 11-13) for a whole batch at once.
+
+    All of ``p0, s0, alpha_p, eta, sigma2, tau0, beta`` may be scalars or arrays; they are
+    broadcast to one batch shape, so one call covers many modes, many initial conditions and
+    many hyper-parameter settings (e.g. ``eta[:, None]`` against ``p0[None, :]``).
+
+    ``beta=None`` keeps tau fixed at ``tau0`` (``tau0 = 1`` is SimSiam, Wa = W). A number or array
+    ``beta`` lets tau_j evolve by Eq. 13 from ``tau0`` (``tau0 = 0`` is Wa(0) = 0, the setting of
+    Eq. 15).
+
+    Output times are ``t_eval`` if given, else ``n_save`` points evenly spaced in [0, t_end].
+    numpy in -> numpy out; any torch tensor in -> torch out on that tensor's device.
+    """
+    inputs = {"p0": p0, "s0": s0, "alpha_p": alpha_p, "eta": eta, "sigma2": sigma2,
+              "tau0": tau0}
+    if beta is not None:
+        inputs["beta"] = beta
+    use_torch = any(isinstance(v, torch.Tensor) for v in inputs.values())
+    if device is None:
+        device = next((v.device for v in inputs.values() if isinstance(v, torch.Tensor)), "cpu")
+    if t_eval is None:
+        if not isinstance(n_save, int) or n_save < 2:
+            raise ConfigError("n_save", f"must be an integer >= 2, got {n_save!r}")
+        validate_mode_inputs(s0=s0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, beta=beta,
+                             t_end=t_end)
+        t_eval_t = torch.linspace(0.0, float(t_end), n_save, dtype=torch.float64, device=device)
+    else:
+        t_eval_t = torch.as_tensor(np.asarray(_to_numpy(t_eval), dtype=float),
+                                   dtype=torch.float64, device=device)
+        if t_eval_t.ndim != 1 or t_eval_t.numel() < 1 or bool((t_eval_t < 0).any()) or bool(
+            (t_eval_t[1:] < t_eval_t[:-1]).any()) or float(t_eval_t[-1]) <= 0:
+            raise ConfigError("t_eval", "must be a non-empty increasing 1-D array in [0, inf) "
+                                        "ending after 0")
+        validate_mode_inputs(s0=s0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, beta=beta,
+                             t_end=float(t_eval_t[-1]))
+    tensors = {k: torch.as_tensor(_to_numpy(v) if not isinstance(v, torch.Tensor) else v,
+                                  dtype=torch.float64).to(device)
+               for k, v in inputs.items()}
+    bshape = torch.broadcast_shapes(*(v.shape for v in tensors.values()))
+    flat = {k: v.broadcast_to(bshape).reshape(-1) for k, v in tensors.items()}
+    y0 = torch.stack((flat["p0"], flat["s0"], flat["tau0"]), dim=-1)
+    aux = {k: flat[k] for k in ("alpha_p", "eta", "sigma2") + (("beta",) if beta is not None
+                                                              else ())}
+    sol = integrate_batched(_rhs_stacked, y0, t_eval_t, aux, rtol=rtol, atol=atol,
+                            max_iterations=max_iterations, blowup=blowup)
+    shape_t = (t_eval_t.shape[0],) + tuple(bshape)
+    conv = (lambda x: x) if use_torch else (lambda x: x.cpu().numpy())
+    params = {k: conv(tensors[k].broadcast_to(bshape)) for k in ("alpha_p", "eta", "sigma2")}
+    return ModeTrajectory(
+        t=conv(t_eval_t),
+        p=conv(sol.y[..., 0].reshape(shape_t)),
+        s=conv(sol.y[..., 1].reshape(shape_t)),
+        tau=conv(sol.y[..., 2].reshape(shape_t)),
+        beta=None if beta is None else conv(tensors["beta"].broadcast_to(bshape)),
+        status=conv(sol.status.reshape(tuple(bshape))),
+        n_steps=conv(sol.n_steps.reshape(tuple(bshape))),
+        meta={"rtol": rtol, "atol": atol, "n_iterations": sol.n_iterations},
+        **params,
+    )

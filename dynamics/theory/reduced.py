@@ -1,0 +1,175 @@
+"""Reduced flows in (Wp, F) under assumptions A1-A2 (Tian, Chen & Ganguli 2021, Sec. 3 / App. B).
+
+With Wa = tau W (A1), X = I and X' = sigma2 I (A2) and F := W W^T, Lemma 1 closes on (Wp, F):
+
+* :func:`eq62_rhs` — the non-symmetrised flow (Appendix Eq. 62);
+* :func:`eq67_rhs` — the symmetrised flow (Eq. 7 / Appendix Eq. 67), predictor kept symmetric;
+* :func:`theorem3_K` — the matrix K(t) of Theorem 3, with which the commutator L = [F, Wp] of the
+  symmetrised flow obeys dL/dt = -K L - L K exactly.
+
+tau is held constant here (as in Figs. 8 and 9). The functions use only matrix products, sums and
+scalar multiples, so they run on numpy arrays and sympy matrices alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from dynamics.errors import ConfigError, check_range, check_shape
+
+
+def anticommutator(A, B):
+    """{A, B} = A B + B A."""
+    return A @ B + B @ A
+
+
+def commutator(A, B):
+    """[A, B] = A B - B A."""
+    return A @ B - B @ A
+
+
+def eq62_rhs(Wp, F, *, alpha_p, eta, sigma2, tau):
+    """Appendix Eq. 62 (non-symmetrised reduced flow), returns ``(dWp, dF)``:
+
+        dWp/dt = -alpha_p (1+sigma2) Wp F + alpha_p tau F - eta Wp
+        dF/dt  = -(1+sigma2)(Wp^T Wp F + F Wp^T Wp) + tau (Wp^T F + F Wp) - 2 eta F
+    """
+    dWp = -alpha_p * (1 + sigma2) * Wp @ F + alpha_p * tau * F - eta * Wp
+    PtP = Wp.T @ Wp
+    dF = -(1 + sigma2) * anticommutator(PtP, F) + tau * (Wp.T @ F + F @ Wp) - 2 * eta * F
+    return dWp, dF
+
+
+def eq67_rhs(Wp, F, *, alpha_p, eta, sigma2, tau):
+    """Eq. 7 / Appendix Eq. 67 (symmetrised reduced flow), returns ``(dWp, dF)``:
+
+        dWp/dt = -(alpha_p/2)(1+sigma2) {Wp, F} + alpha_p tau F - eta Wp
+        dF/dt  = -(1+sigma2) {Wp^2, F} + tau {Wp, F} - 2 eta F
+    """
+    dWp = -(alpha_p / 2) * (1 + sigma2) * anticommutator(Wp, F) + alpha_p * tau * F - eta * Wp
+    dF = -(1 + sigma2) * anticommutator(Wp @ Wp, F) + tau * anticommutator(Wp, F) - 2 * eta * F
+    return dWp, dF
+
+
+def theorem3_K(Wp, F, *, alpha_p, eta, sigma2, tau, eye=None):
+    """Theorem 3: K = (1+sigma2)[(alpha_p/2) F + Wp^2 - tau/(1+sigma2) Wp] + (3/2) eta I.
+
+    Along the symmetrised flow (Eq. 67) the commutator L = [F, Wp] satisfies
+    dL/dt = -K L - L K, so ||L(t)||_F <= exp(-2 lambda_0 t) ||L(0)||_F when lambda_min(K) >= lambda_0 > 0.
+    """
+    if eye is None:
+        eye = np.eye(Wp.shape[0])
+    return (1 + sigma2) * ((alpha_p / 2) * F + Wp @ Wp) - tau * Wp + 1.5 * eta * eye
+
+
+def balanced_eq62_dWp(Wp, *, alpha_p, eta, sigma2, tau):
+    """Eq. 62's predictor flow on Theorem 1's balanced manifold F = Wp^T Wp / alpha_p (C = 0),
+    the setting of Fig. 8: a closed flow in Wp alone."""
+    F = Wp.T @ Wp / alpha_p
+    return eq62_rhs(Wp, F, alpha_p=alpha_p, eta=eta, sigma2=sigma2, tau=tau)[0]
+
+
+@dataclass
+class ReducedTrajectory:
+    """(Wp, F) over time for a reduced flow; ``F`` is None for the balanced (Fig. 8) flow."""
+
+    t: np.ndarray
+    Wp: np.ndarray
+    F: np.ndarray
+    params: dict
+    kind: str
+    status: str = "completed"
+
+    def commutator_norm(self) -> np.ndarray:
+        """||[F, Wp]||_F over time (Fig. 9)."""
+        return np.linalg.norm(self.F @ self.Wp - self.Wp @ self.F, axis=(-2, -1))
+
+    def sym_skew_norms(self) -> tuple[np.ndarray, np.ndarray]:
+        """(||A||_F, ||B||_F) with A = (Wp + Wp^T)/2 and B = (Wp - Wp^T)/2 (Fig. 8)."""
+        WpT = np.swapaxes(self.Wp, -1, -2)
+        return (np.linalg.norm((self.Wp + WpT) / 2, axis=(-2, -1)),
+                np.linalg.norm((self.Wp - WpT) / 2, axis=(-2, -1)))
+
+    def K_min_eig(self) -> np.ndarray:
+        """lambda_min(K(t)) of Theorem 3 along the trajectory."""
+        out = np.empty(self.t.shape)
+        for i in range(self.t.size):
+            K = theorem3_K(self.Wp[i], self.F[i], **self.params)
+            out[i] = np.linalg.eigvalsh((K + K.T) / 2)[0]
+        return out
+
+
+_KINDS = ("eq62", "eq67", "balanced")
+
+
+def simulate_reduced(
+    Wp0,
+    F0=None,
+    *,
+    kind: str = "eq67",
+    alpha_p: float = 1.0,
+    eta: float = 0.0,
+    sigma2: float = 0.0,
+    tau: float = 1.0,
+    t_end: float = 50.0,
+    n_save: int = 201,
+    method: str = "DOP853",
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    blowup: float = 1e8,
+) -> ReducedTrajectory:
+    """Integrate a reduced flow at constant tau.
+
+    ``kind``: "eq62" (non-symmetrised, needs F0), "eq67" (symmetrised, needs F0; Wp0 and F0
+    are symmetrised first) or "balanced" (Fig. 8: Eq. 62 on F = Wp^T Wp/alpha_p).
+    """
+    if kind not in _KINDS:
+        raise ConfigError("kind", f"must be one of {', '.join(_KINDS)}; got {kind!r}")
+    check_range("alpha_p", alpha_p, low=0, low_open=True)
+    check_range("eta", eta, low=0)
+    check_range("sigma2", sigma2, low=0)
+    check_range("t_end", t_end, low=0, low_open=True)
+    Wp0 = np.asarray(Wp0, dtype=float)
+    n = Wp0.shape[0]
+    check_shape("Wp0", Wp0, (n, n))
+    params = {"alpha_p": alpha_p, "eta": eta, "sigma2": sigma2, "tau": tau}
+    if kind != "balanced":
+        if F0 is None:
+            raise ConfigError("F0", f"is required for kind={kind}")
+        F0 = check_shape("F0", F0, (n, n))
+        F0 = (F0 + F0.T) / 2
+        if kind == "eq67":
+            Wp0 = (Wp0 + Wp0.T) / 2
+    rhs_mat = eq62_rhs if kind == "eq62" else eq67_rhs
+    nn = n * n
+
+    def rhs(_t, y):
+        Wp = y[:nn].reshape(n, n)
+        if kind == "balanced":
+            return balanced_eq62_dWp(Wp, **params).ravel()
+        dWp, dF = rhs_mat(Wp, y[nn:].reshape(n, n), **params)
+        return np.concatenate([dWp.ravel(), dF.ravel()])
+
+    def escape(_t, y):
+        m = np.max(np.abs(y))
+        return blowup - m if np.isfinite(m) else -1.0
+
+    escape.terminal = True
+    y0 = Wp0.ravel() if kind == "balanced" else np.concatenate([Wp0.ravel(), F0.ravel()])
+    t_eval = np.linspace(0.0, float(t_end), n_save)
+    sol = solve_ivp(rhs, (0.0, float(t_end)), y0, method=method, t_eval=t_eval, rtol=rtol,
+                    atol=atol, events=escape)
+    status = "completed" if sol.status == 0 else f"stopped at t={sol.t[-1]:.6g}: {sol.message}"
+    if sol.status == 1:
+        status = f"stopped at t={sol.t_events[0][0]:.6g}: blow-up"
+    ys = sol.y.T
+    T = ys.shape[0]
+    Wp = ys[:, :nn].reshape(T, n, n)
+    if kind == "balanced":
+        F = np.swapaxes(Wp, -1, -2) @ Wp / alpha_p
+    else:
+        F = ys[:, nn:].reshape(T, n, n)
+    return ReducedTrajectory(sol.t, Wp, F, params, kind, status)
