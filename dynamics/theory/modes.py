@@ -51,6 +51,23 @@ def dtau_dt(p, tau, beta, eta, sigma2):
     return beta * (1 - tau) - tau * delta(p, tau, sigma2, eta)
 
 
+def scalar_rhs(wp, w, wa, *, alpha_p, beta, lambda_s, lambda_d, eta=0.0):
+    """Lemma 1 (Eqs. 2-4) for n1 = n2 = 1, i.e. Appendix D's scalar model (Eqs. 104-106) with
+    weight decay: with X = lambda_d and X + X' = lambda_s,
+
+        dwp/dt = alpha_p [wa lambda_d - wp w lambda_s] w - eta wp
+        dw/dt  = wp [wa lambda_d - wp w lambda_s] - eta w
+        dwa/dt = beta (w - wa)
+
+    Eqs. 11-13 are this system in the coordinates p = wp, s = w^2, tau = wa / w with
+    lambda_s = 1 + sigma2, lambda_d = 1. Those coordinates are singular where w crosses 0
+    (tau = wa/w passes through infinity, which happens to collapsing modes with p < 0 under
+    EMA), so :func:`simulate_modes` integrates the EMA case in (wp, w, wa).
+    """
+    G = wa * lambda_d - wp * w * lambda_s
+    return alpha_p * G * w - eta * wp, wp * G - eta * w, beta * (w - wa)
+
+
 def mode_rhs(p, s, tau, *, alpha_p, eta, sigma2, beta=None):
     """(dp/dt, ds/dt, dtau/dt) of Eqs. 11-13; dtau/dt = 0 when ``beta`` is None (tau fixed)."""
     dtau = 0 * tau if beta is None else dtau_dt(p, tau, beta, eta, sigma2)
@@ -168,13 +185,19 @@ def _maximum(a, b):
     return np.maximum(a, b)
 
 
-def _rhs_stacked(y: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
+def _rhs_fixed_tau(y: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
+    """State (p, s, tau) with tau constant: Eqs. 11-12."""
     p, s, tau = y[:, 0], y[:, 1], y[:, 2]
-    beta = aux.get("beta")
-    dp, ds, dtau = mode_rhs(
-        p, s, tau, alpha_p=aux["alpha_p"], eta=aux["eta"], sigma2=aux["sigma2"], beta=beta
-    )
+    dp, ds, dtau = mode_rhs(p, s, tau, alpha_p=aux["alpha_p"], eta=aux["eta"],
+                            sigma2=aux["sigma2"])
     return torch.stack((dp, ds, dtau), dim=-1)
+
+
+def _rhs_ema(y: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
+    """State (p, w, wa) with s = w^2 and tau = wa/w: Eqs. 11-13 in regular coordinates."""
+    d = scalar_rhs(y[:, 0], y[:, 1], y[:, 2], alpha_p=aux["alpha_p"], beta=aux["beta"],
+                   lambda_s=1 + aux["sigma2"], lambda_d=1.0, eta=aux["eta"])
+    return torch.stack(d, dim=-1)
 
 
 def validate_mode_inputs(*, s0, alpha_p, eta, sigma2, beta, t_end) -> None:
@@ -212,9 +235,11 @@ def simulate_modes(
     broadcast to one batch shape, so one call covers many modes, many initial conditions and
     many hyper-parameter settings (e.g. ``eta[:, None]`` against ``p0[None, :]``).
 
-    ``beta=None`` keeps tau fixed at ``tau0`` (``tau0 = 1`` is SimSiam, Wa = W). A number or array
-    ``beta`` lets tau_j evolve by Eq. 13 from ``tau0`` (``tau0 = 0`` is Wa(0) = 0, the setting of
-    Eq. 15).
+    ``beta=None`` keeps tau fixed at ``tau0`` (``tau0 = 1`` is SimSiam, Wa = W) and integrates
+    Eqs. 11-12 in (p, s). A number or array ``beta`` lets tau_j evolve by Eq. 13 from ``tau0``
+    (``tau0 = 0`` is Wa(0) = 0, the setting of Eq. 15); this case is integrated in the regular
+    coordinates (p, w, wa) of :func:`scalar_rhs` (s = w^2, tau = wa/w, w(0) = sqrt(s0)), because
+    tau = wa/w diverges when a collapsing mode's w crosses zero. ``tau`` is reported as wa/w.
 
     Output times are ``t_eval`` if given, else ``n_save`` points evenly spaced in [0, t_end].
     numpy in -> numpy out; any torch tensor in -> torch out on that tensor's device.
@@ -246,19 +271,31 @@ def simulate_modes(
                for k, v in inputs.items()}
     bshape = torch.broadcast_shapes(*(v.shape for v in tensors.values()))
     flat = {k: v.broadcast_to(bshape).reshape(-1) for k, v in tensors.items()}
-    y0 = torch.stack((flat["p0"], flat["s0"], flat["tau0"]), dim=-1)
     aux = {k: flat[k] for k in ("alpha_p", "eta", "sigma2") + (("beta",) if beta is not None
                                                               else ())}
-    sol = integrate_batched(_rhs_stacked, y0, t_eval_t, aux, rtol=rtol, atol=atol,
-                            max_iterations=max_iterations, blowup=blowup)
+    if beta is None:
+        y0 = torch.stack((flat["p0"], flat["s0"], flat["tau0"]), dim=-1)
+        sol = integrate_batched(_rhs_fixed_tau, y0, t_eval_t, aux, rtol=rtol, atol=atol,
+                                max_iterations=max_iterations, blowup=blowup)
+        p_t, s_t, tau_t = sol.y[..., 0], sol.y[..., 1], sol.y[..., 2]
+    else:
+        w0 = torch.sqrt(flat["s0"])
+        y0 = torch.stack((flat["p0"], w0, flat["tau0"] * w0), dim=-1)
+        sol = integrate_batched(_rhs_ema, y0, t_eval_t, aux, rtol=rtol, atol=atol,
+                                max_iterations=max_iterations, blowup=blowup)
+        p_t, w_t, wa_t = sol.y[..., 0], sol.y[..., 1], sol.y[..., 2]
+        s_t = w_t * w_t
+        # tau = wa / w; at w = 0 exactly (s_j(0) = 0) keep the initial tau0 convention.
+        tau_t = torch.where(w_t != 0, wa_t / torch.where(w_t != 0, w_t, torch.ones_like(w_t)),
+                            flat["tau0"].expand_as(w_t))
     shape_t = (t_eval_t.shape[0],) + tuple(bshape)
     conv = (lambda x: x) if use_torch else (lambda x: x.cpu().numpy())
     params = {k: conv(tensors[k].broadcast_to(bshape)) for k in ("alpha_p", "eta", "sigma2")}
     return ModeTrajectory(
         t=conv(t_eval_t),
-        p=conv(sol.y[..., 0].reshape(shape_t)),
-        s=conv(sol.y[..., 1].reshape(shape_t)),
-        tau=conv(sol.y[..., 2].reshape(shape_t)),
+        p=conv(p_t.reshape(shape_t)),
+        s=conv(s_t.reshape(shape_t)),
+        tau=conv(tau_t.reshape(shape_t)),
         beta=None if beta is None else conv(tensors["beta"].broadcast_to(bshape)),
         status=conv(sol.status.reshape(tuple(bshape))),
         n_steps=conv(sol.n_steps.reshape(tuple(bshape))),

@@ -1,0 +1,438 @@
+"""The ``ssl-dynamics`` command line.
+
+    ssl-dynamics simulate modes  ...   decoupled eigenmode ODEs (Eqs. 11-13)
+    ssl-dynamics simulate matrix ...   matrix gradient flow (Lemma 1 / Theorem 2)
+    ssl-dynamics simulate phase  ...   phase diagram (basin of collapse / hyper-parameter grid)
+    ssl-dynamics figures [NAME ...]    paper figures (PNG + PDF)
+    ssl-dynamics reproduce             all theory figures and checks, with a summary
+
+Every flag can also come from ``--config FILE`` (YAML or JSON, keys = flag names with
+underscores); flags given on the command line win. Bad input gets one line,
+``ssl-dynamics: error: <field>: <what is allowed>``, and exit code 2, before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from dynamics.errors import ConfigError
+
+PROG = "ssl-dynamics"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _fmt(values: Any, digits: int = 4) -> str:
+    arr = np.atleast_1d(np.asarray(values, dtype=float))
+    return "[" + ", ".join(f"{v:.{digits}g}" for v in arr.ravel()) + "]"
+
+
+# --------------------------------------------------------------------------------------------
+# Config files
+
+
+def _load_config(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("config", f"file not found: {path}")
+    text = p.read_text()
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError("config", f"must be a .yaml, .yml or .json file, got {path!r}")
+    except (ValueError, ImportError) as exc:  # yaml.YAMLError subclasses ValueError? not always
+        raise ConfigError("config", f"could not parse {path}: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError
+        raise ConfigError("config", f"could not parse {path}: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("config", f"{path} must hold a mapping of option: value")
+    return data
+
+
+def _apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  argv: Sequence[str]) -> argparse.Namespace:
+    """Re-parse with the config file's values as defaults (command-line flags still win)."""
+    if not getattr(args, "config", None):
+        return args
+    data = _load_config(args.config)
+    actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
+    defaults: dict[str, Any] = {}
+    for key, value in data.items():
+        dest = str(key).replace("-", "_")
+        if dest not in actions:
+            allowed = ", ".join(sorted(actions))
+            raise ConfigError(f"config.{key}", f"unknown option; allowed: {allowed}")
+        act = actions[dest]
+        try:
+            if act.nargs in ("+", "*") or isinstance(act.nargs, int):
+                items = value if isinstance(value, list) else [value]
+                value = [act.type(v) if act.type else v for v in items]
+            elif act.type is not None and value is not None:
+                value = act.type(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config.{key}", f"invalid value {value!r}") from None
+        if act.choices is not None and value not in act.choices and not isinstance(value, list):
+            raise ConfigError(f"config.{key}",
+                              f"must be one of {', '.join(map(str, act.choices))}; got {value!r}")
+        defaults[dest] = value
+    parser.set_defaults(**defaults)
+    return parser.parse_args(argv)
+
+
+# --------------------------------------------------------------------------------------------
+# simulate modes
+
+
+def _add_mode_params(p: argparse.ArgumentParser, *, ema_default_tau0: bool = True) -> None:
+    g = p.add_argument_group("model (Eqs. 11-13)")
+    g.add_argument("--alpha-p", dest="alpha_p", type=float, default=1.0,
+                   help="relative predictor learning rate alpha_p > 0 (default 1)")
+    g.add_argument("--eta", type=float, default=0.0, help="weight decay eta >= 0 (default 0)")
+    g.add_argument("--sigma2", type=float, default=0.0,
+                   help="augmentation variance sigma^2 >= 0 (default 0)")
+    g.add_argument("--beta", type=float, default=None,
+                   help="EMA rate beta > 0; omit for a fixed tau (SimSiam: tau = 1)")
+    g.add_argument("--tau0", type=float, default=None,
+                   help="fixed tau, or tau(0) with --beta (default 1 without --beta, "
+                        "0 = Wa(0) = 0 with --beta)")
+
+
+def _add_time(p: argparse.ArgumentParser, t_end: float, n_save: int) -> None:
+    g = p.add_argument_group("integration")
+    g.add_argument("--t-end", dest="t_end", type=float, default=t_end,
+                   help=f"final time > 0 (default {t_end:g})")
+    g.add_argument("--n-save", dest="n_save", type=int, default=n_save,
+                   help=f"number of stored time points >= 2 (default {n_save})")
+    g.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (default 1e-8)")
+    g.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance (default 1e-10)")
+
+
+def _check_tolerances(args) -> None:
+    from dynamics.errors import check_range
+
+    check_range("rtol", args.rtol, low=0, low_open=True, high=1)
+    check_range("atol", args.atol, low=0, low_open=True)
+
+
+def _tau0(args) -> float:
+    if args.tau0 is not None:
+        return args.tau0
+    return 0.0 if args.beta is not None else 1.0
+
+
+def _cmd_modes(args) -> int:
+    from dynamics.io import check_output_path, save_arrays
+    from dynamics.theory.modes import simulate_modes, validate_mode_inputs
+
+    out = check_output_path("out", args.out) if args.out else None
+    p0, s0 = np.asarray(args.p0, float), np.asarray(args.s0, float)
+    if p0.size != s0.size and 1 not in (p0.size, s0.size):
+        raise ConfigError("s0", f"needs 1 value or as many as p0 ({p0.size}), got {s0.size}")
+    validate_mode_inputs(s0=s0, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
+                         beta=args.beta, t_end=args.t_end)
+    _check_tolerances(args)
+    if args.device not in ("cpu", "cuda"):
+        raise ConfigError("device", f"must be cpu or cuda, got {args.device!r}")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device", "cuda requested but no CUDA device is available")
+        p0, s0 = torch.as_tensor(p0, device="cuda"), torch.as_tensor(s0, device="cuda")
+    traj = simulate_modes(p0, s0, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
+                          tau0=_tau0(args), beta=args.beta, t_end=args.t_end,
+                          n_save=args.n_save, rtol=args.rtol, atol=args.atol).to_numpy()
+    inv = traj.invariant_residual()
+    collapsed = traj.collapsed(args.s_tol)
+    last = traj.last_valid()
+    n = traj.p.shape[1]
+    line = (f"modes: {n} mode(s), t_end={args.t_end:g}: final p={_fmt(last['p'])} "
+            f"s={_fmt(last['s'])}" + (f" tau={_fmt(last['tau'])}" if args.beta is not None
+                                      else "")
+            + f"; collapsed (s < {args.s_tol:g}): {int(np.sum(collapsed))}/{n}; "
+            f"invariant error max {np.nanmax(inv):.2e}; status: {traj.status_text()}")
+    if out:
+        arrays = traj.to_dict()
+        arrays["invariant_residual"] = inv
+        save_arrays(out, arrays, meta={"command": "simulate modes", **_jsonable_args(args)})
+        line += f"; wrote {out}"
+    print(line)
+    if not traj.ok:
+        print(f"{PROG}: warning: integration stopped early for some modes (blow-up or NaN); "
+              f"their values up to that time are kept (NaN after)", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# simulate matrix
+
+
+def _read_matrix(field: str, path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(field, f"file not found: {path}")
+    try:
+        if p.suffix == ".npy":
+            return np.load(p)
+        if p.suffix == ".json":
+            return np.asarray(json.loads(p.read_text()), dtype=float)
+        if p.suffix in (".csv", ".txt"):
+            return np.loadtxt(p, delimiter="," if p.suffix == ".csv" else None, ndmin=2)
+    except (ValueError, OSError) as exc:
+        raise ConfigError(field, f"could not read a matrix from {path}: {exc}") from None
+    raise ConfigError(field, f"must be a .npy, .json, .csv or .txt file, got {path!r}")
+
+
+def _cmd_matrix(args) -> int:
+    from dynamics.errors import check_range
+    from dynamics.io import check_output_path, save_arrays
+    from dynamics.theory.matrix_flow import MatrixFlowConfig, simulate_matrix
+
+    out = check_output_path("out", args.out) if args.out else None
+    _check_tolerances(args)
+    if args.X is not None:
+        X = _read_matrix("X", args.X)
+        n1 = X.shape[0] if X.ndim == 2 else 0
+    else:
+        if args.n1 is None or args.n1 < 1:
+            raise ConfigError("n1", f"must be a positive integer, got {args.n1!r}")
+        n1 = args.n1
+        X = np.eye(n1)
+    if args.Xprime is not None:
+        Xp = _read_matrix("Xprime", args.Xprime)
+    else:
+        check_range("sigma2", args.sigma2, low=0)
+        Xp = args.sigma2 * np.eye(max(n1, 1))
+    n2 = args.n2 if args.n2 is not None else n1
+    if n2 < 1:
+        raise ConfigError("n2", f"must be a positive integer, got {n2}")
+    check_range("init_scale", args.init_scale, low=0, low_open=True)
+    cfg = MatrixFlowConfig(alpha_p=args.alpha_p, beta=args.beta,
+                           eta=args.eta, predictor=args.predictor, target=args.target,
+                           stop_grad=not args.no_stop_grad)
+    rng = np.random.default_rng(args.seed)
+    scale = args.init_scale / np.sqrt(max(n1, 1))
+    W0 = scale * rng.standard_normal((n2, n1))
+    Wp0 = (np.eye(n2) if args.predictor_init == "identity"
+           else args.init_scale / np.sqrt(n2) * rng.standard_normal((n2, n2)))
+    Wa0 = np.zeros((n2, n1)) if args.wa_init == "zero" else W0.copy()
+    traj = simulate_matrix(W0, X, Xp, cfg, Wp0=Wp0, Wa0=Wa0, t_end=args.t_end,
+                           n_save=args.n_save, method=args.method, rtol=args.rtol,
+                           atol=args.atol)
+    summ = traj.summary()
+    inv = summ["invariant_residual_max"]
+    line = (f"matrix: n1={n1} n2={n2} predictor={cfg.predictor} target={cfg.target} "
+            f"stop_grad={cfg.stop_grad}: t={summ['t_final']:.4g} ||W||={summ['W_norm']:.4g} "
+            f"eig(F)={_fmt(summ['F_eigvals'], 3)} collapsed={summ['collapsed']} "
+            f"||[F,Wp]||={summ['commutator_norm']:.2e} invariant error max="
+            + ("n/a" if inv is None else f"{inv:.2e}") + f"; status: {traj.status}")
+    if out:
+        arrays = traj.to_dict()
+        arrays.update(F_eigvals=traj.F_eigvals(), W_norm=traj.W_norm(),
+                      commutator_norm=traj.commutator_norm(),
+                      target_correlation=traj.target_correlation())
+        if inv is not None:
+            arrays["invariant_residual"] = traj.invariant_residual()
+        save_arrays(out, _time_major(arrays, traj.t.size) if out.suffix == ".csv" else arrays,
+                    meta={"command": "simulate matrix", "config": cfg.to_dict(),
+                          **_jsonable_args(args)})
+        line += f"; wrote {out}"
+    print(line)
+    if not traj.ok:
+        print(f"{PROG}: warning: {traj.status}; the {traj.t.size} points computed before "
+              "that are kept", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _time_major(arrays: dict[str, np.ndarray], T: int) -> dict[str, np.ndarray]:
+    """Keep only the arrays with a leading time axis (for CSV)."""
+    return {k: v for k, v in arrays.items() if np.ndim(v) >= 1 and np.shape(v)[0] == T}
+
+
+# --------------------------------------------------------------------------------------------
+# simulate phase
+
+
+def _cmd_phase(args) -> int:
+    from dynamics.cli_phase import run_phase
+
+    return run_phase(args)
+
+
+# --------------------------------------------------------------------------------------------
+# figures / reproduce
+
+
+def _cmd_figures(args) -> int:
+    from dynamics.plots import FIGURES, make_figures
+
+    names = args.names or list(FIGURES)
+    unknown = [n for n in names if n not in FIGURES]
+    if unknown:
+        raise ConfigError("names", f"unknown figure {unknown[0]!r}; allowed: "
+                                   f"{', '.join(FIGURES)}")
+    results = make_figures(names, Path(args.out), quick=args.quick)
+    for name, res in results.items():
+        print(f"{name}: " + ", ".join(str(p) for p in res.paths))
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    from dynamics.reproduce import run_reproduce
+
+    summary = run_reproduce(Path(args.out), quick=args.quick)
+    failed = [c for c in summary.get("checks", []) if not c.get("passed", False)]
+    print(f"reproduce: wrote {Path(args.out) / 'summary.md'} and "
+          f"{len(summary.get('figures', {}))} figures under {Path(args.out) / 'figures'}; "
+          f"{len(summary.get('checks', [])) - len(failed)}/{len(summary.get('checks', []))} "
+          "checks passed")
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _jsonable_args(args) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if not callable(v) and k != "func"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Theory, simulation and measurement of SSL dynamics.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__import__('dynamics').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="{simulate,figures,reproduce}")
+
+    sim = sub.add_parser("simulate", help="run a theory simulation")
+    simsub = sim.add_subparsers(dest="what", required=True, parser_class=_Parser,
+                                metavar="{modes,matrix,phase}")
+
+    m = simsub.add_parser("modes", help="decoupled eigenmode dynamics (Eqs. 11-13)",
+                          description="Integrate Eqs. 11-13 for one or more modes.")
+    m.add_argument("--config", help="YAML/JSON file with option values")
+    m.add_argument("--p0", type=float, nargs="+", default=[0.5],
+                   help="initial predictor eigenvalue(s) p_j(0) (default 0.5)")
+    m.add_argument("--s0", type=float, nargs="+", default=[0.5],
+                   help="initial F eigenvalue(s) s_j(0) >= 0 (default 0.5)")
+    _add_mode_params(m)
+    _add_time(m, 100.0, 201)
+    m.add_argument("--s-tol", dest="s_tol", type=float, default=1e-6,
+                   help="a mode counts as collapsed when its final s_j < s_tol (default 1e-6)")
+    m.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    m.add_argument("--out", help="trajectory file: .json, .csv or .npz")
+    m.set_defaults(func=_cmd_modes)
+
+    x = simsub.add_parser("matrix", help="matrix gradient flow (Lemma 1, Theorem 2)",
+                          description="Integrate the matrix flow of the linear BYOL/SimSiam "
+                                      "model from a seeded random initialisation.")
+    x.add_argument("--config", help="YAML/JSON file with option values")
+    x.add_argument("--n1", type=int, default=8, help="input dimension (default 8; ignored "
+                                                     "with --X)")
+    x.add_argument("--n2", type=int, default=None, help="output dimension (default n1)")
+    x.add_argument("--X", default=None, help="data correlation X (file .npy/.json/.csv); "
+                                             "default identity")
+    x.add_argument("--Xprime", default=None,
+                   help="augmentation covariance X' (file); default sigma2 * I")
+    x.add_argument("--sigma2", type=float, default=0.1,
+                   help="X' = sigma2 I when --Xprime is not given (default 0.1)")
+    x.add_argument("--alpha-p", dest="alpha_p", type=float, default=1.0,
+                   help="relative predictor rate (default 1)")
+    x.add_argument("--beta", type=float, default=0.5, help="EMA rate (default 0.5)")
+    x.add_argument("--eta", type=float, default=0.01, help="weight decay (default 0.01)")
+    x.add_argument("--predictor", default="learned", choices=("learned", "identity",
+                                                              "symmetric"))
+    x.add_argument("--target", default="ema", choices=("ema", "simsiam"))
+    x.add_argument("--no-stop-grad", dest="no_stop_grad", action="store_true",
+                   help="let the gradient flow through the target (Theorem 2; needs "
+                        "--target simsiam)")
+    x.add_argument("--predictor-init", dest="predictor_init", default="random",
+                   choices=("random", "identity"))
+    x.add_argument("--wa-init", dest="wa_init", default="zero", choices=("zero", "copy"),
+                   help="Wa(0) = 0 (default, as in Eq. 15) or a copy of W(0)")
+    x.add_argument("--init-scale", dest="init_scale", type=float, default=0.5,
+                   help="entries of W(0) ~ N(0, init_scale^2 / n1) (default 0.5)")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--method", default="DOP853",
+                   choices=("RK45", "DOP853", "Radau", "BDF", "LSODA", "RK23"),
+                   help="solve_ivp method (Radau/BDF/LSODA for stiff settings)")
+    _add_time(x, 20.0, 201)
+    x.add_argument("--out", help="trajectory file: .json, .csv or .npz")
+    x.set_defaults(func=_cmd_matrix, rtol=1e-10, atol=1e-12)
+
+    ph = simsub.add_parser("phase", help="phase diagram: basin of collapse or "
+                                         "hyper-parameter grid (data + PNG)")
+    from dynamics.cli_phase import add_phase_arguments
+
+    add_phase_arguments(ph)
+    ph.set_defaults(func=_cmd_phase)
+
+    f = sub.add_parser("figures", help="make the paper figures (PNG + PDF)")
+    f.add_argument("names", nargs="*", help="figure names (default: all)")
+    f.add_argument("--out", default="results/figures", help="output folder")
+    f.add_argument("--quick", action="store_true", help="fewer/shorter trajectories")
+    f.set_defaults(func=_cmd_figures)
+
+    r = sub.add_parser("reproduce", help="all theory figures + checks, with a summary")
+    r.add_argument("--out", default="results", help="output folder (default results/)")
+    r.add_argument("--quick", action="store_true", help="smaller, faster version")
+    r.set_defaults(func=_cmd_reproduce)
+    return parser
+
+
+def _subparser_for(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The leaf sub-parser that produced ``args`` (for config-file re-parsing)."""
+    node = parser
+    for dest in ("command", "what"):
+        name = getattr(args, dest, None)
+        if name is None:
+            break
+        sub = next(a for a in node._actions if isinstance(a, argparse._SubParsersAction))
+        node = sub.choices[name]
+        if not any(isinstance(a, argparse._SubParsersAction) for a in node._actions):
+            break
+    return node
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        if getattr(args, "config", None):
+            leaf = _subparser_for(parser, args)
+            depth = 2 if getattr(args, "what", None) else 1
+            args = _apply_config(leaf, leaf.parse_args(argv[depth:]), argv[depth:])
+            args.func = func
+        return int(func(args) or 0)
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
