@@ -124,6 +124,9 @@ def _add_time(p: argparse.ArgumentParser, t_end: float, n_save: int) -> None:
                    help=f"number of stored time points >= 2 (default {n_save})")
     g.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (default 1e-8)")
     g.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance (default 1e-10)")
+    g.add_argument("--blowup", type=float, default=1e8,
+                   help="stop (keeping what was computed) when a weight (|p|, sqrt(s), "
+                        "|W| entries) exceeds this (default 1e8)")
 
 
 def _check_tolerances(args) -> None:
@@ -131,6 +134,7 @@ def _check_tolerances(args) -> None:
 
     check_range("rtol", args.rtol, low=0, low_open=True, high=1)
     check_range("atol", args.atol, low=0, low_open=True)
+    check_range("blowup", args.blowup, low=0, low_open=True)
 
 
 def _tau0(args) -> float:
@@ -160,7 +164,8 @@ def _cmd_modes(args) -> int:
         p0, s0 = torch.as_tensor(p0, device="cuda"), torch.as_tensor(s0, device="cuda")
     traj = simulate_modes(p0, s0, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
                           tau0=_tau0(args), beta=args.beta, t_end=args.t_end,
-                          n_save=args.n_save, rtol=args.rtol, atol=args.atol).to_numpy()
+                          n_save=args.n_save, rtol=args.rtol, atol=args.atol,
+                          blowup=args.blowup).to_numpy()
     inv = traj.invariant_residual()
     collapsed = traj.collapsed(args.s_tol)
     last = traj.last_valid()
@@ -172,8 +177,11 @@ def _cmd_modes(args) -> int:
             f"invariant error max {np.nanmax(inv):.2e}; status: {traj.status_text()}")
     if out:
         arrays = traj.to_dict()
-        arrays["invariant_residual"] = inv
-        save_arrays(out, arrays, meta={"command": "simulate modes", **_jsonable_args(args)})
+        series = {k: arrays[k] for k in ("t", "p", "s", "tau")}
+        series["invariant_residual"] = inv
+        if out.suffix != ".csv":  # per-mode parameters and status (CSV keeps time series only)
+            series.update({k: v for k, v in arrays.items() if k not in series})
+        save_arrays(out, series, meta={**_jsonable_args(args), "command": "simulate modes"})
         line += f"; wrote {out}"
     print(line)
     if not traj.ok:
@@ -238,7 +246,7 @@ def _cmd_matrix(args) -> int:
     Wa0 = np.zeros((n2, n1)) if args.wa_init == "zero" else W0.copy()
     traj = simulate_matrix(W0, X, Xp, cfg, Wp0=Wp0, Wa0=Wa0, t_end=args.t_end,
                            n_save=args.n_save, method=args.method, rtol=args.rtol,
-                           atol=args.atol)
+                           atol=args.atol, blowup=args.blowup)
     summ = traj.summary()
     inv = summ["invariant_residual_max"]
     line = (f"matrix: n1={n1} n2={n2} predictor={cfg.predictor} target={cfg.target} "
@@ -254,8 +262,8 @@ def _cmd_matrix(args) -> int:
         if inv is not None:
             arrays["invariant_residual"] = traj.invariant_residual()
         save_arrays(out, _time_major(arrays, traj.t.size) if out.suffix == ".csv" else arrays,
-                    meta={"command": "simulate matrix", "config": cfg.to_dict(),
-                          **_jsonable_args(args)})
+                    meta={**_jsonable_args(args), "command": "simulate matrix",
+                          "config": cfg.to_dict()})
         line += f"; wrote {out}"
     print(line)
     if not traj.ok:

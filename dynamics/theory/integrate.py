@@ -146,15 +146,19 @@ def integrate_batched(
 
     iterations = 0
     eps = torch.finfo(dtype).eps
-    while idx.numel() and iterations < max_iterations:
+    # Finished elements are frozen (step 0) and only dropped from the working set once they
+    # are a sizeable share of it: compaction copies every array, so doing it on every
+    # iteration costs more than carrying a few idle elements.
+    alive = torch.ones(n_total, dtype=torch.bool, device=device)
+    n_alive = n_total
+    while n_alive and iterations < max_iterations:
         iterations += 1
         t_next = t_eval[k_out.clamp(max=n_out - 1)]
-        h_eff = torch.minimum(h, t_next - t)
+        h_eff = torch.where(alive, torch.minimum(h, t_next - t), torch.zeros_like(h))
         hc = h_eff.unsqueeze(-1)
         ks = [f]
         for stage in range(1, 7):
-            a = _A[stage]
-            incr = sum(coef * k for coef, k in zip(a, ks, strict=False) if coef != 0.0)
+            incr = sum(coef * k for coef, k in zip(_A[stage], ks, strict=False) if coef != 0.0)
             ks.append(rhs(y + hc * incr, aux))
         y_new = y + hc * sum(c * k for c, k in zip(_A[6], ks, strict=False) if c != 0.0)
         err_vec = hc * sum(e * k for e, k in zip(_E, ks, strict=True) if e != 0.0)
@@ -163,7 +167,7 @@ def integrate_batched(
 
         finite = torch.isfinite(y_new).all(-1) & torch.isfinite(err)
         bad = ~finite | (y_new.abs() > blowup).any(-1)
-        accept = (err <= 1.0) & ~bad
+        accept = (err <= 1.0) & ~bad & alive
         factor = torch.where(
             err > 0,
             _SAFETY * err.clamp(min=1e-30) ** (-1 / 5),
@@ -171,8 +175,10 @@ def integrate_batched(
         ).clamp(_MIN_FACTOR, _MAX_FACTOR)
         factor = torch.where(accept, factor, factor.clamp(max=1.0))
         # A step that only shortened to land on an output time must not shrink h for the future.
-        h = torch.where(accept & (h_eff < h), torch.maximum(h, h_eff * factor), h_eff * factor)
-        h = torch.where(bad & finite, h_eff * _MIN_FACTOR, h)
+        h_new = torch.where(accept & (h_eff < h), torch.maximum(h, h_eff * factor),
+                            h_eff * factor)
+        h_new = torch.where(bad & finite, h_eff * _MIN_FACTOR, h_new)
+        h = torch.where(alive, h_new, h)
 
         acc = accept.unsqueeze(-1)
         y = torch.where(acc, y_new, y)
@@ -189,22 +195,25 @@ def integrate_batched(
             k_out = k_out + reached.to(torch.int64)
 
         # Blow-up: an element that cannot take a finite step even at tiny h stops.
-        blown = bad & ((~finite) | (h_eff <= 1e-12 * t.abs().clamp(min=1.0)))
-        blown |= (y.abs() > blowup).any(-1)
-        underflow = ~accept & ~bad & (h_eff <= 10 * eps * t.abs().clamp(min=1.0))
-        done = (k_out >= n_out) | blown | underflow
+        tiny = h_eff <= 1e-12 * t.abs().clamp(min=1.0)
+        blown = alive & bad & (~finite | tiny)
+        underflow = alive & ~accept & ~bad & (h_eff <= 10 * eps * t.abs().clamp(min=1.0))
+        done = alive & ((k_out >= n_out) | blown | underflow)
         if bool(done.any()):
             status[idx[blown]] = STATUS_BLOWUP
             status[idx[underflow & ~blown]] = STATUS_STEP_UNDERFLOW
             n_steps[idx[done]] = n_steps_w[done]
-            keep = ~done
-            idx, y, t, f, h, k_out, n_steps_w = (
-                v[keep] for v in (idx, y, t, f, h, k_out, n_steps_w)
-            )
-            aux = {key: v[keep] for key, v in aux.items()}
-    if idx.numel():
-        status[idx] = STATUS_MAX_STEPS
-        n_steps[idx] = n_steps_w
+            alive = alive & ~done
+            n_alive = int(alive.sum())
+            if n_alive and n_alive < 0.7 * alive.numel():
+                keep = alive
+                idx, y, t, f, h, k_out, n_steps_w, alive = (
+                    v[keep] for v in (idx, y, t, f, h, k_out, n_steps_w, alive)
+                )
+                aux = {key: v[keep] for key, v in aux.items()}
+    if n_alive:
+        status[idx[alive]] = STATUS_MAX_STEPS
+        n_steps[idx[alive]] = n_steps_w[alive]
     return BatchedSolution(t_eval, out, status, n_steps, iterations)
 
 

@@ -186,11 +186,11 @@ def _maximum(a, b):
 
 
 def _rhs_fixed_tau(y: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
-    """State (p, s, tau) with tau constant: Eqs. 11-12."""
-    p, s, tau = y[:, 0], y[:, 1], y[:, 2]
-    dp, ds, dtau = mode_rhs(p, s, tau, alpha_p=aux["alpha_p"], eta=aux["eta"],
-                            sigma2=aux["sigma2"])
-    return torch.stack((dp, ds, dtau), dim=-1)
+    """State (p, w, tau) with s = w^2 and tau constant (Wa = tau W): Eqs. 11-12."""
+    p, w, tau = y[:, 0], y[:, 1], y[:, 2]
+    dp, dw, _ = scalar_rhs(p, w, tau * w, alpha_p=aux["alpha_p"], beta=0.0,
+                           lambda_s=1 + aux["sigma2"], lambda_d=1.0, eta=aux["eta"])
+    return torch.stack((dp, dw, torch.zeros_like(tau)), dim=-1)
 
 
 def _rhs_ema(y: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -235,11 +235,19 @@ def simulate_modes(
     broadcast to one batch shape, so one call covers many modes, many initial conditions and
     many hyper-parameter settings (e.g. ``eta[:, None]`` against ``p0[None, :]``).
 
-    ``beta=None`` keeps tau fixed at ``tau0`` (``tau0 = 1`` is SimSiam, Wa = W) and integrates
-    Eqs. 11-12 in (p, s). A number or array ``beta`` lets tau_j evolve by Eq. 13 from ``tau0``
-    (``tau0 = 0`` is Wa(0) = 0, the setting of Eq. 15); this case is integrated in the regular
-    coordinates (p, w, wa) of :func:`scalar_rhs` (s = w^2, tau = wa/w, w(0) = sqrt(s0)), because
-    tau = wa/w diverges when a collapsing mode's w crosses zero. ``tau`` is reported as wa/w.
+    ``beta=None`` keeps tau fixed at ``tau0`` (``tau0 = 1`` is SimSiam, Wa = W). A number or array
+    ``beta`` lets tau_j evolve by Eq. 13 from ``tau0`` (``tau0 = 0`` is Wa(0) = 0, the setting of
+    Eq. 15).
+
+    Coordinates: the system is integrated in the weights of :func:`scalar_rhs`, (p, w, wa) with
+    s = w^2, tau = wa/w, w(0) = sqrt(s0) (wa = tau w for fixed tau). This is the same dynamics as
+    Eqs. 11-13 (tested), but regular: s = w^2 can never turn negative through integration error
+    (a collapsing s_j decays exponentially towards 0 and, in (p, s), an absolute-tolerance error
+    could flip its sign and send it to -infinity), and tau = wa/w, which diverges when a
+    collapsing mode's w crosses zero under EMA, is only formed for output.
+
+    ``blowup``: an element stops (status 1, its computed part kept, NaN after) when |p|,
+    sqrt(s) or |wa| exceeds it or becomes non-finite.
 
     Output times are ``t_eval`` if given, else ``n_save`` points evenly spaced in [0, t_end].
     numpy in -> numpy out; any torch tensor in -> torch out on that tensor's device.
@@ -273,13 +281,14 @@ def simulate_modes(
     flat = {k: v.broadcast_to(bshape).reshape(-1) for k, v in tensors.items()}
     aux = {k: flat[k] for k in ("alpha_p", "eta", "sigma2") + (("beta",) if beta is not None
                                                               else ())}
+    w0 = torch.sqrt(flat["s0"])
     if beta is None:
-        y0 = torch.stack((flat["p0"], flat["s0"], flat["tau0"]), dim=-1)
+        y0 = torch.stack((flat["p0"], w0, flat["tau0"]), dim=-1)
         sol = integrate_batched(_rhs_fixed_tau, y0, t_eval_t, aux, rtol=rtol, atol=atol,
                                 max_iterations=max_iterations, blowup=blowup)
-        p_t, s_t, tau_t = sol.y[..., 0], sol.y[..., 1], sol.y[..., 2]
+        p_t, w_t, tau_t = sol.y[..., 0], sol.y[..., 1], sol.y[..., 2]
+        s_t = w_t * w_t
     else:
-        w0 = torch.sqrt(flat["s0"])
         y0 = torch.stack((flat["p0"], w0, flat["tau0"] * w0), dim=-1)
         sol = integrate_batched(_rhs_ema, y0, t_eval_t, aux, rtol=rtol, atol=atol,
                                 max_iterations=max_iterations, blowup=blowup)
