@@ -1,4 +1,5 @@
-"""The command line: simulations write files and one-line summaries; bad input is one line + exit 2."""
+"""The command line: simulations write files and one-line summaries; bad input gets one line
+and exit code 2."""
 
 import json
 import subprocess
@@ -138,3 +139,48 @@ def test_console_script_entry_point():
                           "-1"], capture_output=True, text=True)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip() == "ssl-dynamics: error: eta: must be in [0, inf), got -1"
+
+
+def test_phase_basin_and_hyper(tmp_path, capsys):
+    out_file = tmp_path / "basin.npz"
+    code, out, err = run(["simulate", "phase", "--kind", "basin", "--grid", "21", "--eta",
+                          "0.05", "--out", str(out_file)], capsys)
+    assert code == 0, err
+    assert out.startswith("phase basin: 21x21 grid") and "% collapsed" in out
+    assert out_file.exists() and (tmp_path / "basin.png").stat().st_size > 10_000
+    from dynamics.theory.phase import BasinDiagram
+
+    diagram = BasinDiagram.load(out_file)
+    assert diagram.collapsed.shape == (21, 21)
+    assert 0 < diagram.fraction_collapsed < 1
+    hyper = tmp_path / "hyper.json"
+    code, out, err = run(["simulate", "phase", "--kind", "hyper", "--x", "eta", "0", "0.4", "5",
+                          "--y", "tau", "0.5", "1.5", "3", "--n-modes", "8", "--t-end", "300",
+                          "--out", str(hyper)], capsys)
+    assert code == 0, err
+    data = json.loads(hyper.read_text())
+    frac = np.asarray(data["arrays"]["fraction_collapsed"], dtype=float)
+    assert frac.shape == (3, 5)
+    # eta = 0.4 > tau^2/4 for every tau <= 1.2: all modes collapse there
+    assert np.all(frac[:2, -1] == 1.0)
+    assert (tmp_path / "hyper.png").exists() and (tmp_path / "hyper.pdf").exists()
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--kind", "hyper", "--x", "lr", "0", "1", "5"], "x: name must be one of eta"),
+        (["--kind", "hyper", "--x", "eta", "1", "0", "5"], "x: needs MAX > MIN"),
+        (["--kind", "basin", "--s0-range", "-1", "2"], "s0_range: needs 0 <= MIN < MAX"),
+        (["--kind", "basin", "--out", "p.csv"], "out: must end in .npz or .json"),
+        (["--kind", "triangle"], "argument --kind: invalid choice"),
+    ],
+)
+def test_phase_bad_input(argv, needle, capsys):
+    code = None
+    try:
+        code = main(["simulate", "phase", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    _, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err

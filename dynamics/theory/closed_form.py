@@ -51,7 +51,9 @@ def collapse_threshold(tau, sigma2):
 
 
 def fixed_points(tau, sigma2, eta):
-    """Non-zero fixed points of Eq. 16: p*_(+/-) = [tau +/- sqrt(tau^2 - 4 eta (1+sigma2))] / (2(1+sigma2)).
+    """Non-zero fixed points of Eq. 16,
+
+        p*_(+/-) = [tau +/- sqrt(tau^2 - 4 eta (1+sigma2))] / (2(1+sigma2)).
 
     Returns ``(p_minus, p_plus)``; both NaN where eta > :func:`collapse_threshold` (only p = 0).
     p*_- is unstable (the boundary of the collapse basin), p*_+ is stable; p = 0 is stable for

@@ -76,7 +76,8 @@ def theorem2_dW(W, Wp, X, Xp, *, eta, eye):
 
 
 def theorem2_H(Wp, X, Xp, eta):
-    """H = X' (x) (Wp^T Wp + I) + X (x) Wt^T Wt + eta I (Theorem 2), acting on column-major vec(W)."""
+    """H = X' (x) (Wp^T Wp + I) + X (x) Wt^T Wt + eta I (Theorem 2), acting on the column-major
+    vec(W)."""
     n2 = Wp.shape[0]
     eye = np.eye(n2)
     Wt = Wp - eye
@@ -351,7 +352,8 @@ def lemma2_bound(traj: MatrixTrajectory) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(gronwall, lemma2)``: ``exp(-int_0^t lambda_min(H)) ||W(0)||`` (trapezoid rule over
     the stored times) and the paper's ``exp(-lambda_0 t) ||W(0)||`` with lambda_0 the minimum of
-    lambda_min(H) over the stored times. With stop-gradient and Wp = I, Wa = W, H = X' (x) I + eta I.
+    lambda_min(H) over the stored times. With stop-gradient and Wp = I, Wa = W,
+    H = X' (x) I + eta I.
     """
     cfg = traj.config
     lam = np.empty(traj.t.shape)

@@ -58,7 +58,8 @@ def theorem3_K(Wp, F, *, alpha_p, eta, sigma2, tau, eye=None):
     """Theorem 3: K = (1+sigma2)[(alpha_p/2) F + Wp^2 - tau/(1+sigma2) Wp] + (3/2) eta I.
 
     Along the symmetrised flow (Eq. 67) the commutator L = [F, Wp] satisfies
-    dL/dt = -K L - L K, so ||L(t)||_F <= exp(-2 lambda_0 t) ||L(0)||_F when lambda_min(K) >= lambda_0 > 0.
+    dL/dt = -K L - L K, so ||L(t)||_F <= exp(-2 lambda_0 t) ||L(0)||_F whenever
+    lambda_min(K) >= lambda_0 > 0.
     """
     if eye is None:
         eye = np.eye(Wp.shape[0])
