@@ -1,0 +1,77 @@
+"""Small containers shared by the figure modules and the registry."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FigureResult:
+    """What one figure function produced.
+
+    ``paths``: the files written (PNG first, then PDF). ``numbers``: the key quantitative facts
+    the figure shows (fixed-point locations, collapse fractions, final norms, ...), each a float
+    or a short string, all computed from the simulations of that call. ``settings``: the
+    parameters used (for the summary and the README).
+    """
+
+    name: str
+    paths: list[Path]
+    numbers: dict[str, float | str]
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: float = float("nan")
+
+    @property
+    def png(self) -> Path:
+        return next(p for p in self.paths if p.suffix == ".png")
+
+    @property
+    def pdf(self) -> Path:
+        return next(p for p in self.paths if p.suffix == ".pdf")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "paths": [str(p) for p in self.paths],
+            "numbers": {k: _plain(v) for k, v in self.numbers.items()},
+            "settings": {k: _plain(v) for k, v in self.settings.items()},
+            "seconds": round(float(self.seconds), 3),
+        }
+
+
+def _plain(v: Any) -> Any:
+    """JSON-friendly scalars/lists (numpy scalars -> Python)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return v
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """Registry entry: ``module`` is imported lazily and its ``function`` called as
+    ``function(out_dir, quick=quick)``."""
+
+    name: str
+    title: str
+    module: str
+    function: str = "make"
+    paper_ref: str = ""
+    script: str = ""
+
+    def load(self):
+        return getattr(importlib.import_module(self.module), self.function)
+
+    def make(self, out_dir: Path | str, *, quick: bool = False) -> FigureResult:
+        import time
+
+        t0 = time.perf_counter()
+        result = self.load()(Path(out_dir), quick=quick)
+        result.seconds = time.perf_counter() - t0
+        return result
