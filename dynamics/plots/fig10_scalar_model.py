@@ -33,6 +33,7 @@ from scipy.optimize import root
 from dynamics.plots import style
 from dynamics.plots.base import FigureResult
 from dynamics.theory.nonisotropic import scalar_fixed_points, scalar_rhs, simulate_scalar
+from dynamics.theory.stability import classify_eigenvalues
 
 LAMBDA_S, LAMBDA_D = 1.0, 0.5
 ALPHA_P, BETA = 1.0, 1.0
@@ -102,15 +103,14 @@ def find_fixed_points(field, box, n: int = 7, tol: float = 1e-7,
     return sorted(found, key=lambda z: (z[0], z[1]))
 
 
-def classify(eig: np.ndarray, tol: float = 1e-9) -> str:
-    re = np.real(eig)
-    if np.any(np.abs(re) <= tol):
-        return "non-hyperbolic"
-    if np.all(re < 0):
-        return "stable"
-    if np.all(re > 0):
-        return "unstable"
-    return "saddle"
+def _nullclines(ax, field, box, n: int = 300) -> None:
+    """Zero contours of a planar (w, wa) field: dwa/dt = 0 solid, dw/dt = 0 dashed."""
+    (x0, x1), (y0, y1) = box
+    X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    dW, dWA = field(X, Y)
+    ax.contour(X, Y, dWA, levels=[0.0], colors=[style.SWEEP[3]], linewidths=1.8, zorder=3)
+    ax.contour(X, Y, dW, levels=[0.0], colors=[style.SWEEP[5]], linewidths=1.8,
+               linestyles="--", zorder=3)
 
 
 def _stream(ax, field, box, n: int = 120) -> None:
@@ -154,7 +154,7 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
         numbers["left_hyperbola_field_max"] = float(np.max(np.abs(
             np.array(field_left(hw, WA_FIXED * ratio / hw)))))
         J0 = jacobian(field_left, 0.0, 0.0)
-        kind0 = classify(np.linalg.eigvals(J0))
+        kind0 = classify_eigenvalues(np.linalg.eigvals(J0))
         style.mark_points(ax_l, [0.0], [0.0], [kind0], size=55, zorder=7)
         numbers["left_origin_kind"] = kind0
         # Shifted grid: a symmetric one would put starts exactly on the saddle's stable
@@ -173,14 +173,7 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
 
         # ---- middle: tied w = wp ----------------------------------------------------------
         _stream(ax_m, field_tied, MIDDLE)
-        (x0, x1), (y0, y1) = MIDDLE
-        gx, gy = np.linspace(x0, x1, 300), np.linspace(y0, y1, 300)
-        X, Y = np.meshgrid(gx, gy)
-        dW, dWA = field_tied(X, Y)
-        ax_m.contour(X, Y, dWA, levels=[0.0], colors=[style.SWEEP[3]], linewidths=1.8,
-                     zorder=3)
-        ax_m.contour(X, Y, dW, levels=[0.0], colors=[style.SWEEP[5]], linewidths=1.8,
-                     linestyles="--", zorder=3)
+        _nullclines(ax_m, field_tied, MIDDLE)
         ax_m.plot([], [], color=style.SWEEP[3], lw=1.8,
                   label=r"$\dot w_a = 0$: $w_a = w$")
         ax_m.plot([], [], color=style.SWEEP[5], lw=1.8, ls="--",
@@ -189,7 +182,7 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
         fps = find_fixed_points(field_tied, MIDDLE, candidates=lib_pts)
         kinds = []
         for z in fps:
-            kind = classify(np.linalg.eigvals(jacobian(field_tied, *z)))
+            kind = classify_eigenvalues(np.linalg.eigvals(jacobian(field_tied, *z)))
             if kind == "non-hyperbolic":
                 kind = _probe_tied(z)
             kinds.append(kind)
@@ -219,18 +212,12 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
 
         # ---- right: no predictor ----------------------------------------------------------
         _stream(ax_r, field_nopred, RIGHT)
-        (x0, x1), (y0, y1) = RIGHT
-        gx, gy = np.linspace(x0, x1, 300), np.linspace(y0, y1, 300)
-        X, Y = np.meshgrid(gx, gy)
-        dW, dWA = field_nopred(X, Y)
-        ax_r.contour(X, Y, dWA, levels=[0.0], colors=[style.SWEEP[3]], linewidths=1.8,
-                     zorder=3)
-        ax_r.contour(X, Y, dW, levels=[0.0], colors=[style.SWEEP[5]], linewidths=1.8,
-                     linestyles="--", zorder=3)
+        _nullclines(ax_r, field_nopred, RIGHT)
         ax_r.plot([], [], color=style.SWEEP[3], lw=1.8, label=r"$\dot w_a = 0$")
         ax_r.plot([], [], color=style.SWEEP[5], lw=1.8, ls="--", label=r"$\dot w = 0$")
         fps = find_fixed_points(field_nopred, RIGHT, candidates=[fps_lib.origin[1:]])
-        kinds = [classify(np.linalg.eigvals(jacobian(field_nopred, *z))) for z in fps]
+        kinds = [classify_eigenvalues(np.linalg.eigvals(jacobian(field_nopred, *z)))
+                 for z in fps]
         style.mark_points(ax_r, [z[0] for z in fps], [z[1] for z in fps], kinds, size=55,
                           zorder=7)
         numbers["nopred_n_fixed"] = float(len(fps))

@@ -222,3 +222,35 @@ def as_tensor(x, *, dtype=torch.float64, device=None) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.to(dtype=dtype)
     return torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dtype, device=device)
+
+
+def solve_ivp_guarded(rhs, y0: np.ndarray, t_end: float, n_save: int, *, method: str,
+                      rtol: float, atol: float, blowup: float):
+    """``scipy.integrate.solve_ivp`` on ``n_save`` evenly spaced output times in [0, t_end] that
+    stops, keeping what it computed, when any entry exceeds ``blowup`` in magnitude or turns
+    non-finite.
+
+    Returns ``(times, states, status, nfev)`` with ``states`` of shape (T, len(y0)) and
+    ``status`` "completed" or a one-line reason for stopping early.
+    """
+    from scipy.integrate import solve_ivp
+
+    def escape(_t, y):
+        m = np.max(np.abs(y))
+        return blowup - m if np.isfinite(m) else -1.0
+
+    escape.terminal = True
+    t_eval = np.linspace(0.0, float(t_end), n_save)
+    sol = solve_ivp(rhs, (0.0, float(t_end)), y0, method=method, t_eval=t_eval, rtol=rtol,
+                    atol=atol, events=escape)
+    ys, times = sol.y.T, sol.t
+    status = "completed"
+    if sol.status == 1:
+        status = f"stopped at t={sol.t_events[0][0]:.6g}: |entry| exceeded {blowup:g} (blow-up)"
+    elif sol.status == -1:
+        status = f"integration failed at t={times[-1] if times.size else 0:.6g}: {sol.message}"
+    if ys.shape[0] and not np.all(np.isfinite(ys[-1])):
+        good = np.all(np.isfinite(ys), axis=1)
+        ys, times = ys[good], times[good]
+        status = "stopped: NaN/Inf in the state"
+    return times, ys, status, int(sol.nfev)

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from dynamics.errors import ConfigError, check_choice, check_psd, check_range, check_shape
+from dynamics.theory.integrate import solve_ivp_guarded
 
 PREDICTORS = ("learned", "identity", "symmetric")
 TARGETS = ("ema", "simsiam")
@@ -316,34 +316,16 @@ def simulate_matrix(
         dW, dWp, dWa = flow_rhs(W, Wp, Wa, X, Xp, cfg, eye)
         return np.concatenate([dW.ravel(), np.asarray(dWp).ravel(), dWa.ravel()])
 
-    def escape(_t, y):
-        m = np.max(np.abs(y))
-        return blowup - m if np.isfinite(m) else -1.0
-
-    escape.terminal = True
     y0 = np.concatenate([W0.ravel(), Wp0.ravel(), Wa0.ravel()])
-    t_eval = np.linspace(0.0, float(t_end), n_save)
-    sol = solve_ivp(rhs, (0.0, float(t_end)), y0, method=method, t_eval=t_eval, rtol=rtol,
-                    atol=atol, events=escape)
-    ys = sol.y.T
-    status = "completed"
-    if sol.status == 1:
-        status = f"stopped at t={sol.t_events[0][0]:.6g}: |entry| exceeded {blowup:g} (blow-up)"
-    elif sol.status == -1:
-        status = f"integration failed at t={sol.t[-1] if sol.t.size else 0:.6g}: {sol.message}"
-    if ys.shape[0] and not np.all(np.isfinite(ys[-1])):
-        good = np.all(np.isfinite(ys), axis=1)
-        ys, times = ys[good], sol.t[good]
-        status = "stopped: NaN/Inf in the state"
-    else:
-        times = sol.t
+    times, ys, status, nfev = solve_ivp_guarded(rhs, y0, t_end, n_save, method=method,
+                                                rtol=rtol, atol=atol, blowup=blowup)
     T = ys.shape[0]
     W = ys[:, : sizes[0]].reshape(T, n2, n1)
     Wp = ys[:, sizes[0] : sizes[0] + sizes[1]].reshape(T, n2, n2)
     Wa = ys[:, sizes[0] + sizes[1] :].reshape(T, n2, n1)
     return MatrixTrajectory(times, W, Wp, Wa, X, Xp, cfg, status,
                             meta={"method": method, "rtol": rtol, "atol": atol,
-                                  "nfev": int(sol.nfev)})
+                                  "nfev": nfev})
 
 
 def lemma2_bound(traj: MatrixTrajectory) -> tuple[np.ndarray, np.ndarray]:

@@ -75,6 +75,7 @@ from dynamics.theory.closed_form import (
     parabola_flow,
 )
 from dynamics.theory.modes import dp_dt, ds_dt, mode_rhs, simulate_modes
+from dynamics.theory.stability import classify_eigenvalues
 
 S_TOL = 1e-6
 """Default collapse tolerance on the final s_j (eigenvalue of F)."""
@@ -181,17 +182,6 @@ class ParabolaFixedPoint:
     derivative: float
 
 
-def _classify(eigenvalues: np.ndarray, tol: float) -> str:
-    re = np.real(eigenvalues)
-    if np.any(np.abs(re) <= tol):
-        return "saddle-node"
-    if np.all(re < 0):
-        return "stable"
-    if np.all(re > 0):
-        return "unstable"
-    return "saddle"
-
-
 def _check_scalar_params(tau, alpha_p, eta, sigma2):
     check_range("tau", tau, low=0)
     if alpha_p is not None:
@@ -245,8 +235,9 @@ def mode_fixed_points(*, tau, alpha_p, eta, sigma2, tol: float = 1e-9) -> list[F
         J = jacobian(p, s, **kw)
         ev = np.linalg.eigvals(J)
         ev = ev[np.argsort(ev.real)]
-        out.append(FixedPoint(float(p), float(s), _classify(ev, tol * max(1.0, np.abs(J).max())),
-                              ev))
+        kind = classify_eigenvalues(ev, tol=tol * max(1.0, np.abs(J).max()),
+                                    non_hyperbolic="saddle-node")
+        out.append(FixedPoint(float(p), float(s), kind, ev))
     return out
 
 

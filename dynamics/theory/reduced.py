@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from dynamics.errors import ConfigError, check_range, check_shape
+from dynamics.theory.integrate import solve_ivp_guarded
 
 
 def anticommutator(A, B):
@@ -154,23 +154,13 @@ def simulate_reduced(
         dWp, dF = rhs_mat(Wp, y[nn:].reshape(n, n), **params)
         return np.concatenate([dWp.ravel(), dF.ravel()])
 
-    def escape(_t, y):
-        m = np.max(np.abs(y))
-        return blowup - m if np.isfinite(m) else -1.0
-
-    escape.terminal = True
     y0 = Wp0.ravel() if kind == "balanced" else np.concatenate([Wp0.ravel(), F0.ravel()])
-    t_eval = np.linspace(0.0, float(t_end), n_save)
-    sol = solve_ivp(rhs, (0.0, float(t_end)), y0, method=method, t_eval=t_eval, rtol=rtol,
-                    atol=atol, events=escape)
-    status = "completed" if sol.status == 0 else f"stopped at t={sol.t[-1]:.6g}: {sol.message}"
-    if sol.status == 1:
-        status = f"stopped at t={sol.t_events[0][0]:.6g}: blow-up"
-    ys = sol.y.T
+    times, ys, status, _ = solve_ivp_guarded(rhs, y0, t_end, n_save, method=method, rtol=rtol,
+                                             atol=atol, blowup=blowup)
     T = ys.shape[0]
     Wp = ys[:, :nn].reshape(T, n, n)
     if kind == "balanced":
         F = np.swapaxes(Wp, -1, -2) @ Wp / alpha_p
     else:
         F = ys[:, nn:].reshape(T, n, n)
-    return ReducedTrajectory(sol.t, Wp, F, params, kind, status)
+    return ReducedTrajectory(times, Wp, F, params, kind, status)

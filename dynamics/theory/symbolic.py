@@ -35,6 +35,7 @@ import sympy as sp
 
 from dynamics.theory import closed_form, matrix_flow, modes, reduced
 from dynamics.theory.nonisotropic import scalar_rhs
+from dynamics.theory.stability import classify_eigenvalues  # noqa: F401 (re-exported)
 
 # --------------------------------------------------------------------------------------------
 # Small helpers
@@ -103,30 +104,6 @@ def lambdify_expr(expr, symbols: Sequence[sp.Symbol]) -> Callable[..., Any]:
         return np.broadcast_to(np.asarray(out, dtype=complex), shape)
 
     return call
-
-
-def classify_eigenvalues(eigenvalues, *, tol: float = 1e-9, n_neutral: int = 0) -> str:
-    """Linear stability of a fixed point from its Jacobian eigenvalues.
-
-    Returns "stable" (all real parts < -tol), "unstable" (all > tol), "saddle" (both signs, none
-    within tol of zero) or "non-hyperbolic" (some real part within tol of zero). For a continuum
-    of fixed points (a line, dimension ``n_neutral``) the ``n_neutral`` eigenvalues closest to zero
-    are the directions along the continuum; they are dropped and the rest classify the *normal*
-    stability. NaN eigenvalues (fixed point absent) give "absent".
-    """
-    ev = np.asarray(eigenvalues, dtype=complex).ravel()
-    if np.any(~np.isfinite(ev)):
-        return "absent"
-    if n_neutral:
-        ev = ev[np.argsort(np.abs(ev))][n_neutral:]
-    re = ev.real
-    if np.any(np.abs(re) <= tol):
-        return "non-hyperbolic"
-    if np.all(re < 0):
-        return "stable"
-    if np.all(re > 0):
-        return "unstable"
-    return "saddle"
 
 
 def _eigenvalues(M: sp.Matrix) -> list:
