@@ -9,7 +9,9 @@ right-hand side (``dynamics.theory.modes.mode_rhs``).
 The per-point loop is timed on a seeded random subset of the grid (``--loop-points``, default
 4096) and its total is extrapolated linearly (each point is an independent solve); pass
 ``--loop-points 65536`` to time the whole grid. The agreement of the two paths on the timed
-subset is printed too.
+subset is printed too, and on ``--ref-points`` of them both paths are compared with a DOP853
+reference at rtol = 1e-12 (accuracy, not just agreement: trajectories that pass near the saddle
+amplify the global error of any solver at rtol = 1e-6).
 
     python benchmarks/bench_mode_integrator.py [--grid 256] [--loop-points 4096] [--device cuda]
 """
@@ -34,6 +36,7 @@ def main() -> None:
     ap.add_argument("--rtol", type=float, default=1e-6)
     ap.add_argument("--atol", type=float, default=1e-9)
     ap.add_argument("--loop-points", type=int, default=4096)
+    ap.add_argument("--ref-points", type=int, default=256)
     ap.add_argument("--device", default="cpu", help="cpu or cuda for the batched path")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the results to this JSON file")
@@ -79,7 +82,13 @@ def main() -> None:
     t_loop = t_loop_subset * (n * n) / m
 
     batched_ends = np.stack([tr.p[-1].ravel()[pick], tr.s[-1].ravel()[pick]], axis=1)
-    diff = np.abs(batched_ends - ends).max()
+    diff = np.abs(batched_ends - ends).max(axis=1)
+    n_ref = min(args.ref_points, m)
+    ref = np.array([
+        solve_ivp(f, (0.0, args.t_end), [P0.flat[i], S0.flat[i]], method="DOP853", rtol=1e-12,
+                  atol=1e-14).y[:, -1] for i in pick[:n_ref]])
+    err_batched = np.abs(batched_ends[:n_ref] - ref).max(axis=1)
+    err_loop = np.abs(ends[:n_ref] - ref).max(axis=1)
     result = {
         "grid": f"{n}x{n}", "points": n * n, "t_end": args.t_end, "rtol": args.rtol,
         "atol": args.atol, "device": str(dev),
@@ -87,14 +96,23 @@ def main() -> None:
         "loop_seconds_measured": t_loop_subset, "loop_points_measured": m,
         "loop_seconds_total" + ("" if m == n * n else "_extrapolated"): t_loop,
         "speedup": t_loop / t_batched,
-        "max_abs_difference_on_subset": diff,
+        "median_abs_difference_on_subset": float(np.median(diff)),
+        "max_abs_difference_on_subset": float(diff.max()),
+        "reference_points": n_ref,
+        "batched_error_median_max": [float(np.median(err_batched)), float(err_batched.max())],
+        "loop_error_median_max": [float(np.median(err_loop)), float(err_loop.max())],
         "batched_iterations": tr.meta["n_iterations"],
     }
     print(f"batched  : {n * n} points in {t_batched:.2f} s on {dev} "
           f"({tr.meta['n_iterations']} vectorised iterations)")
     print(f"loop     : {m} points in {t_loop_subset:.2f} s -> "
           f"{t_loop:.1f} s for {n * n} points" + ("" if m == n * n else " (extrapolated)"))
-    print(f"speed-up : {t_loop / t_batched:.1f}x   (max |difference| on the subset {diff:.1e})")
+    print(f"speed-up : {t_loop / t_batched:.1f}x")
+    print(f"agreement: |batched - loop| median {np.median(diff):.1e}, max {diff.max():.1e} "
+          f"over {m} points")
+    print(f"accuracy : vs DOP853 rtol=1e-12 on {n_ref} points, error median/max: batched "
+          f"{np.median(err_batched):.1e}/{err_batched.max():.1e}, loop "
+          f"{np.median(err_loop):.1e}/{err_loop.max():.1e}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=1)
