@@ -223,3 +223,14 @@ def test_mode_input_errors(kwargs, field):
     args.update(kwargs)
     with pytest.raises(ConfigError, match=rf"^{field}: "):
         simulate_modes(**args)
+
+
+@pytest.mark.gpu
+def test_batched_integrator_runs_unchanged_on_cuda():
+    """Torch CUDA tensors in -> CUDA tensors out, same numbers as on the CPU."""
+    p0 = torch.linspace(-0.5, 1.5, 64, dtype=torch.float64)
+    cpu = simulate_modes(p0, 0.3, eta=0.02, beta=0.4, tau0=0.0, t_end=30, n_save=7)
+    gpu = simulate_modes(p0.cuda(), 0.3, eta=0.02, beta=0.4, tau0=0.0, t_end=30, n_save=7)
+    assert gpu.p.device.type == "cuda" and gpu.status.device.type == "cuda"
+    torch.testing.assert_close(gpu.p.cpu(), cpu.p, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(gpu.s.cpu(), cpu.s, rtol=1e-9, atol=1e-12)

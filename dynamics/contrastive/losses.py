@@ -1,0 +1,317 @@
+"""Contrastive losses as functions of embeddings (torch, autograd-friendly).
+
+Two families, following docs/THEORY-contrastive-and-metrics.md Sec. 1.1, 1.3 and 4:
+
+* **Distance losses** of Tian, Yu, Chen & Ganguli 2020 (arXiv 2010.00578), written as functions
+  of the pairwise distances (r+, r-): :func:`simple_contrastive`, :func:`soft_triplet`,
+  :func:`infonce_from_distances`. They are element-wise per tuple (no reduction), so they can be
+  averaged exactly over an enumerated set of tuples (see :mod:`dynamics.contrastive.operator`).
+  The distances come from :func:`pair_distance` / :func:`pairwise_distances` with an explicit
+  ``convention``:
+
+  - ``"half_sq"``: r = 1/2 ||f - f'||^2, the paper's (Tian's) convention, on raw embeddings;
+  - ``"cosine"``:  r = 1 - cos(f, f'), what the official code uses (unit vectors); on unit
+    vectors the two coincide, 1/2 ||u - u'||^2 = 1 - <u, u'>.
+
+* **Batch losses** on two views z1, z2 of shape (N, d) (row i of z1 and of z2 are the two views
+  of sample i). All of them L2-normalise z1 and z2 internally (cosine similarity, as SimCLR,
+  DCL and the luckmatters code do) and average over the 2N anchors (both directions), returning
+  a scalar; ``reduction="none"`` gives a (2, N) tensor, row 0 = anchors z1 (positive z2), row
+  1 = anchors z2 (positive z1). Negatives of anchor z_i^(k) are the 2N - 2 vectors
+  {z_j^(1), z_j^(2) : j != i} (the SimCLR "NT-Xent" layout).
+
+:data:`LOSSES` maps names to the batch losses, all callable as ``fn(z1, z2, tau)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dynamics.errors import ConfigError, check_choice, check_range
+
+CONVENTIONS = ("half_sq", "cosine")
+REDUCTIONS = ("mean", "none")
+
+
+def _check_tau(tau: float, field: str = "tau") -> None:
+    check_range(field, tau, low=0.0, low_open=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# distances
+# ---------------------------------------------------------------------------------------------
+
+
+def pair_distance(f: Tensor, f_prime: Tensor, convention: str = "half_sq") -> Tensor:
+    """Distance r between embeddings along the last axis (broadcasting over the others).
+
+    ``"half_sq"``: r = 1/2 ||f - f'||^2 (Tian et al. 2020). ``"cosine"``: r = 1 - cos(f, f')
+    (luckmatters code; equal to 1/2 ||u - u'||^2 for the unit vectors u = f/||f||).
+    """
+    check_choice("convention", convention, CONVENTIONS)
+    if convention == "half_sq":
+        return 0.5 * ((f - f_prime) ** 2).sum(-1)
+    return 1.0 - F.cosine_similarity(f, f_prime, dim=-1)
+
+
+def pairwise_distances(
+    anchor: Tensor, positive: Tensor, negatives: Tensor, convention: str = "half_sq"
+) -> tuple[Tensor, Tensor]:
+    """(r+, r-) for anchors (B, d), positives (B, d) and negatives (B, H, d) or (B, d).
+
+    Returns r_pos of shape (B,) and r_neg of shape (B, H) (or (B,) for a (B, d) negative), with
+    the distance :func:`pair_distance` of the given ``convention``.
+    """
+    if anchor.shape != positive.shape:
+        raise ConfigError(
+            "positive",
+            f"must match the anchor shape {tuple(anchor.shape)}, got {tuple(positive.shape)}",
+        )
+    if negatives.ndim == anchor.ndim:
+        if negatives.shape != anchor.shape:
+            raise ConfigError(
+                "negatives", f"must have shape (B, d) or (B, H, d), got {tuple(negatives.shape)}"
+            )
+        return pair_distance(anchor, positive, convention), pair_distance(
+            anchor, negatives, convention
+        )
+    if (
+        negatives.ndim != anchor.ndim + 1
+        or negatives.shape[:-2] != anchor.shape[:-1]
+        or (negatives.shape[-1] != anchor.shape[-1])
+    ):
+        raise ConfigError(
+            "negatives", f"must have shape (B, d) or (B, H, d), got {tuple(negatives.shape)}"
+        )
+    r_pos = pair_distance(anchor, positive, convention)
+    r_neg = pair_distance(anchor.unsqueeze(-2), negatives, convention)
+    return r_pos, r_neg
+
+
+def ntxent_distances(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
+    """r = 1 - cos in the SimCLR NT-Xent layout, as in luckmatters ``loss/nt_xent.py``.
+
+    Rows are the 2N anchors [z1; z2]. Returns r_pos (2N,) (anchor i with its other view) and
+    r_neg (2N, 2N - 2) (the anchor against every other row except itself and its positive,
+    in increasing row order).
+    """
+    N = _check_views(z1, z2)
+    z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)
+    sim = z @ z.T
+    idx = torch.arange(2 * N, device=z.device)
+    pos_idx = (idx + N) % (2 * N)
+    r_pos = 1.0 - sim[idx, pos_idx]
+    keep = torch.ones(2 * N, 2 * N, dtype=torch.bool, device=z.device)
+    keep[idx, idx] = False
+    keep[idx, pos_idx] = False
+    r_neg = 1.0 - sim[keep].view(2 * N, 2 * N - 2)
+    return r_pos, r_neg
+
+
+# ---------------------------------------------------------------------------------------------
+# losses of the distances (Tian et al. 2020, Sec. 1.1)
+# ---------------------------------------------------------------------------------------------
+
+
+def simple_contrastive(r_pos: Tensor, r_neg: Tensor) -> Tensor:
+    """L_simp = r+ - r- (one negative, H = 1), element-wise, no reduction (Tian et al. 2020).
+
+    Its gradient weights are the constants dL/dr+ = 1, dL/dr- = -1, which is what makes the
+    expected update the covariance operator 2 V_{x0}[Kbar] vec(W) (Sec. 1.3).
+    """
+    return r_pos - r_neg
+
+
+def soft_triplet(r_pos: Tensor, r_neg: Tensor, tau: float, margin: float = 0.0) -> Tensor:
+    """L_tri = tau log(1 + exp((r+ - r- + r0)/tau)), margin r0 = ``margin`` >= 0 (Tian et al.
+    2020), element-wise, no reduction; computed as tau softplus(.) for stability.
+
+    dL/dr+ = -dL/dr- = sigmoid((r+ - r- + r0)/tau). Tends to max(0, r+ - r- + r0) as tau -> 0.
+    """
+    _check_tau(tau)
+    check_range("margin", margin, low=0.0)
+    return tau * F.softplus((r_pos - r_neg + margin) / tau)
+
+
+def infonce_from_distances(r_pos: Tensor, r_negs: Tensor, tau: float) -> Tensor:
+    """L_nce = -tau log[e^{-r+/tau} / (e^{-r+/tau} + sum_k e^{-r_k-/tau})] (Tian et al. 2020).
+
+    ``r_pos`` has shape (...,), ``r_negs`` (..., H); element-wise over the leading axes, no
+    reduction. Note the tau prefactor (so the loss is in distance units): with r = 1 - cos this
+    is tau times the usual SimCLR/NT-Xent row loss. For H = 1 it equals
+    :func:`soft_triplet` with margin 0. Gradient weights: dL/dr_k- = -xi_k with
+    xi_k = e^{-r_k-/tau} / Z (Z the full denominator) and dL/dr+ = sum_k xi_k < 1.
+    """
+    _check_tau(tau)
+    if r_negs.ndim != r_pos.ndim + 1 or r_negs.shape[:-1] != r_pos.shape:
+        raise ConfigError(
+            "r_negs",
+            f"must have shape r_pos.shape + (H,) = {tuple(r_pos.shape)} + (H,), got "
+            f"{tuple(r_negs.shape)}",
+        )
+    logits = torch.cat([-r_pos.unsqueeze(-1), -r_negs], dim=-1) / tau
+    return tau * torch.logsumexp(logits, dim=-1) + r_pos
+
+
+# ---------------------------------------------------------------------------------------------
+# batch losses on two views
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_views(z1: Tensor, z2: Tensor) -> int:
+    if z1.ndim != 2:
+        raise ConfigError("z1", f"must have shape (N, d), got {tuple(z1.shape)}")
+    if z2.shape != z1.shape:
+        raise ConfigError("z2", f"must match z1's shape {tuple(z1.shape)}, got {tuple(z2.shape)}")
+    if z1.shape[0] < 2:
+        raise ConfigError(
+            "z1", f"needs a batch of N >= 2 samples (negatives), got N = {z1.shape[0]}"
+        )
+    return z1.shape[0]
+
+
+def _reduce(per_anchor: Tensor, reduction: str) -> Tensor:
+    check_choice("reduction", reduction, REDUCTIONS)
+    return per_anchor.mean() if reduction == "mean" else per_anchor
+
+
+def _view_logits(z1: Tensor, z2: Tensor, tau: float) -> tuple[Tensor, Tensor]:
+    """Positive logits s_i/tau (2, N) and negative logits (2, N, 2N) with -inf at j = i.
+
+    Direction 0: anchor z_i^(1), negatives [z_j^(1), z_j^(2)]_j; direction 1: anchor z_i^(2),
+    negatives [z_j^(2), z_j^(1)]_j. Both use unit vectors.
+    """
+    N = _check_views(z1, z2)
+    _check_tau(tau)
+    u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    s12 = u1 @ u2.T
+    pos = torch.diagonal(s12) / tau
+    eye = torch.eye(N, dtype=torch.bool, device=z1.device)
+    mask = torch.cat([eye, eye], dim=1)
+    neg1 = torch.cat([u1 @ u1.T, s12], dim=1) / tau
+    neg2 = torch.cat([u2 @ u2.T, s12.T], dim=1) / tau
+    neg = torch.stack([neg1, neg2]).masked_fill(mask, float("-inf"))
+    return torch.stack([pos, pos]), neg
+
+
+def nt_xent(z1: Tensor, z2: Tensor, tau: float, reduction: str = "mean") -> Tensor:
+    """SimCLR InfoNCE / NT-Xent (Chen et al. 2020) on L2-normalised views (normalised here).
+
+    For anchor z_i^(k) with positive z_i^(k') and the 2N - 2 negatives {z_j^(l) : j != i}:
+    L_i^(k) = -log[ e^{s_i/tau} / (e^{s_i/tau} + U_{i,k}) ], s_i = <z_i^(1), z_i^(2)>,
+    U_{i,k} = sum_{l, j != i} e^{<z_i^(k), z_j^(l)>/tau}. Mean over the 2N anchors (both
+    directions), i.e. cross-entropy over each row of the 2N x 2N similarity matrix with the
+    diagonal removed. No tau prefactor: tau * L_i^(k) = :func:`infonce_from_distances` with
+    r = 1 - cos (the e^{1/tau} factors cancel).
+    """
+    pos, neg = _view_logits(z1, z2, tau)
+    denom = torch.logsumexp(torch.cat([pos.unsqueeze(-1), neg], dim=-1), dim=-1)
+    return _reduce(denom - pos, reduction)
+
+
+def npc_multiplier(z1: Tensor, z2: Tensor, tau: float) -> Tensor:
+    """Negative-positive coupling multiplier of DCL (Yeh et al. 2022, Proposition 1), (2, N).
+
+    q_{B,i}^(k) = 1 - e^{s_i/tau} / (e^{s_i/tau} + U_{i,k}) in (0, 1), on unit vectors; row 0 is
+    k = 1 (anchors z1), row 1 is k = 2. Every partial gradient of the InfoNCE loss L_i^(k)
+    equals q_{B,i}^(k) times that of the DCL loss L_DC,i^(k).
+    """
+    pos, neg = _view_logits(z1, z2, tau)
+    log_u = torch.logsumexp(neg, dim=-1)
+    # 1 - e^p/(e^p + U) = U/(e^p + U) = sigmoid(log U - p)
+    return torch.sigmoid(log_u - pos)
+
+
+def dcl(z1: Tensor, z2: Tensor, tau: float, reduction: str = "mean") -> Tensor:
+    """Decoupled contrastive loss (Yeh et al., ECCV 2022, arXiv 2110.06848) on unit vectors.
+
+    L_DC,i^(k) = -s_i/tau + log sum_{l, j != i} e^{<z_i^(k), z_j^(l)>/tau}: InfoNCE with the
+    positive removed from the denominator, so its gradients are InfoNCE's divided by the NPC
+    multiplier q (q == 1). Mean over the 2N anchors; the reference code
+    (raminnakhli/Decoupled-Contrastive-Learning) returns loss(z1, z2) + loss(z2, z1), which is
+    twice this, and masks j = i with a 1e-45 weight instead of exactly.
+    """
+    pos, neg = _view_logits(z1, z2, tau)
+    return _reduce(torch.logsumexp(neg, dim=-1) - pos, reduction)
+
+
+def dclw_weights(z1: Tensor, z2: Tensor, sigma: float = 0.5) -> Tensor:
+    """DCLW positive weights w_i = 2 - exp(s_i/sigma) / mean_j exp(s_j/sigma).
+
+    Equivalently w_i = 2 - N softmax(s/sigma)_i, with s_i the cosine of the two views of
+    sample i. They average to exactly 1 over the batch; harder
+    positives (lower s_i) get w_i > 1. Not detached (as in the reference code).
+    """
+    N = _check_views(z1, z2)
+    check_range("sigma", sigma, low=0.0, low_open=True)
+    s = F.cosine_similarity(z1, z2, dim=1)
+    return 2.0 - N * torch.softmax(s / sigma, dim=0)
+
+
+def dclw(z1: Tensor, z2: Tensor, tau: float, sigma: float = 0.5, reduction: str = "mean") -> Tensor:
+    """Weighted DCL (Yeh et al. 2022): L_i^(k) = -w_i s_i/tau + log sum_{l, j != i} e^{<z_i^(k),
+    z_j^(l)>/tau}, with the von Mises-Fisher weights w_i of :func:`dclw_weights` (sigma = 0.5 by
+    default, as in the paper). The weights are NOT detached, matching the reference code, so
+    they also carry gradient. Mean over the 2N anchors (half the reference code's symmetric sum).
+    """
+    pos, neg = _view_logits(z1, z2, tau)
+    w = dclw_weights(z1, z2, sigma)
+    return _reduce(torch.logsumexp(neg, dim=-1) - w * pos, reduction)
+
+
+def exact_cov_infonce(z1: Tensor, z2: Tensor, tau: float, beta: float = 0.0) -> Tensor:
+    """The "exact covariance" InfoNCE of the official code of Tian et al. 2020.
+
+    Provenance: facebookresearch/luckmatters, ``ssl/real-dataset/loss/nt_xent.py``,
+    ``loss_type="exact_cov"``; this returns the sum ``loss + loss_intra`` of that code. On the
+    NT-Xent layout (:func:`ntxent_distances`, r = 1 - cos, 2N rows with 2N - 2 negatives):
+
+        w_k  = sg[e^{-r_neg,k/tau}] / (1 + sg[e^{-r_neg,k/tau}]) / tau / (2N - 2)
+        loss = mean_rows((sum_k w_k) r_pos - sum_k w_k r_neg,k) + beta mean_rows((sum_k w_k) r_pos)
+
+    sg = stop-gradient: the weights are constants for autograd, so the gradient is the
+    covariance-operator update with pair weights w (dL/dr_pos = (1 + beta) sum_k w_k / 2N and
+    dL/dr_neg,k = -w_k / 2N per row). The "1" in the weight stands in for e^{-r+/tau} with
+    r+ ~ 0, and each negative is normalised on its own (w/(1 + w)), not by the InfoNCE partition
+    sum. beta > 0 adds an extra penalty on augmentation variance (Sec. 1.3). The
+    ``exact_cov_unaug_sim`` option (weights from un-augmented images) is not implemented.
+    """
+    r_pos, r_neg = ntxent_distances(z1, z2)
+    return exact_cov_from_distances(r_pos, r_neg, tau, beta)
+
+
+def exact_cov_weights(r_neg: Tensor, tau: float) -> Tensor:
+    """w_k = sg[e^{-r_k/tau}] / (1 + sg[e^{-r_k/tau}]) / tau / H for r_neg of shape (B, H);
+    detached (stop-gradient), as in luckmatters ``loss_type="exact_cov"``."""
+    _check_tau(tau)
+    e = torch.exp(-r_neg.detach() / tau)
+    return e / (1.0 + e) / tau / r_neg.shape[-1]
+
+
+def exact_cov_from_distances(r_pos: Tensor, r_neg: Tensor, tau: float, beta: float = 0.0) -> Tensor:
+    """The exact-cov loss of :func:`exact_cov_infonce` on given distances r_pos (B,), r_neg (B, H):
+    mean_rows((sum_k w_k) r_pos - sum_k w_k r_neg,k) + beta mean_rows((sum_k w_k) r_pos), with
+    the detached weights of :func:`exact_cov_weights` (H = 2N - 2 in the NT-Xent layout)."""
+    check_range("beta", beta)
+    if r_neg.ndim != 2 or r_pos.shape != r_neg.shape[:1]:
+        raise ConfigError(
+            "r_neg",
+            f"must have shape (B, H) with B = {tuple(r_pos.shape)}, got {tuple(r_neg.shape)}",
+        )
+    w = exact_cov_weights(r_neg, tau)
+    w_pos = w.sum(dim=1)
+    return (w_pos * r_pos - (w * r_neg).sum(dim=1)).mean() + beta * (w_pos * r_pos).mean()
+
+
+LOSSES: dict[str, Callable[..., Tensor]] = {
+    "nt_xent": nt_xent,
+    "infonce": nt_xent,
+    "dcl": dcl,
+    "dclw": dclw,
+    "exact_cov": exact_cov_infonce,
+}
+"""Batch losses by name, each called as ``fn(z1, z2, tau, **kwargs)`` -> scalar."""
