@@ -3,6 +3,7 @@
     ssl-dynamics simulate modes  ...   decoupled eigenmode ODEs (Eqs. 11-13)
     ssl-dynamics simulate matrix ...   matrix gradient flow (Lemma 1 / Theorem 2)
     ssl-dynamics simulate phase  ...   phase diagram (basin of collapse / hyper-parameter grid)
+    ssl-dynamics hltm ...              hierarchical latent tree model grid (table + figure)
     ssl-dynamics figures [NAME ...]    paper figures (PNG + PDF)
     ssl-dynamics reproduce             all theory figures and checks, with a summary
 
@@ -330,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__import__('dynamics').__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                metavar="{simulate,figures,reproduce}")
+                                metavar="{simulate,hltm,figures,reproduce}")
 
     sim = sub.add_parser("simulate", help="run a theory simulation")
     simsub = sim.add_subparsers(dest="what", required=True, parser_class=_Parser,
@@ -394,6 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_phase_arguments(ph)
     ph.set_defaults(func=_cmd_phase)
+
+    from dynamics.cli_hltm import add_hltm_arguments, run_hltm
+
+    hl = sub.add_parser("hltm", help="hierarchical latent tree model grid (table + figure)")
+    add_hltm_arguments(hl)
+    hl.set_defaults(func=run_hltm)
 
     f = sub.add_parser("figures", help="make the paper figures (PNG + PDF)")
     f.add_argument("names", nargs="*", help="figure names (default: all)")

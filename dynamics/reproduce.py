@@ -25,18 +25,17 @@ Every number written is computed in the run. Results go to ``out_dir/summary.jso
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from dynamics.io import atomic_write_text
 
 # --------------------------------------------------------------------------------------------
 # Checks
@@ -252,19 +251,6 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
@@ -305,7 +291,32 @@ def render_markdown(summary: dict[str, Any]) -> str:
         for k, v in fig["numbers"].items():
             lines.append(f"| {_cell(k)} | {_cell(v)} |")
         lines.append("")
+    if "hltm" in summary:
+        lines += _render_hltm(summary["hltm"])
     return "\n".join(lines) + "\n"
+
+
+def _render_hltm(h: dict[str, Any]) -> list[str]:
+    """The HLTM section: mean best |corr| per tree level (root first) before -> after."""
+    st = h["settings"]
+    lines = ["## Hierarchical latent tree model (Tian, Yu, Chen & Ganguli 2020)", "",
+             f"Grid: hid {st['hids']}, delta_lower {st['delta_lowers']}, depth {st['depths']}, "
+             f"seeds {st['seeds']}; loss {st['loss']} (tau {st['tau']}), SGD lr {st['lr']}, "
+             f"batch {st['batch_size']}; {h['runtime_s']:.1f} s. Files: "
+             + ", ".join(f"`hltm/{Path(p).name}`" for p in h["paths"]), "",
+             "Mean over seeds of the best |correlation| between each latent node and its "
+             "layer's hidden units, per tree level (level 0 = root):", "",
+             "| depth | delta_lower | hid | before | after | root after (min over seeds) |",
+             "|---|---|---|---|---|---|"]
+    for c in h["configs"]:
+        fmt = lambda v: " ".join(f"{x:.2f}" for x in v)  # noqa: E731
+        lines.append(f"| {c['depth']} | {c['delta_lower']:g} | {c['hid']} | "
+                     f"{fmt(c['corr_before'])} | {fmt(c['corr_after'])} | "
+                     f"{c['root_after_min']:.2f} |")
+    lines += ["", "| trend | value |", "|---|---|"]
+    lines += [f"| {k} | {_cell(float(v))} |" for k, v in h["trends"].items()]
+    lines.append("")
+    return lines
 
 
 def run_reproduce(out_dir: Path | str, *, quick: bool = False,
@@ -319,6 +330,7 @@ def run_reproduce(out_dir: Path | str, *, quick: bool = False,
     """
     import matplotlib
 
+    from dynamics.cli_hltm import hltm_summary
     from dynamics.plots import FIGURES, make_figures
 
     out = Path(out_dir)
@@ -334,6 +346,11 @@ def run_reproduce(out_dir: Path | str, *, quick: bool = False,
         checks.append(res)
         log(f"check {name}: measured {_fmt(res['measured'])} (threshold "
             f"{_fmt(res['threshold'])}) -> {'pass' if res['passed'] else 'FAIL'}")
+    log("reproduce: HLTM grid (Tian, Yu, Chen & Ganguli 2020)")
+    hltm = hltm_summary(out / "hltm", quick=quick)
+    log(f"hltm: {len(hltm['configs'])} configurations in {hltm['runtime_s']:.1f} s; "
+        + ", ".join(f"{k} {v:+.3f}" if "effect" in k or "gain" in k else f"{k} {v:.3f}"
+                    for k, v in hltm["trends"].items()))
     summary: dict[str, Any] = {
         "generated_by": "dynamics.reproduce.run_reproduce",
         "quick": bool(quick),
@@ -342,14 +359,15 @@ def run_reproduce(out_dir: Path | str, *, quick: bool = False,
                     for name, res in figures.items()},
         "checks": checks,
         "all_checks_passed": all(c["passed"] for c in checks),
+        "hltm": hltm,
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
                         "matplotlib": matplotlib.__version__},
     }
     summary["runtime_s"] = round(time.perf_counter() - t0, 2)
     summary = _jsonable(summary)
-    _atomic_write_text(out / "summary.json",
+    atomic_write_text(out / "summary.json",
                        json.dumps(summary, indent=1, allow_nan=False) + "\n")
-    _atomic_write_text(out / "summary.md", render_markdown(summary))
+    atomic_write_text(out / "summary.md", render_markdown(summary))
     log(f"reproduce: wrote {out / 'summary.json'} and {out / 'summary.md'} "
         f"({summary['runtime_s']:.1f} s; all checks passed: {summary['all_checks_passed']})")
     return summary

@@ -1,0 +1,261 @@
+"""``ssl-dynamics hltm``: contrastive training on the hierarchical latent tree model.
+
+Trains one tree-shaped ReLU net per (depth, delta_lower, hid, seed) on the HLTM of Tian, Yu, Chen
+& Ganguli 2020 (:mod:`dynamics.contrastive.hltm`) and records how well each hidden layer's best
+unit correlates with its latent variable, per tree level, before and after training. Writes
+``OUT/hltm_table.csv``, ``OUT/hltm_table.md``, ``OUT/hltm.json`` (all rows with per-epoch
+histories) and the figure ``OUT/hltm_corr.png``/``.pdf``, and prints a short summary.
+
+    ssl-dynamics hltm --hid 2 10 50 --delta-lower 0.5 0.7 0.9 --depth 3 5 --seeds 1 2 3 \\
+        --epochs 10 --draws 32000 --loss nce --tau 0.1 --out hltm_out
+
+:func:`hltm_summary` is the small fixed grid that ``ssl-dynamics reproduce`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dynamics.errors import ConfigError, check_range
+
+DEFAULTS: dict[str, Any] = {
+    "hid": [2, 10], "delta_lower": [0.7, 0.9], "depth": [4], "seeds": [1, 2, 3],
+    "epochs": 10, "draws": 32000, "loss": "nce", "tau": 0.1, "lr": 0.1, "batch_size": 128,
+    "delta_upper": 1.0, "num_children": 2, "eval_samples": 8192, "op_samples": 1024,
+}
+MAX_LEAVES = 4096
+
+# The grid of ``reproduce`` (see hltm_summary): full ~1 min, quick a few seconds, on 2 cores.
+SUMMARY_GRID: dict[str, Any] = {
+    "hids": (2, 10), "delta_lowers": (0.7, 0.9), "depths": (4,), "seeds": (1, 2, 3),
+    "epochs": 10, "draws_per_epoch": 32000,
+}
+SUMMARY_GRID_QUICK: dict[str, Any] = {
+    "hids": (2, 10), "delta_lowers": (0.7, 0.9), "depths": (3,), "seeds": (1,),
+    "epochs": 2, "draws_per_epoch": 4096, "eval_samples": 4096, "op_samples": 512,
+}
+
+
+def add_hltm_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = __doc__.split("\n\n")[0]
+    p.add_argument("--config", help="YAML/JSON file with option values")
+    g = p.add_argument_group("grid (every combination is one run)")
+    g.add_argument("--hid", type=int, nargs="+", default=DEFAULTS["hid"],
+                   help="hidden units per latent node, >= 1 (default 2 10)")
+    g.add_argument("--delta-lower", dest="delta_lower", type=float, nargs="+",
+                   default=DEFAULTS["delta_lower"],
+                   help="lower end of the edge polarity |delta|, in [0, delta_upper] "
+                        "(default 0.7 0.9)")
+    g.add_argument("--depth", type=int, nargs="+", default=DEFAULTS["depth"],
+                   help=f"tree depth >= 1 (levels below the root; num_children^depth <= "
+                        f"{MAX_LEAVES} leaves) (default 4)")
+    g.add_argument("--seeds", type=int, nargs="+", default=DEFAULTS["seeds"],
+                   help="seeds >= 0; each fixes the tree, the initial weights and the data "
+                        "(default 1 2 3)")
+    m = p.add_argument_group("model and training")
+    m.add_argument("--delta-upper", dest="delta_upper", type=float,
+                   default=DEFAULTS["delta_upper"], help="upper end of |delta| <= 1 (default 1)")
+    m.add_argument("--num-children", dest="num_children", type=int,
+                   default=DEFAULTS["num_children"], help="branching >= 2 (default 2)")
+    m.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
+                   help="training epochs >= 0 (default 10; the paper's code: 20)")
+    m.add_argument("--draws", type=int, default=DEFAULTS["draws"],
+                   help="fresh (anchor, positive, negative) draws per epoch >= batch size "
+                        "(default 32000; the paper's code: 64000)")
+    m.add_argument("--loss", default=DEFAULTS["loss"], choices=("nce", "subtract", "infonce"),
+                   help="nce: the official code's -P(positive) on batch-mean MSEs; subtract: "
+                        "pos - neg; infonce: in-batch InfoNCE (default nce)")
+    m.add_argument("--tau", type=float, default=DEFAULTS["tau"],
+                   help="temperature > 0 (default 0.1; the code's default 0.01 saturates)")
+    m.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="SGD rate > 0 (default 0.1)")
+    m.add_argument("--batch-size", dest="batch_size", type=int,
+                   default=DEFAULTS["batch_size"], help="batch size (default 128)")
+    m.add_argument("--bn", action="store_true",
+                   help="batch-normalise every non-root node (ablation; default off)")
+    e = p.add_argument_group("evaluation and output")
+    e.add_argument("--eval-samples", dest="eval_samples", type=int,
+                   default=DEFAULTS["eval_samples"],
+                   help="fresh samples for the correlations, >= 16 (default 8192)")
+    e.add_argument("--op-samples", dest="op_samples", type=int,
+                   default=DEFAULTS["op_samples"],
+                   help="samples for the covariance-operator norms, 0 = skip (default 1024)")
+    e.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: the layers are small, more threads only "
+                        "add overhead)")
+    e.add_argument("--quiet", action="store_true", help="no per-run progress lines on stderr")
+    p.add_argument("--out", default="hltm_out",
+                   help="output folder (default hltm_out); created if missing")
+
+
+def _validate(args) -> Path:
+    from dynamics.contrastive.hltm import LOSSES, validate_training
+
+    for h in args.hid:
+        if h < 1:
+            raise ConfigError("hid", f"must be integers >= 1, got {h}")
+    check_range("delta_upper", args.delta_upper, low=0.0, high=1.0)
+    for d in args.delta_lower:
+        check_range("delta_lower", d, low=0.0, high=args.delta_upper)
+    if args.num_children < 2:
+        raise ConfigError("num_children", f"must be an integer >= 2, got {args.num_children}")
+    for d in args.depth:
+        if d < 1 or args.num_children**d > MAX_LEAVES:
+            raise ConfigError("depth", f"must be >= 1 with num_children^depth <= {MAX_LEAVES} "
+                                       f"leaves, got {d} ({args.num_children}^{d})")
+    for s in args.seeds:
+        if s < 0:
+            raise ConfigError("seeds", f"must be integers >= 0, got {s}")
+    if args.loss not in LOSSES:
+        raise ConfigError("loss", f"must be one of {', '.join(LOSSES)}; got {args.loss!r}")
+    validate_training(args.loss, args.tau, args.lr, args.batch_size, args.epochs, args.draws,
+                      args.eval_samples, args.op_samples)
+    if args.threads < 1:
+        raise ConfigError("threads", f"must be an integer >= 1, got {args.threads}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("out", f"must be a folder, but {args.out!r} is a file")
+    return out
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path, settings: dict[str, Any],
+                  runtime_s: float) -> list[Path]:
+    """The table (CSV + Markdown), the JSON with histories and the figure; returns the paths."""
+    from dynamics.contrastive.hltm import summarise_rows
+    from dynamics.io import atomic_write_text, to_json
+    from dynamics.plots.hltm import plot_hltm_grid, write_table
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [write_table(rows, out_dir / "hltm_table.csv"),
+             write_table(rows, out_dir / "hltm_table.md")]
+    payload = {"command": "hltm", "settings": settings, "runtime_s": runtime_s,
+               "summary": summarise_rows(rows), "rows": list(rows)}
+    paths.append(atomic_write_text(out_dir / "hltm.json", to_json(payload)))
+    paths += plot_hltm_grid(rows, out_dir, "hltm_corr")
+    return paths
+
+
+def _levels(values: Sequence[float]) -> str:
+    return "[" + " ".join(f"{v:.2f}" for v in values) + "]"
+
+
+def summary_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per (depth, delta_lower, hid): mean best |corr| per level before -> after."""
+    from dynamics.contrastive.hltm import summarise_rows
+
+    lines = []
+    for s in summarise_rows(rows):
+        lines.append(f"  depth {s['depth']} delta_lower {s['delta_lower']:g} hid {s['hid']}: "
+                     f"best |corr| root..leaf-parents {_levels(s['corr_before'])} -> "
+                     f"{_levels(s['corr_after'])}"
+                     + (f" (root min over {s['n_seeds']} seeds {s['root_after_min']:.2f})"
+                        if s["n_seeds"] > 1 else ""))
+    return lines
+
+
+def run_hltm(args) -> int:
+    from dynamics.contrastive.hltm import run_grid
+
+    out = _validate(args)
+    settings = {k: getattr(args, k) for k in ("hid", "delta_lower", "depth", "seeds", "epochs",
+                                              "draws", "loss", "tau", "lr", "batch_size",
+                                              "delta_upper", "num_children", "bn",
+                                              "eval_samples", "op_samples")}
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    with torch_threads(args.threads):
+        rows = run_grid(args.hid, args.delta_lower, args.depth, args.seeds, epochs=args.epochs,
+                        draws_per_epoch=args.draws, loss=args.loss, tau=args.tau, lr=args.lr,
+                        batch_size=args.batch_size, delta_upper=args.delta_upper,
+                        num_children=args.num_children, bn=args.bn,
+                        eval_samples=args.eval_samples, op_samples=args.op_samples,
+                        log=None if args.quiet else log)
+    runtime = time.perf_counter() - t0
+    paths = write_outputs(rows, out, settings, runtime)
+    print(f"hltm: {len(rows)} run(s), loss {args.loss} (tau {args.tau:g}), {args.epochs} epochs "
+          f"x {args.draws} draws, {runtime:.1f} s")
+    print("\n".join(summary_lines(rows)))
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _trend_numbers(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Grid-wide contrasts of the mean best |corr| after training (all levels unless noted)."""
+    after = {id(r): np.asarray(r["corr_after"], float) for r in rows}
+    before = {id(r): np.asarray(r["corr_before"], float) for r in rows}
+
+    def mean(sel, which=after, level=None):
+        vals = [which[id(r)] if level is None else which[id(r)][level] for r in rows if sel(r)]
+        return float(np.mean(np.concatenate([np.atleast_1d(v) for v in vals]))) if vals \
+            else float("nan")
+
+    dls = sorted({r["delta_lower"] for r in rows})
+    hids = sorted({r["hid"] for r in rows})
+    out = {
+        "gain_all_levels": mean(lambda r: True) - mean(lambda r: True, before),
+        "gain_root": mean(lambda r: True, level=0) - mean(lambda r: True, before, level=0),
+        "after_root_mean": mean(lambda r: True, level=0),
+        "after_leaf_parents_mean": float(np.mean([after[id(r)][-1] for r in rows])),
+        "root_after_min": float(min(after[id(r)][0] for r in rows)),
+    }
+    if len(dls) > 1:
+        out["polarity_effect"] = (mean(lambda r: r["delta_lower"] == dls[-1])
+                                  - mean(lambda r: r["delta_lower"] == dls[0]))
+    if len(hids) > 1:
+        out["width_effect"] = (mean(lambda r: r["hid"] == hids[-1])
+                               - mean(lambda r: r["hid"] == hids[0]))
+    return out
+
+
+def hltm_summary(out_dir: Path | str, quick: bool = False) -> dict[str, Any]:
+    """The small HLTM grid of ``reproduce``: hid {2, 10} x delta_lower {0.7, 0.9}, depth 4,
+    seeds 1-3, 10 epochs x 32000 draws (about a minute on 2 cores; ``quick``: depth 3, one seed,
+    2 x 4096 draws, a few seconds). Writes the figure, table and JSON under ``out_dir`` and
+    returns ``{"settings", "configs" (mean per level before/after per config), "numbers" (flat
+    floats for the summary), "trends", "paths", "runtime_s"}``."""
+    from dynamics.contrastive.hltm import run_grid, summarise_rows
+
+    grid = dict(SUMMARY_GRID_QUICK if quick else SUMMARY_GRID)
+    kw = {k: v for k, v in grid.items() if k not in ("hids", "delta_lowers", "depths", "seeds")}
+    t0 = time.perf_counter()
+    with torch_threads(1):
+        rows = run_grid(grid["hids"], grid["delta_lowers"], grid["depths"], grid["seeds"],
+                        loss="nce", tau=0.1, lr=0.1, batch_size=128, **kw)
+    runtime = time.perf_counter() - t0
+    settings = {**{k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
+                "loss": "nce", "tau": 0.1, "lr": 0.1, "batch_size": 128, "quick": bool(quick)}
+    paths = write_outputs(rows, Path(out_dir), settings, runtime)
+    configs = summarise_rows(rows)
+    numbers: dict[str, float] = {}
+    for c in configs:
+        key = f"d{c['depth']}_dl{c['delta_lower']:g}_hid{c['hid']}"
+        for when in ("before", "after"):
+            for l, v in enumerate(c[f"corr_{when}"]):
+                numbers[f"{key}_corr_{when}_L{l}"] = float(v)
+        numbers[f"{key}_root_after_min"] = c["root_after_min"]
+    trends = _trend_numbers(rows)
+    return {"settings": settings, "configs": configs, "numbers": numbers, "trends": trends,
+            "paths": [str(p) for p in paths], "runtime_s": runtime}
