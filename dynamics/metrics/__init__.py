@@ -1,0 +1,91 @@
+"""Measurement layer: representation metrics as pure functions (one module per family).
+
+Conventions (every function): torch tensors in (CPU or GPU, float32 or float64) -> array
+results on the same device; numpy arrays accepted (converted to torch; array outputs come back
+as numpy); scalar results are Python floats; inputs are detached (measurements, not losses);
+bad input raises :class:`~dynamics.errors.ConfigError` naming the argument. Sums over samples
+are accumulated in float64; eigendecompositions use ``torch.linalg.eigh`` on explicitly
+symmetrised matrices.
+
+Modules:
+
+- :mod:`~dynamics.metrics.alignment_uniformity` — Wang & Isola 2020: ``alignment``,
+  ``uniformity`` (blockwise, bounded memory), closed form ``uniformity_on_sphere``
+- :mod:`~dynamics.metrics.rank` — ``rankme`` (Garrido et al. 2023), ``participation_ratio``,
+  ``singular_values``
+- :mod:`~dynamics.metrics.collapse` — ``normalized_std``, ``embedding_spectrum``,
+  ``top_k_variance_fraction``, ``covariance``
+- :mod:`~dynamics.metrics.directpred` — Tian, Chen & Ganguli 2021: ``CorrelationEstimator``,
+  predictor/F eigenspace alignment, symmetry, eigenvalue slope
+- :mod:`~dynamics.metrics.streaming` — constant-memory accumulators over batches
+- :mod:`~dynamics.metrics.probes` — linear / kNN probes (owned by the probes module's author)
+"""
+
+from dynamics.metrics.alignment_uniformity import alignment, uniformity, uniformity_on_sphere
+from dynamics.metrics.collapse import (
+    covariance,
+    embedding_spectrum,
+    normalized_std,
+    top_k_variance_fraction,
+)
+from dynamics.metrics.directpred import (
+    CorrelationEstimator,
+    directpred_summary,
+    eigenvalue_slope,
+    mean_alignment,
+    predictor_eigenspace_alignment,
+    predictor_min_sym_eigenvalue,
+    predictor_symmetry,
+    relative_commutator,
+)
+from dynamics.metrics.rank import participation_ratio, rankme, singular_values
+from dynamics.metrics.streaming import (
+    StreamingAlignment,
+    StreamingBatchUniformity,
+    StreamingMoments,
+    StreamingNormalizedStd,
+    StreamingRankMe,
+    StreamingSpectrum,
+)
+
+# Probes (dynamics/metrics/probes.py) are written by another engineer. Re-export them lazily
+# here, so that importing the metrics never pulls in the probe code (or fails while it is
+# being written): add the public probe names to _PROBES and to __all__, e.g.
+#     _PROBES = ("linear_probe", "knn_probe")
+_PROBES: tuple[str, ...] = ()
+
+
+def __getattr__(name: str):
+    if name in _PROBES:
+        from dynamics.metrics import probes
+
+        return getattr(probes, name)
+    raise AttributeError(f"module 'dynamics.metrics' has no attribute {name!r}")
+
+
+__all__ = [
+    "CorrelationEstimator",
+    "StreamingAlignment",
+    "StreamingBatchUniformity",
+    "StreamingMoments",
+    "StreamingNormalizedStd",
+    "StreamingRankMe",
+    "StreamingSpectrum",
+    "alignment",
+    "covariance",
+    "directpred_summary",
+    "eigenvalue_slope",
+    "embedding_spectrum",
+    "mean_alignment",
+    "normalized_std",
+    "participation_ratio",
+    "predictor_eigenspace_alignment",
+    "predictor_min_sym_eigenvalue",
+    "predictor_symmetry",
+    "rankme",
+    "relative_commutator",
+    "singular_values",
+    "top_k_variance_fraction",
+    "uniformity",
+    "uniformity_on_sphere",
+]

@@ -1,0 +1,425 @@
+"""Constant-memory accumulators: the metrics of this package over many batches.
+
+Each accumulator has ``update(batch)`` (returns self), ``compute()``, ``merge(other)`` (combine
+shards, e.g. after gathering from DDP ranks) and ``state_dict()`` / ``load_state_dict()``.
+State lives on the device of the first ``update`` (later batches are moved there), in float64.
+Array results come back as numpy if the first update was a numpy array, else as torch tensors
+in the first batch's dtype; scalars are Python floats.
+
+Which metrics stream exactly (equal, up to float rounding, to the one-shot function on the
+concatenated batches):
+
+- :class:`StreamingMoments` count, mean, centred scatter M2 (Chan et al.'s pairwise merge, so
+  centring is stable), hence the covariance (centred, 1/(N-1)) and the second moment
+  (1/N) Z^T Z = (M2 + N mean mean^T)/N. Everything spectral follows from these d x d sums:
+- :class:`StreamingRankMe` RankMe needs the singular values of Z, and sigma_k(Z)^2 are the
+  eigenvalues of Z^T Z = M2 + N mean mean^T, so it streams **exactly**.
+- :class:`StreamingSpectrum` covariance eigenvalues, participation ratio, top-k fraction.
+- :class:`StreamingNormalizedStd` per-dimension moments of the L2-normalised rows.
+- :class:`StreamingAlignment` the mean over positive pairs.
+
+Uniformity does **not** stream: its mean runs over all N(N-1)/2 pairs, which needs every
+sample. For the exact all-pairs value keep the embeddings and call
+:func:`~dynamics.metrics.uniformity` once (65,536 x 128 float32 is 32 MiB and runs blockwise).
+:class:`StreamingBatchUniformity` instead implements the training-time semantics of Wang &
+Isola's code, where uniformity is a per-batch quantity over **within-batch pairs** only; it
+reports the pooled value (log of the mean of exp(-t d^2) over all within-batch pairs of all
+batches) and the mean of the per-batch values.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from dynamics.errors import ConfigError
+from dynamics.metrics._common import (
+    as_matrix,
+    check_int,
+    check_positive,
+    merge_moments,
+    moments64,
+    out,
+    row_norms_checked,
+    sym_eigvalsh,
+)
+from dynamics.metrics.alignment_uniformity import _auto_block, alignment_terms, pair_logsumexp
+from dynamics.metrics.collapse import variance_fraction_from_eigenvalues
+from dynamics.metrics.rank import (
+    rankme_from_singular_values,
+    singular_values_from_gram,
+)
+
+
+class _Accumulator:
+    """Device / output-type bookkeeping shared by the accumulators."""
+
+    def __init__(self) -> None:
+        self._device: torch.device | None = None
+        self._dtype: torch.dtype = torch.float64
+        self._numpy = False
+
+    def _adopt(self, t: torch.Tensor, was_numpy: bool) -> torch.Tensor:
+        if self._device is None:
+            self._device, self._dtype, self._numpy = t.device, t.dtype, was_numpy
+        return t.to(self._device)
+
+    def _out(self, t: torch.Tensor) -> Any:
+        return out(t.to(self._dtype), self._numpy)
+
+    def _io_state(self) -> dict[str, Any]:
+        return {"device": None if self._device is None else str(self._device),
+                "dtype": str(self._dtype).replace("torch.", ""), "numpy": self._numpy}
+
+    def _load_io_state(self, state: dict[str, Any]) -> None:
+        self._device = None if state["device"] is None else torch.device(state["device"])
+        self._dtype = getattr(torch, state["dtype"])
+        self._numpy = bool(state["numpy"])
+
+    def _check_other(self, other: Any) -> None:
+        if type(other) is not type(self):
+            raise ConfigError("other", f"must be a {type(self).__name__}, got "
+                                       f"{type(other).__name__}")
+        if self._device is None and other._device is not None:
+            self._device, self._dtype, self._numpy = other._device, other._dtype, other._numpy
+
+
+# --------------------------------------------------------------------------------------------
+# Moments and everything spectral
+
+
+class StreamingMoments(_Accumulator):
+    """Running count, mean and centred scatter M2 = sum_i (z_i - mean)(z_i - mean)^T of the rows
+    of the batches (float64, d x d; memory O(d^2) whatever the number of samples).
+
+    ``centered`` (default True) is the default for :meth:`covariance`, :meth:`spectrum`,
+    :meth:`participation_ratio` and :meth:`top_k_variance_fraction`; conventions as in
+    :mod:`dynamics.metrics.collapse`: centred = M2/(N-1), uncentred = (1/N) Z^T Z.
+    """
+
+    def __init__(self, *, centered: bool = True):
+        super().__init__()
+        if not isinstance(centered, bool):
+            raise ConfigError("centered", f"must be true or false, got {centered!r}")
+        self.centered = centered
+        self.count = 0
+        self._mean: torch.Tensor | None = None
+        self._m2: torch.Tensor | None = None
+
+    # -- accumulation ------------------------------------------------------------------------
+    def update(self, z: Any) -> StreamingMoments:
+        """Fold in a batch z (B, d), B >= 1."""
+        zt, was_numpy = as_matrix("z", z)
+        if self._mean is not None and zt.shape[1] != self._mean.shape[0]:
+            raise ConfigError("z", f"must have {self._mean.shape[0]} columns like the earlier "
+                                   f"batches, got shape {tuple(zt.shape)}")
+        zt = self._adopt(zt, was_numpy)
+        self._fold(moments64(zt))
+        return self
+
+    def _fold(self, batch: tuple[int, torch.Tensor, torch.Tensor]) -> None:
+        if self._mean is None or self._m2 is None:
+            self.count, self._mean, self._m2 = batch
+        else:
+            self.count, self._mean, self._m2 = merge_moments(
+                (self.count, self._mean, self._m2), batch)
+
+    def merge(self, other: StreamingMoments) -> StreamingMoments:
+        """Fold in another accumulator's samples (exact: Chan et al.'s merge)."""
+        self._check_other(other)
+        if other._mean is None or other._m2 is None:
+            return self
+        if self._mean is not None and other._mean.shape != self._mean.shape:
+            raise ConfigError("other", f"has dimension {other._mean.shape[0]}, this one "
+                                       f"{self._mean.shape[0]}")
+        assert self._device is not None
+        self._fold((other.count, other._mean.to(self._device), other._m2.to(self._device)))
+        return self
+
+    def _need(self, min_count: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._mean is None or self._m2 is None or self.count < min_count:
+            raise ConfigError("count", f"needs at least {min_count} sample(s) (call update "
+                                       f"first), has {self.count}")
+        return self._mean, self._m2
+
+    def _c(self, centered: bool | None) -> bool:
+        return self.centered if centered is None else centered
+
+    # -- results -----------------------------------------------------------------------------
+    @property
+    def mean(self) -> Any:
+        return self._out(self._need()[0])
+
+    def gram64(self) -> torch.Tensor:
+        """Z^T Z of all samples so far = M2 + N mean mean^T (float64 tensor)."""
+        mean, m2 = self._need()
+        return m2 + self.count * torch.outer(mean, mean)
+
+    def _cov64(self, centered: bool) -> torch.Tensor:
+        if centered:
+            return self._need(2)[1] / (self.count - 1)
+        return self.gram64() / self.count
+
+    def covariance(self, centered: bool | None = None) -> Any:
+        """Centred covariance M2/(N-1) (N >= 2) or second moment Z^T Z / N (float64)."""
+        return out(self._cov64(self._c(centered)), self._numpy)
+
+    def second_moment(self) -> Any:
+        """(1/N) sum_i z_i z_i^T (float64)."""
+        return self.covariance(centered=False)
+
+    def _eig(self, centered: bool | None) -> torch.Tensor:
+        return sym_eigvalsh(self._cov64(self._c(centered))).clamp_min(0)
+
+    def spectrum(self, centered: bool | None = None) -> Any:
+        """Covariance eigenvalues, descending, clamped at 0 (as
+        :func:`~dynamics.metrics.embedding_spectrum`)."""
+        return self._out(self._eig(centered))
+
+    def participation_ratio(self, centered: bool | None = None) -> float:
+        """(sum lambda)^2 / sum lambda^2 (as :func:`~dynamics.metrics.participation_ratio`)."""
+        c = self._cov64(self._c(centered))
+        denom = (c * c).sum()
+        if not bool(denom > 0):
+            return math.nan
+        return float(torch.diagonal(c).sum() ** 2 / denom)
+
+    def top_k_variance_fraction(self, k: int, centered: bool | None = None) -> float:
+        """Share of variance in the k leading directions (as
+        :func:`~dynamics.metrics.top_k_variance_fraction`)."""
+        mean, _ = self._need()
+        k = check_int("k", k, low=1, high=mean.shape[0])
+        return variance_fraction_from_eigenvalues(self._eig(centered), k)
+
+    def rankme(self, eps: float = 1e-7) -> float:
+        """RankMe of the concatenated samples (exact: singular values of Z from Z^T Z)."""
+        eps = check_positive("eps", eps, allow_zero=True)
+        return rankme_from_singular_values(singular_values_from_gram(self.gram64(), self.count),
+                                           eps)
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"centered": self.centered, "count": self.count,
+                "mean": None if self._mean is None else self._mean.clone(),
+                "m2": None if self._m2 is None else self._m2.clone(), **self._io_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._load_io_state(state)
+        self.centered, self.count = bool(state["centered"]), int(state["count"])
+        self._mean = None if state["mean"] is None else torch.as_tensor(state["mean"]).to(
+            self._device, torch.float64)
+        self._m2 = None if state["m2"] is None else torch.as_tensor(state["m2"]).to(
+            self._device, torch.float64)
+
+
+class StreamingRankMe(StreamingMoments):
+    """RankMe over many batches, exactly equal to ``rankme(torch.cat(batches))``: the singular
+    values of Z are the square roots of the eigenvalues of Z^T Z = M2 + N mean mean^T, which
+    the moments hold (memory O(K^2)). ``compute()`` -> Python float."""
+
+    def __init__(self, eps: float = 1e-7):
+        super().__init__(centered=False)
+        self.eps = check_positive("eps", eps, allow_zero=True)
+
+    def compute(self) -> float:
+        return self.rankme(self.eps)
+
+
+class StreamingSpectrum(StreamingMoments):
+    """Covariance eigenvalues over many batches (``centered`` as in
+    :func:`~dynamics.metrics.embedding_spectrum`); ``compute()`` -> eigenvalues, descending.
+    :meth:`participation_ratio` and :meth:`top_k_variance_fraction` use the same moments."""
+
+    def compute(self) -> Any:
+        return self.spectrum()
+
+
+# --------------------------------------------------------------------------------------------
+# normalized std
+
+
+class StreamingNormalizedStd(_Accumulator):
+    """:func:`~dynamics.metrics.normalized_std` over many batches: per-dimension count, mean
+    and M2 of the L2-normalised rows (memory O(d)); ``compute()`` -> mean_k sqrt(M2_k/(N-1))."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._acc: tuple[int, torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def count(self) -> int:
+        return 0 if self._acc is None else self._acc[0]
+
+    def update(self, z: Any) -> StreamingNormalizedStd:
+        zt, was_numpy = as_matrix("z", z)
+        if self._acc is not None and zt.shape[1] != self._acc[1].shape[0]:
+            raise ConfigError("z", f"must have {self._acc[1].shape[0]} columns like the earlier "
+                                   f"batches, got shape {tuple(zt.shape)}")
+        zt = self._adopt(zt, was_numpy)
+        batch = moments64(torch.nn.functional.normalize(zt, dim=1), diagonal=True)
+        self._acc = batch if self._acc is None else merge_moments(self._acc, batch)
+        return self
+
+    def merge(self, other: StreamingNormalizedStd) -> StreamingNormalizedStd:
+        self._check_other(other)
+        if other._acc is not None:
+            n, m, m2 = other._acc
+            moved = (n, m.to(self._device), m2.to(self._device))
+            self._acc = moved if self._acc is None else merge_moments(self._acc, moved)
+        return self
+
+    def compute(self) -> float:
+        if self._acc is None or self._acc[0] < 2:
+            raise ConfigError("count", f"needs at least 2 samples, has {self.count}")
+        n, _, m2 = self._acc
+        return float((m2 / (n - 1)).clamp_min(0).sqrt().mean())
+
+    def state_dict(self) -> dict[str, Any]:
+        acc = None if self._acc is None else (self._acc[0], self._acc[1].clone(),
+                                              self._acc[2].clone())
+        return {"acc": acc, **self._io_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._load_io_state(state)
+        acc = state["acc"]
+        self._acc = None if acc is None else (
+            int(acc[0]), torch.as_tensor(acc[1]).to(self._device, torch.float64),
+            torch.as_tensor(acc[2]).to(self._device, torch.float64))
+
+
+# --------------------------------------------------------------------------------------------
+# Alignment and within-batch uniformity
+
+
+class StreamingAlignment(_Accumulator):
+    """:func:`~dynamics.metrics.alignment` over many batches of positive pairs: the running sum
+    of ||x_i - y_i||^alpha (float64) and the pair count; ``compute()`` -> their ratio, equal to
+    ``alignment(cat(xs), cat(ys))``."""
+
+    def __init__(self, alpha: float = 2.0, *, normalize: bool = False):
+        super().__init__()
+        self.alpha = check_positive("alpha", alpha)
+        self.normalize = bool(normalize)
+        self.count = 0
+        self._sum: torch.Tensor | None = None
+
+    def update(self, x: Any, y: Any) -> StreamingAlignment:
+        terms = alignment_terms(x, y, self.alpha, self.normalize)
+        terms = self._adopt(terms, not isinstance(x, torch.Tensor))
+        s = terms.sum()
+        self._sum = s if self._sum is None else self._sum + s
+        self.count += terms.shape[0]
+        return self
+
+    def merge(self, other: StreamingAlignment) -> StreamingAlignment:
+        self._check_other(other)
+        if (other.alpha, other.normalize) != (self.alpha, self.normalize):
+            raise ConfigError("other", "must use the same alpha and normalize")
+        if other._sum is not None:
+            s = other._sum.to(self._device)
+            self._sum = s if self._sum is None else self._sum + s
+            self.count += other.count
+        return self
+
+    def compute(self) -> float:
+        if self._sum is None or self.count == 0:
+            raise ConfigError("count", "needs at least one pair (call update first)")
+        return float(self._sum / self.count)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "normalize": self.normalize, "count": self.count,
+                "sum": None if self._sum is None else float(self._sum), **self._io_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._load_io_state(state)
+        self.alpha, self.normalize = float(state["alpha"]), bool(state["normalize"])
+        self.count = int(state["count"])
+        self._sum = None if state["sum"] is None else torch.tensor(
+            state["sum"], dtype=torch.float64, device=self._device)
+
+
+class StreamingBatchUniformity(_Accumulator):
+    """Uniformity over **within-batch pairs**, the semantics of Wang & Isola's training code
+    (each batch contributes its B(B-1)/2 distinct pairs; pairs across batches are never
+    formed, so this is *not* the all-pairs uniformity of the concatenated data — for that
+    keep the samples and call :func:`~dynamics.metrics.uniformity`).
+
+    - ``compute()`` (pooled): log of the mean of exp(-t ||x_i - x_j||^2) over all within-batch
+      pairs of all batches, log( sum_b sum_{i<j in b} e^{-t d_ij^2} / sum_b B_b(B_b-1)/2 ).
+      One batch: equal to ``uniformity(x, t)``. Memory O(1) (a float64 log-sum-exp and a pair
+      count). With equal batch sizes this is the consistent estimator of L_unif(t) and is
+      closer to it than the batch mean (Jensen).
+    - :meth:`batch_mean`: the mean over batches of the per-batch ``uniformity`` values (what
+      averaging the per-step training loss over an epoch reports).
+
+    Batches need B >= 2; rows L2-normalised unless ``normalize=True``.
+    """
+
+    def __init__(self, t: float = 2.0, *, normalize: bool = False,
+                 block_size: int | None = None):
+        super().__init__()
+        self.t = check_positive("t", t)
+        self.normalize = bool(normalize)
+        self.block_size = None if block_size is None else _auto_block(1, block_size)
+        self.n_pairs = 0
+        self.n_batches = 0
+        self._lse: torch.Tensor | None = None
+        self._batch_sum: torch.Tensor | None = None
+
+    def update(self, x: Any) -> StreamingBatchUniformity:
+        xt, was_numpy = as_matrix("x", x, min_rows=2)
+        xt = self._adopt(row_norms_checked("x", xt, self.normalize), was_numpy)
+        b = xt.shape[0]
+        pairs = b * (b - 1) // 2
+        lse = pair_logsumexp(xt, self.t, self.block_size)
+        value = lse - math.log(pairs)
+        self._lse = lse if self._lse is None else torch.logaddexp(self._lse, lse)
+        self._batch_sum = value if self._batch_sum is None else self._batch_sum + value
+        self.n_pairs += pairs
+        self.n_batches += 1
+        return self
+
+    def merge(self, other: StreamingBatchUniformity) -> StreamingBatchUniformity:
+        self._check_other(other)
+        if (other.t, other.normalize) != (self.t, self.normalize):
+            raise ConfigError("other", "must use the same t and normalize")
+        if other._lse is not None and other._batch_sum is not None:
+            lse, bs = other._lse.to(self._device), other._batch_sum.to(self._device)
+            self._lse = lse if self._lse is None else torch.logaddexp(self._lse, lse)
+            self._batch_sum = bs if self._batch_sum is None else self._batch_sum + bs
+            self.n_pairs += other.n_pairs
+            self.n_batches += other.n_batches
+        return self
+
+    def _need(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._lse is None or self._batch_sum is None:
+            raise ConfigError("count", "needs at least one batch (call update first)")
+        return self._lse, self._batch_sum
+
+    def compute(self) -> float:
+        lse, _ = self._need()
+        return float(lse) - math.log(self.n_pairs)
+
+    def batch_mean(self) -> float:
+        _, total = self._need()
+        return float(total) / self.n_batches
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "normalize": self.normalize, "n_pairs": self.n_pairs,
+                "n_batches": self.n_batches,
+                "lse": None if self._lse is None else float(self._lse),
+                "batch_sum": None if self._batch_sum is None else float(self._batch_sum),
+                **self._io_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._load_io_state(state)
+        self.t, self.normalize = float(state["t"]), bool(state["normalize"])
+        self.n_pairs, self.n_batches = int(state["n_pairs"]), int(state["n_batches"])
+
+        def _t(v):
+            return None if v is None else torch.tensor(v, dtype=torch.float64,
+                                                       device=self._device)
+
+        self._lse, self._batch_sum = _t(state["lse"]), _t(state["batch_sum"])
