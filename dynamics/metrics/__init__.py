@@ -18,7 +18,7 @@ Modules:
 - :mod:`~dynamics.metrics.directpred` — Tian, Chen & Ganguli 2021: ``CorrelationEstimator``,
   predictor/F eigenspace alignment, symmetry, eigenvalue slope
 - :mod:`~dynamics.metrics.streaming` — constant-memory accumulators over batches
-- :mod:`~dynamics.metrics.probes` — linear / kNN probes (owned by the probes module's author)
+- :mod:`~dynamics.metrics.probes` — weighted cosine kNN and the linear-evaluation probe
 """
 
 from dynamics.metrics.alignment_uniformity import alignment, uniformity, uniformity_on_sphere
@@ -38,6 +38,13 @@ from dynamics.metrics.directpred import (
     predictor_symmetry,
     relative_commutator,
 )
+from dynamics.metrics.probes import (
+    ProbeResult,
+    knn_accuracy,
+    knn_predict,
+    linear_probe,
+    standardize_features,
+)
 from dynamics.metrics.rank import participation_ratio, rankme, singular_values
 from dynamics.metrics.streaming import (
     StreamingAlignment,
@@ -48,23 +55,9 @@ from dynamics.metrics.streaming import (
     StreamingSpectrum,
 )
 
-# Probes (dynamics/metrics/probes.py) are written by another engineer. Re-export them lazily
-# here, so that importing the metrics never pulls in the probe code (or fails while it is
-# being written): add the public probe names to _PROBES and to __all__, e.g.
-#     _PROBES = ("linear_probe", "knn_probe")
-_PROBES: tuple[str, ...] = ()
-
-
-def __getattr__(name: str):
-    if name in _PROBES:
-        from dynamics.metrics import probes
-
-        return getattr(probes, name)
-    raise AttributeError(f"module 'dynamics.metrics' has no attribute {name!r}")
-
-
 __all__ = [
     "CorrelationEstimator",
+    "ProbeResult",
     "StreamingAlignment",
     "StreamingBatchUniformity",
     "StreamingMoments",
@@ -76,6 +69,9 @@ __all__ = [
     "directpred_summary",
     "eigenvalue_slope",
     "embedding_spectrum",
+    "knn_accuracy",
+    "knn_predict",
+    "linear_probe",
     "mean_alignment",
     "normalized_std",
     "participation_ratio",
@@ -85,6 +81,7 @@ __all__ = [
     "rankme",
     "relative_commutator",
     "singular_values",
+    "standardize_features",
     "top_k_variance_fraction",
     "uniformity",
     "uniformity_on_sphere",
