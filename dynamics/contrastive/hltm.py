@@ -1,5 +1,5 @@
 """Hierarchical latent tree model (HLTM) and a tree-shaped ReLU net trained contrastively
-(Tian, Yu, Chen & Ganguli 2020, arXiv 2010.00578; docs/THEORY-contrastive-and-metrics.md 1.5-1.7).
+(Tian, Yu, Chen & Ganguli 2020, arXiv 2010.00578; official code luckmatters ``ssl/hltm``).
 
 Data. A complete tree of depth L and branching C; every node carries a binary latent z in {0, 1}.
 Levels are numbered top-down: level 0 is the root, level L the C^L leaves, and node i of level l
@@ -780,7 +780,7 @@ def run_grid(
     signs and the ordering of the polarities), the initial weights and the data. The defaults
     (12 runs of 32k draws x 10 epochs = 2500 SGD steps each, depth 4) take about a minute on
     one CPU core (a depth-5, hid-10 run about 10 s; hid 50 about three times that); the
-    reference of Sec. 1.7 used 64k draws x 20 epochs at depth 5."""
+    official code's README example uses 64k draws x 20 epochs at depth 5."""
     hids = [_check_int("hid", h, 1) for h in _seq("hid", hids)]
     depths = [_check_int("depth", d, 1) for d in _seq("depth", depths)]
     seeds = [_check_int("seeds", s, 0) for s in _seq("seeds", seeds)]

@@ -1,6 +1,6 @@
 """Contrastive losses as functions of embeddings (torch, autograd-friendly).
 
-Two families, following docs/THEORY-contrastive-and-metrics.md Sec. 1.1, 1.3 and 4:
+Two families (Tian, Yu, Chen & Ganguli 2020; Yeh et al. 2022, DCL):
 
 * **Distance losses** of Tian, Yu, Chen & Ganguli 2020 (arXiv 2010.00578), written as functions
   of the pairwise distances (r+, r-): :func:`simple_contrastive`, :func:`soft_triplet`,

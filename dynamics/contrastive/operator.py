@@ -1,5 +1,5 @@
 """Covariance operator of Tian, Yu, Chen & Ganguli 2020, "Understanding Self-supervised Learning
-with Dual Deep Networks" (arXiv 2010.00578); Sec. 1.2-1.4 of docs/THEORY-contrastive-and-metrics.md.
+with Dual Deep Networks" (arXiv 2010.00578), the connection-matrix form and its linear special case.
 
 For a layered network without biases, f_l = h(W_l f_{l-1}), the output is linear in each weight
 matrix once the ReLU gates are fixed: f_L(x) = J_l(x) W_l f_{l-1}(x) = K_l(x)^T vec(W_l), with the

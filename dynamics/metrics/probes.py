@@ -11,7 +11,7 @@ into whatever produced the features (everything is detached first).
   Defaults ``k=20``, ``temperature=0.07`` (DINO / solo-learn). The test x train similarity
   matrix is only ever formed ``chunk_size`` test rows at a time.
 - :func:`linear_probe` — the linear evaluation of the DirectPred paper's official code
-  (``linear_feature_eval.py``, docs/THEORY-directpred.md section 5): StandardScaler fitted on the
+  (luckmatters ``ssl/real-dataset/linear_feature_eval.py``): StandardScaler fitted on the
   train features, logistic regression ``Linear(d, C)`` trained with cross-entropy and Adam
   (lr 3e-4, weight decay 1e-3), batch 128, 50 epochs, test accuracy after every epoch.
   Returns a :class:`ProbeResult` with both the final-epoch and the best-over-epochs accuracy.
@@ -359,7 +359,7 @@ def linear_probe(
 ) -> ProbeResult:
     """Logistic-regression probe on frozen features, following the DirectPred official code.
 
-    Protocol (docs/THEORY-directpred.md section 5): standardise both splits with the TRAIN
+    Protocol: standardise both splits with the TRAIN
     mean/std (sklearn StandardScaler semantics, see :func:`standardize_features`); train one
     ``nn.Linear(d, num_classes)`` (with bias) by cross-entropy and ``torch.optim.Adam(lr,
     weight_decay)`` (coupled L2, applied to weight and bias, like ``Adam(logreg.parameters())``)
