@@ -1,0 +1,70 @@
+"""The interface every SSL method implements (BYOL, SimSiam, SimCLR, ...).
+
+A method owns the online network (encoder + projector [+ predictor]) and, where it has one, the
+target network. The trainer only talks to this interface:
+
+    out = method.training_step(view1, view2)      # forward, loss
+    out.loss.backward(); optimizer.step()
+    method.after_optimizer_step(step)              # EMA update, predictor rewrite, symmetrise
+
+and the instrumentation reads ``out`` (detached tensors) and :meth:`predictor_matrix` /
+:meth:`correlation_matrix`. Methods are registered by name in
+:data:`dynamics.train.methods.METHODS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class StepOutput:
+    """What one training step produced.
+
+    ``loss``: the scalar to back-propagate. Detached tensors for the measurements:
+    ``features`` (backbone outputs of both views, (2B, d_h)), ``online`` (projector outputs f
+    of both views, the predictor's input, (2B, d_z)), ``predicted`` (predictor outputs, or None),
+    ``target`` (target-branch outputs, or None). ``extra``: scalar diagnostics (floats).
+    """
+
+    loss: Tensor
+    features: Tensor
+    online: Tensor
+    predicted: Tensor | None = None
+    target: Tensor | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Method(nn.Module):
+    """Base class of the SSL methods. Subclasses implement :meth:`training_step` and may
+    override the hooks; everything that must be checkpointed lives in ``state_dict``."""
+
+    name: str = "method"
+
+    def training_step(self, view1: Tensor, view2: Tensor) -> StepOutput:
+        raise NotImplementedError
+
+    def parameter_groups(self) -> list[dict]:
+        """Optimizer parameter groups: the online network with the base lr and weight decay,
+        the predictor with lr * predictor_lr_mult (alpha_p) and its own weight decay."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int) -> None:
+        """Called after every optimizer step (EMA target update, DirectPred rewrite, ...)."""
+
+    @torch.no_grad()
+    def backbone_features(self, x: Tensor) -> Tensor:
+        """Frozen-encoder features for probes (eval mode is the caller's business)."""
+        raise NotImplementedError
+
+    def predictor_matrix(self) -> Tensor | None:
+        """The linear predictor's weight Wp (d_z x d_z), or None (no / non-linear predictor)."""
+        return None
+
+    def correlation_matrix(self) -> Tensor | None:
+        """The running correlation F of the predictor input, where the method keeps one."""
+        return None
