@@ -61,7 +61,7 @@ class CorrelationEstimator:
     """
 
     def __init__(self, dim: int, rho: float = 0.3, centered: bool = False, *,
-                 dtype: torch.dtype = torch.float64):
+                 dtype: torch.dtype = torch.float64, all_reduce: Any = None):
         self.dim = check_int("dim", dim, low=1)
         rho_f = check_positive("rho", rho, allow_zero=True)
         if rho_f > 1:
@@ -73,6 +73,12 @@ class CorrelationEstimator:
         if dtype not in (torch.float32, torch.float64):
             raise ConfigError("dtype", f"must be torch.float32 or torch.float64, got {dtype}")
         self.dtype = dtype
+        if all_reduce is not None and not callable(all_reduce):
+            raise ConfigError("all_reduce", f"must be a callable or None, got {all_reduce!r}")
+        #: Optional collective applied to each batch's F_B before it is folded in (DDP: average
+        #: F_B across processes so every replica holds the same F). It may reduce in place and
+        #: return None, or return the reduced tensor.
+        self.all_reduce = all_reduce
         self._F: torch.Tensor | None = None
         self.n_updates = 0
         self._numpy = False
@@ -94,8 +100,16 @@ class CorrelationEstimator:
         return ft.T @ ft / ft.shape[0]
 
     def update(self, f: Any) -> CorrelationEstimator:
-        """Fold in one batch f (B, dim). Returns self."""
+        """Fold in one batch f (B, dim) (through ``all_reduce`` when set). Returns self."""
         fb = self.batch_correlation(f)
+        if self.all_reduce is not None:
+            reduced = self.all_reduce(fb)
+            if isinstance(reduced, torch.Tensor):
+                if reduced.shape != fb.shape:
+                    raise ConfigError("all_reduce", f"must return a tensor of shape "
+                                                    f"{tuple(fb.shape)}, got "
+                                                    f"{tuple(reduced.shape)}")
+                fb = reduced.to(device=fb.device, dtype=fb.dtype)
         if self._F is None:
             self._F = fb
         else:
