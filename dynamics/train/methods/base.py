@@ -47,6 +47,11 @@ class Method(nn.Module):
     def training_step(self, view1: Tensor, view2: Tensor) -> StepOutput:
         raise NotImplementedError
 
+    def forward(self, view1: Tensor, view2: Tensor) -> StepOutput:
+        """Same as :meth:`training_step` (so that a DDP wrapper around the method can be called
+        on the two views)."""
+        return self.training_step(view1, view2)
+
     def parameter_groups(self) -> list[dict]:
         """Optimizer parameter groups: the online network with the base lr and weight decay,
         the predictor with lr * predictor_lr_mult (alpha_p) and its own weight decay."""

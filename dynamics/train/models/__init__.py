@@ -1,0 +1,32 @@
+"""Networks of the training engine: encoders (:data:`ENCODERS`), the projector head and the
+predictor modules (:data:`PREDICTORS`)."""
+
+from dynamics.train.models.encoders import ENCODERS, ConvNet, build_encoder
+from dynamics.train.models.heads import build_projector, mlp_head, projector_out_dim
+from dynamics.train.models.predictors import (
+    PREDICTORS,
+    ClosedFormPredictor,
+    IdentityPredictor,
+    LinearPredictor,
+    MLPPredictor,
+    Predictor,
+    SymmetricPredictor,
+    build_predictor,
+)
+
+__all__ = [
+    "ENCODERS",
+    "PREDICTORS",
+    "ClosedFormPredictor",
+    "ConvNet",
+    "IdentityPredictor",
+    "LinearPredictor",
+    "MLPPredictor",
+    "Predictor",
+    "SymmetricPredictor",
+    "build_encoder",
+    "build_predictor",
+    "build_projector",
+    "mlp_head",
+    "projector_out_dim",
+]

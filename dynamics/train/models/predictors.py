@@ -1,0 +1,335 @@
+"""Predictor modules and their registry :data:`PREDICTORS` (keys = ``config.PREDICTOR_KINDS``).
+
+Every predictor is a :class:`Predictor` (an ``nn.Module`` mapping (B, d) -> (B, d)) with the
+hooks a method and the trainer use:
+
+- ``observe(online, target)`` -- called by the method every training step, *before* the
+  predictor forward, with the detached predictor inputs of both views ``online`` (2B, d) =
+  cat(f(v1), f(v2)) and the paired target outputs ``target`` (2B, d) = cat(f_a(v2), f_a(v1))
+  (row i of ``target`` is the target-branch output of the *other* view of row i's sample).
+  Closed-form predictors fold them into their running estimates; the others ignore them.
+- ``after_optimizer_step(step)`` -- after ``optimizer.step()``: symmetrise / rewrite the weight.
+- ``matrix()`` -- the linear predictor's weight Wp (d x d, detached) or None.
+- ``correlation()`` -- the running F = E[f f^T] (float64) where kept, else None.
+- ``sqrt_matrix()`` -- Wp^{1/2} of the (symmetrised, PSD-clamped) current weight, for the cosine
+  IsoLoss; None means Wp = I.
+- ``all_reduce`` -- a hook attribute (``Callable | None``); under DDP the trainer sets it to an
+  *averaging* all-reduce, applied to every batch statistic before it is folded into F (and into
+  the ridge rule's cross-correlation), so every process eigendecomposes the same matrix.
+
+Kinds (Tian, Chen & Ganguli 2021; official luckmatters ``byol_trainer.py``):
+
+=========== =========================================================================
+none        ``nn.Identity`` (Wp = I, fixed)
+linear      ``nn.Linear(d, d, bias=predictor.bias)``, learned by SGD
+mlp         Linear(d, hidden) -> BN(affine=False) -> ReLU -> Linear(hidden, d) (official
+            ``MLPHead``; ``bias`` applies to both Linears), learned
+symmetric   linear, symmetrised W <- (W + W^T)/2 at construction and after every optimizer step
+            (``predictor_reg=symmetric``). Linear only: the official code's tied two-layer
+            variant (W1 = W0^T) is not implemented.
+directpred  linear whose weight is *set* to U diag(p) U^T from the running F every ``freq``
+directcopy  steps (SGD in between), through :class:`dynamics.predictors.SpectralPredictorState`
+directset   in the official order (accumulate F before the forward, rewrite after the optimizer
+threshold   step). Rules: directpred (``form`` code/paper, ``eps``), directcopy (``eps``),
+ridge       directset (``alpha``, ``eps``), threshold (``threshold`` = c, ``form``), ridge
+            (Table 1, needs the target-online cross-correlation; ``eps`` is its ridge term, the
+            official ``dyn_reg``)
+=========== =========================================================================
+
+Checkpoints: the running F (and the ridge cross statistics) and the step counters are
+registered buffers, so ``state_dict`` / ``load_state_dict`` resume a run exactly. Keep the
+module in float32/float64 (``.half()`` would round F).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dynamics.errors import ConfigError
+from dynamics.predictors import SpectralPredictorState, predictor_from_spectrum, sym_eigh64
+from dynamics.train.models.heads import mlp_head
+
+AllReduce = Callable[[Tensor], Any]
+
+
+def _predictor_cfg(cfg: Any) -> Any:
+    """Accept a TrainConfig or its ``predictor`` section."""
+    return getattr(cfg, "predictor", cfg)
+
+
+def _psd_sqrt(weight: Tensor) -> Tensor:
+    """(S_+)^{1/2} of S = (W + W^T)/2 (negative eigenvalues clamped to 0), in W's dtype."""
+    s, u = sym_eigh64(weight.detach())
+    return predictor_from_spectrum(u, s.clamp(min=0).sqrt()).to(weight.dtype)
+
+
+class Predictor(nn.Module):
+    """Base class: identity hooks. ``closed_form`` marks predictors whose weight is not learned
+    by the loss gradient (required by IsoLoss); ``needs_target`` those that read ``target`` in
+    :meth:`observe`."""
+
+    kind: str = "base"
+    closed_form: bool = False
+    needs_target: bool = False
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = int(dim)
+        self.all_reduce: AllReduce | None = None
+
+    def observe(self, online: Tensor, target: Tensor | None = None) -> None:
+        """Fold this step's detached predictor inputs (and paired targets) into the running
+        statistics; a no-op for learned predictors."""
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int) -> bool:
+        """Post-``optimizer.step()`` hook; returns True if the weight was changed."""
+        return False
+
+    def matrix(self) -> Tensor | None:
+        return None
+
+    def correlation(self) -> Tensor | None:
+        return None
+
+    def sqrt_matrix(self) -> Tensor | None:
+        return None
+
+
+class IdentityPredictor(Predictor):
+    """No predictor (``kind=none``): Wp = I, no parameters."""
+
+    kind = "none"
+    closed_form = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class LinearPredictor(Predictor):
+    """``nn.Linear(d, d, bias)`` learned by SGD (``kind=linear``); ``linear.weight`` is Wp (a
+    row batch f maps to f Wp^T + b)."""
+
+    kind = "linear"
+
+    def __init__(self, dim: int, bias: bool = False):
+        super().__init__(dim)
+        self.linear = nn.Linear(self.dim, self.dim, bias=bool(bias))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x)
+
+    def matrix(self) -> Tensor:
+        return self.linear.weight.detach()
+
+    def sqrt_matrix(self) -> Tensor:
+        return _psd_sqrt(self.linear.weight)
+
+
+class SymmetricPredictor(LinearPredictor):
+    """Linear predictor kept symmetric (``kind=symmetric``; official ``predictor_reg=symmetric``):
+    W <- (W + W^T)/2 after every optimizer step. The initial weight is symmetrised too (the
+    official code only symmetrises after the first step; the theory's simulations start
+    symmetric). Two-layer tying (W1 = W0^T) is not implemented."""
+
+    kind = "symmetric"
+
+    def __init__(self, dim: int, bias: bool = False):
+        super().__init__(dim, bias)
+        self.symmetrize()
+
+    @torch.no_grad()
+    def symmetrize(self) -> None:
+        w = self.linear.weight
+        w.copy_((w + w.T) / 2)
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int) -> bool:
+        self.symmetrize()
+        return True
+
+
+class MLPPredictor(Predictor):
+    """Two-layer predictor Linear(d, hidden) -> BN(affine=False) -> ReLU -> Linear(hidden, d)
+    (``kind=mlp``; BYOL's / the official code's default predictor, hidden 512)."""
+
+    kind = "mlp"
+
+    def __init__(self, dim: int, hidden: int = 512, bias: bool = False):
+        super().__init__(dim)
+        self.net = mlp_head(self.dim, int(hidden), self.dim, bias=bool(bias))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+#: kind -> (rule name in dynamics.predictors.PREDICTOR_RULES, rule kwargs from PredictorConfig)
+def _rule_for(kind: str, p: Any) -> tuple[str, dict[str, Any]]:
+    if kind == "directpred":
+        return ("directpred" if p.form == "code" else "directpred_paper"), {"eps": p.eps}
+    if kind == "directcopy":
+        return "directcopy", {"eps": p.eps}
+    if kind == "directset":
+        return "directset", {"alpha": p.alpha, "eps": p.eps}
+    if kind == "threshold":
+        return "threshold", {"c": p.threshold, "form": p.form}
+    if kind == "ridge":
+        return "ridge", {"ridge": p.eps}
+    raise ConfigError("predictor.kind", f"{kind!r} is not a closed-form predictor kind")
+
+
+class ClosedFormPredictor(LinearPredictor):
+    """A linear predictor whose weight is *set* from the running correlation F every ``freq``
+    steps (DirectPred and its variants), with ordinary SGD in between.
+
+    The maths (running F, eigenvalue rule, rewrite order, DDP hook) is
+    :class:`dynamics.predictors.SpectralPredictorState`; this module only keeps its state in
+    buffers: ``F`` (d x d float64), ``n_updates``, ``step_count`` and, for the ridge rule,
+    ``cross`` (the 2d x 2d joint statistic of [f_a; f]) and ``cross_n_updates``. Python mirrors
+    of the counters avoid a device sync per step; they are refreshed after ``load_state_dict``.
+
+    Per step (official order): :meth:`observe` folds cat(f1, f2) into F -> forward with the
+    current weight -> loss, backward, ``optimizer.step()`` -> :meth:`after_optimizer_step`
+    rewrites the weight if ``step_count % freq == 0`` (``step_count`` counts the calls, so the
+    ``step`` argument is not used). The first forward therefore uses the default-initialised
+    weight, and step t >= 1 the weight built from F up to step t-1. ``last`` holds the
+    spectrum (s, p, U) of the latest rewrite for logging (None for ridge / before the first).
+    """
+
+    closed_form = True
+
+    def __init__(self, dim: int, kind: str, rule: str, rule_kwargs: dict[str, Any], *,
+                 rho: float = 0.3, freq: int = 1, centered: bool = False, bias: bool = False):
+        super().__init__(dim, bias)
+        self.kind = kind
+        self.rule_name = rule
+        self.rule_kwargs = dict(rule_kwargs)
+        self.rho, self.freq, self.centered = float(rho), int(freq), bool(centered)
+        self._hook: AllReduce | None = None
+        self._state = self._make_state(None)  # validates rule kwargs now (ConfigError)
+        self.needs_target = self._state.cross is not None
+        d = self.dim
+        self.register_buffer("F", torch.zeros(d, d, dtype=torch.float64))
+        self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
+        self.register_buffer("step_count", torch.zeros((), dtype=torch.long))
+        if self.needs_target:
+            self.register_buffer("cross", torch.zeros(2 * d, 2 * d, dtype=torch.float64))
+            self.register_buffer("cross_n_updates", torch.zeros((), dtype=torch.long))
+        self._n = self._steps = self._cross_n = 0
+        self.last = None
+        self.register_load_state_dict_post_hook(ClosedFormPredictor._refresh_counters)
+
+    def _make_state(self, hook: AllReduce | None) -> SpectralPredictorState:
+        return SpectralPredictorState(self.dim, self.rule_name, rho=self.rho, freq=self.freq,
+                                      centered=self.centered, rule_kwargs=self.rule_kwargs,
+                                      all_reduce=hook)
+
+    @staticmethod
+    def _refresh_counters(module: ClosedFormPredictor, incompatible_keys: Any) -> None:
+        module._n = int(module.n_updates)
+        module._steps = int(module.step_count)
+        if module.needs_target:
+            module._cross_n = int(module.cross_n_updates)
+        module.last = None
+
+    # buffers <-> SpectralPredictorState ------------------------------------------------------
+    def _sync_in(self) -> SpectralPredictorState:
+        if self.all_reduce is not self._hook:
+            self._state = self._make_state(self.all_reduce)
+            self._hook = self.all_reduce
+        st = self._state
+        st.corr.load_state_dict({"dim": self.dim, "rho": st.corr.rho,
+                                 "centered": st.corr.centered, "n_updates": self._n,
+                                 "F": self.F if self._n else None, "numpy": False})
+        if st.cross is not None:
+            st.cross.load_state_dict({"dim": self.dim, "joint": {
+                "dim": 2 * self.dim, "rho": st.cross.rho, "centered": st.cross.centered,
+                "n_updates": self._cross_n, "F": self.cross if self._cross_n else None,
+                "numpy": False}})
+        st.step_count = self._steps
+        return st
+
+    def _sync_out(self, st: SpectralPredictorState) -> None:
+        self._n, self._steps = st.corr.n_updates, st.step_count
+        if self._n:
+            self.F.copy_(st.corr.F)
+        self.n_updates.fill_(self._n)
+        self.step_count.fill_(self._steps)
+        if st.cross is not None:
+            self._cross_n = st.cross.n_updates
+            if self._cross_n:
+                self.cross.copy_(st.cross.state_dict()["joint"]["F"])
+            self.cross_n_updates.fill_(self._cross_n)
+
+    # hooks -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def observe(self, online: Tensor, target: Tensor | None = None) -> None:
+        st = self._sync_in()
+        st.accumulate(online.detach(), None if target is None else target.detach())
+        self._sync_out(st)
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int) -> bool:
+        st = self._sync_in()
+        rewritten = st.maybe_update(self.linear.weight)
+        if rewritten:
+            self.last = st.last
+        self._sync_out(st)
+        return rewritten
+
+    def correlation(self) -> Tensor | None:
+        return self.F.detach().clone() if self._n else None
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+
+def _none(p: Any, dim: int) -> Predictor:
+    return IdentityPredictor(dim)
+
+
+def _linear(p: Any, dim: int) -> Predictor:
+    return LinearPredictor(dim, bias=p.bias)
+
+
+def _mlp(p: Any, dim: int) -> Predictor:
+    return MLPPredictor(dim, hidden=p.hidden, bias=p.bias)
+
+
+def _symmetric(p: Any, dim: int) -> Predictor:
+    return SymmetricPredictor(dim, bias=p.bias)
+
+
+def _spectral(kind: str) -> Callable[[Any, int], Predictor]:
+    def build(p: Any, dim: int) -> Predictor:
+        rule, kwargs = _rule_for(kind, p)
+        return ClosedFormPredictor(dim, kind, rule, kwargs, rho=p.rho, freq=p.freq,
+                                 centered=p.centered, bias=p.bias)
+    build.__name__ = f"build_{kind}"
+    build.__doc__ = f"The {kind} closed-form linear predictor (see ClosedFormPredictor)."
+    return build
+
+
+#: Predictor builders by ``predictor.kind``, each ``build(predictor_cfg, dim) -> Predictor``.
+PREDICTORS: dict[str, Callable[[Any, int], Predictor]] = {
+    "none": _none,
+    "linear": _linear,
+    "mlp": _mlp,
+    "symmetric": _symmetric,
+    **{k: _spectral(k) for k in ("directpred", "directcopy", "directset", "ridge", "threshold")},
+}
+
+
+def build_predictor(cfg: Any, dim: int) -> Predictor:
+    """``PREDICTORS[cfg.predictor.kind](cfg.predictor, dim)``; ``cfg`` is a TrainConfig or a
+    PredictorConfig; ``dim`` the predictor width (projector output)."""
+    p = _predictor_cfg(cfg)
+    if p.kind not in PREDICTORS:
+        raise ConfigError("predictor.kind", f"must be one of {', '.join(PREDICTORS)}; got "
+                                            f"{p.kind!r}")
+    return PREDICTORS[p.kind](p, int(dim))
