@@ -4,6 +4,8 @@
     ssl-dynamics simulate matrix ...   matrix gradient flow (Lemma 1 / Theorem 2)
     ssl-dynamics simulate phase  ...   phase diagram (basin of collapse / hyper-parameter grid)
     ssl-dynamics hltm ...              hierarchical latent tree model grid (table + figure)
+    ssl-dynamics train CONFIG [k=v]    instrumented SSL training run (runs/<name>/)
+    ssl-dynamics eval RUN_DIR          linear evaluation and kNN of a run
     ssl-dynamics figures [NAME ...]    paper figures (PNG + PDF)
     ssl-dynamics reproduce             all theory figures and checks, with a summary
 
@@ -331,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__import__('dynamics').__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                metavar="{simulate,hltm,figures,reproduce}")
+                                metavar="{simulate,hltm,train,eval,figures,reproduce}")
 
     sim = sub.add_parser("simulate", help="run a theory simulation")
     simsub = sim.add_subparsers(dest="what", required=True, parser_class=_Parser,
@@ -397,6 +399,19 @@ def build_parser() -> argparse.ArgumentParser:
     ph.set_defaults(func=_cmd_phase)
 
     from dynamics.cli_hltm import add_hltm_arguments, run_hltm
+    from dynamics.cli_train import (
+        add_eval_arguments,
+        add_train_arguments,
+        run_eval,
+        run_train,
+    )
+
+    tr = sub.add_parser("train", help="train an SSL model (BYOL, SimSiam, SimCLR, DirectPred...)")
+    add_train_arguments(tr)
+    tr.set_defaults(func=run_train)
+    ev = sub.add_parser("eval", help="linear evaluation and kNN of a finished run")
+    add_eval_arguments(ev)
+    ev.set_defaults(func=run_eval)
 
     hl = sub.add_parser("hltm", help="hierarchical latent tree model grid (table + figure)")
     add_hltm_arguments(hl)

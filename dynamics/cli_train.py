@@ -1,0 +1,132 @@
+"""``ssl-dynamics train`` and ``ssl-dynamics eval``: SSL training runs from the command line.
+
+    ssl-dynamics train CONFIG.yaml [key=value ...] [--resume | --overwrite] [--no-progress]
+    ssl-dynamics eval RUN_DIR [--checkpoint PATH] [--device cpu|cuda|auto]
+
+``train`` loads the YAML file, applies the dotted ``key=value`` overrides (e.g.
+``optim.lr=0.05 predictor.kind=directpred data.root=/data/cifar10.tar.gz``), checks everything
+(one-line error, exit code 2, before any work) and trains into ``<out_dir>/<name>/`` (layout in
+:mod:`dynamics.train.runs`). Exit codes: 0 finished, 1 diverged (NaN/Inf; summary.json says at
+which step), 130 interrupted (checkpoint saved; continue with ``--resume``), 2 bad input.
+Multi-GPU: ``torchrun --nproc_per_node=N -m dynamics.cli train CONFIG.yaml ...`` (batch size
+per process).
+
+``eval`` loads a run's config.yaml and last checkpoint, runs the weighted kNN and the paper's
+offline linear evaluation on the frozen backbone and writes ``RUN_DIR/eval.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+PROG = "ssl-dynamics"
+
+
+def _allow_intermixed(parser: argparse.ArgumentParser) -> None:
+    """Let flags and ``key=value`` overrides come in any order (``CONFIG a=1 --resume b=2``):
+    argparse's plain parsing stops collecting positionals at the first flag."""
+    plain = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        if getattr(parser, "_intermixed_active", False):
+            return plain(args, namespace)
+        parser._intermixed_active = True
+        try:
+            return parser.parse_known_intermixed_args(args, namespace)
+        finally:
+            parser._intermixed_active = False
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Train an SSL method (BYOL, SimSiam, SimCLR; any predictor variant) into "
+                     "a run folder <out_dir>/<name>/ with metrics.jsonl, checkpoints and "
+                     "summary.json.")
+    p.add_argument("config_file", metavar="CONFIG.yaml",
+                   help="training config (see experiments/train/)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="dotted overrides, e.g. optim.lr=0.05 name=run2 data.root=/data/x.tar")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run from checkpoints/last.pt (exactly; start it if it "
+                        "does not exist); optim.epochs, log.* and eval.* may change")
+    g.add_argument("--overwrite", action="store_true",
+                   help="delete an existing run folder of the same name and start again")
+    p.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                   default=None, help="no progress bar (default: only on a terminal)")
+    _allow_intermixed(p)
+
+
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    lin = summary.get("linear_eval") or {}
+    knn = summary.get("knn") or {}
+    col = summary.get("collapse") or {}
+    rt = summary.get("runtime") or {}
+    spe = summary.get("steps_per_epoch") or 0
+    step = summary.get("step") or 0
+    epochs = f"{step / spe:.2f}" if spe else "?"
+    backbone = _fmt(col.get("rankme_backbone_test"), ".1f")
+    return (f"train: {summary.get('name')} {summary.get('status')}: {step} steps ({epochs} "
+            f"epochs); linear eval final {_fmt(lin.get('final_accuracy'))} (best over probe "
+            f"epochs {_fmt(lin.get('best_accuracy'))}); kNN {_fmt(knn.get('top1'))}; RankMe "
+            f"backbone {backbone}, projector {_fmt(col.get('rankme_projector'), '.1f')}; "
+            f"train {_fmt(rt.get('train_s'), '.1f')} s; wrote {summary.get('run_dir')}")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from dynamics.train.config import load_config
+    from dynamics.train.runs import TrainingDiverged, TrainingInterrupted
+    from dynamics.train.trainer import train
+
+    cfg = load_config(args.config_file, list(args.overrides or []))
+    try:
+        summary = train(cfg, resume=args.resume, overwrite=args.overwrite,
+                        progress=getattr(args, "progress", None))
+    except TrainingDiverged as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 130
+    print(summary_line(summary))
+    return 0
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Evaluate a run's checkpoint: weighted kNN and the paper's offline linear "
+                     "evaluation on the frozen backbone; writes RUN_DIR/eval.json.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (<out_dir>/<name>)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file (default RUN_DIR/checkpoints/last.pt)")
+    p.add_argument("--device", default=None,
+                   help="auto, cpu, cuda or cuda:N (default: the run's device setting)")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from dynamics.train.config import DEVICES
+    from dynamics.train.evaluate import evaluate_run
+
+    if args.device is not None and not (args.device in DEVICES
+                                        or args.device.startswith("cuda:")):
+        from dynamics.errors import ConfigError
+
+        raise ConfigError("device", f"must be one of auto, cpu, cuda, cuda:N; got "
+                                    f"{args.device!r}")
+    res = evaluate_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
+    lin = res["linear_eval"]
+    print(f"eval: {res['run_dir']} (epoch {res['epoch']}, step {res['step']}): linear eval "
+          f"final {_fmt(lin['final_accuracy'])} (best over probe epochs "
+          f"{_fmt(lin['best_accuracy'])}, {lin['epochs']} epochs); kNN "
+          f"{_fmt(res['knn']['top1'])}; wrote {res['run_dir']}/eval.json")
+    return 0
+
+
+__all__ = ["add_eval_arguments", "add_train_arguments", "run_eval", "run_train",
+           "summary_line"]

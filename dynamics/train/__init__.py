@@ -1,0 +1,1 @@
+"""Training side of ssl-dynamics: data, augmentations and (elsewhere) the SSL training engine."""

@@ -1,0 +1,333 @@
+"""Evaluation of a (frozen) SSL encoder: data of a run, features, kNN, linear probes.
+
+* :func:`load_run_data` -- the images of a run: the pre-training set and the labelled probe
+  sets (train/test), with the augmentation recipe and the matching deterministic eval transform.
+* :func:`extract_features` -- backbone features of un-augmented images (eval mode, no grad,
+  batched; bf16 autocast on CUDA when asked).
+* :func:`online_eval` -- after every epoch: weighted kNN (k = ``eval.knn_k``) and a short linear
+  probe (``eval.online_probe_epochs`` epochs) on the probe sets.
+* :func:`offline_linear_eval` -- the paper's protocol at the end of training (official
+  ``linear_feature_eval.py``): frozen backbone (eval-mode BN, no projector), StandardScaler
+  fitted on the train features, ``Linear(d, C)`` trained with Adam (``eval.linear_lr`` = 3e-4,
+  ``eval.linear_weight_decay`` = 1e-3, batch ``eval.linear_batch_size`` = 128) for
+  ``eval.linear_epochs`` = 50 epochs. Both the final-epoch test accuracy (``final_accuracy``,
+  the honest number) and the maximum test accuracy over epochs (``best_accuracy``, the official
+  code's ``best_acc``: optimistic, selected on the test set) are reported, labelled.
+* :func:`evaluate_run` -- ``ssl-dynamics eval RUN_DIR``: load config.yaml and the last
+  checkpoint, run kNN and the offline linear evaluation, write ``RUN_DIR/eval.json``.
+
+Probe sets per data set: digits -- the fixed 80/20 split of ``load_digits``; CIFAR -- train
+(``data.subset``) / test (``data.test_subset``); STL-10 -- pre-training on ``train+unlabeled``,
+probes on ``train`` (5k) / ``test`` (8k); folder -- its ``train/`` and ``test/`` sub-folders when
+present, otherwise a seeded 20% of the images is held out for testing (and not pre-trained on);
+synthetic -- no labels, no probes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dynamics.errors import ConfigError
+from dynamics.train.config import TrainConfig
+
+HOLDOUT_FRACTION = 0.2
+FEATURE_BATCH = 512
+
+PROTOCOL = ("frozen backbone features (eval-mode BN, no projector) of un-augmented images; "
+            "StandardScaler fitted on train features; Linear(d, C) trained with Adam, "
+            "cross-entropy, shuffled minibatches; test accuracy after every epoch")
+BEST_NOTE = ("best_accuracy = max TEST accuracy over the probe epochs (the official code's "
+             "best_acc; optimistic, selected on the test set); final_accuracy = after the last "
+             "epoch (the honest number)")
+
+
+@dataclass
+class EvalData:
+    """Labelled probe sets (raw images) and the deterministic transform applied to them."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    transform: Any
+    num_classes: int
+    description: str
+
+
+@dataclass
+class RunData:
+    """Everything data-related a run needs (``pretrain`` is None when not requested)."""
+
+    pretrain: Any
+    recipe: Any  #: the augmentation Recipe (None for synthetic data)
+    eval: EvalData | None
+    in_shape: tuple[int, ...]
+
+
+def _subset(ds, n: int | None, seed: int, field: str):
+    if n is None:
+        return ds
+    if n > len(ds):
+        raise ConfigError(field, f"asks for {n} images but the split has only {len(ds)}")
+    g = torch.Generator().manual_seed(int(seed))
+    idx = torch.randperm(len(ds), generator=g)[:n].sort().values
+    return ds.subset(idx)
+
+
+def _holdout(ds, seed: int):
+    """Seeded (train, test) split of one data set, HOLDOUT_FRACTION for testing."""
+    g = torch.Generator().manual_seed(int(seed) + 7919)
+    perm = torch.randperm(len(ds), generator=g)
+    n_test = max(1, round(HOLDOUT_FRACTION * len(ds)))
+    return ds.subset(perm[n_test:].sort().values), ds.subset(perm[:n_test].sort().values)
+
+
+def _folder_split(cfg: TrainConfig, split: str | None, subset: int | None):
+    from dynamics.train.data import load_folder
+
+    try:
+        return load_folder(cfg.data.root, split=split, subset=subset, seed=cfg.seed,
+                           resize=cfg.data.image_size)
+    except ConfigError as exc:
+        if split is not None and exc.field == "data.split":
+            return None
+        raise
+
+
+def recipe_name(cfg: TrainConfig, image_height: int) -> str:
+    """``data.augment``, with "auto" resolved per data set (the paper's recipes)."""
+    if cfg.data.augment != "auto":
+        return cfg.data.augment
+    return {"digits": "digits", "cifar10": "cifar", "cifar100": "cifar", "stl10": "stl"}.get(
+        cfg.data.dataset, "cifar" if image_height <= 64 else "stl")
+
+
+def load_run_data(cfg: TrainConfig, *, pretrain: bool = True) -> RunData:
+    """Load the run's data sets (one-line ConfigError when they cannot be found)."""
+    from dynamics.train.data import (
+        eval_transform,
+        get_recipe,
+        load_cifar10,
+        load_cifar100,
+        load_digits,
+        load_stl10,
+        load_synthetic,
+    )
+
+    d = cfg.data
+    if d.dataset == "synthetic":
+        views = load_synthetic(dim=d.synthetic_dim, sigma2=d.synthetic_sigma2, seed=cfg.seed)
+        return RunData(views if pretrain else None, None, None, (d.synthetic_dim,))
+    pre = None
+    test_done = False  # test_subset already applied while reading
+    if d.dataset == "digits":
+        train, test = load_digits("train"), load_digits("test")
+        train = _subset(train, d.subset, cfg.seed, "data.subset")
+        pre = train
+        desc = "digits: sklearn 8x8, fixed stratified 80/20 split"
+    elif d.dataset in ("cifar10", "cifar100"):
+        load = load_cifar10 if d.dataset == "cifar10" else load_cifar100
+        train = _subset(load(d.root, "train", d.download), d.subset, cfg.seed, "data.subset")
+        test = load(d.root, "test", d.download)
+        pre = train
+        desc = f"{d.dataset}: train / test"
+    elif d.dataset == "stl10":
+        if pretrain:
+            pre = _subset(load_stl10(d.root, "train+unlabeled", d.download), d.subset,
+                          cfg.seed, "data.subset")
+        train, test = load_stl10(d.root, "train", d.download), load_stl10(d.root, "test",
+                                                                          d.download)
+        desc = "stl10: pre-train train+unlabeled; probes train (5k) / test (8k)"
+    else:  # folder
+        train = _folder_split(cfg, "train", d.subset)
+        if train is None:
+            train, test = _holdout(_folder_split(cfg, None, None), cfg.seed)
+            train = _subset(train, d.subset, cfg.seed, "data.subset")
+            desc = f"folder {d.root}: seeded {HOLDOUT_FRACTION:.0%} hold-out for testing"
+        else:
+            test = _folder_split(cfg, "test", d.test_subset)
+            test_done = test is not None
+            if test is None:
+                train, test = _holdout(train, cfg.seed)
+                desc = f"folder {d.root}: train/, {HOLDOUT_FRACTION:.0%} of it held out"
+            else:
+                desc = f"folder {d.root}: train/ / test/"
+        pre = train
+    if not test_done:
+        test = _subset(test, d.test_subset, cfg.seed + 1, "data.test_subset")
+    keep_tr, keep_te = train.labels >= 0, test.labels >= 0  # STL-10: -1 = unlabelled
+    height = int(train.images.shape[2])
+    recipe = get_recipe(recipe_name(cfg, height), size=height)
+    transform = eval_transform(recipe)
+    num_classes = max(len(train.classes), int(train.labels.max()) + 1)
+    ev = EvalData(train.images[keep_tr], train.labels[keep_tr], test.images[keep_te],
+                  test.labels[keep_te], transform, num_classes, desc)
+    return RunData(pre if pretrain else None, recipe, ev, tuple(train.images.shape[1:]))
+
+
+# --------------------------------------------------------------------------------------------
+# Features and probes
+
+
+def autocast_for(device: torch.device, precision: str) -> Any:
+    """The autocast context of a run: bf16 on CUDA for precision auto/bf16, else disabled."""
+    use = device.type == "cuda" and precision in ("auto", "bf16")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use)
+
+
+@torch.no_grad()
+def extract_features(method: Any, images: torch.Tensor, transform: Any, device: torch.device,
+                     *, batch_size: int = FEATURE_BATCH, precision: str = "fp32",
+                     channels_last: bool = False) -> torch.Tensor:
+    """``method.backbone_features`` of ``transform(images)`` in eval mode, float32 (N, d) on
+    ``device``. The method's train/eval mode is restored afterwards."""
+    was_training = method.training
+    method.eval()
+    try:
+        parts = []
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start: start + batch_size].to(device, non_blocking=True)
+            x = transform(x) if transform is not None else x.float()
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast_for(device, precision):
+                f = method.backbone_features(x)
+            parts.append(f.float().flatten(1))
+        return torch.cat(parts)
+    finally:
+        method.train(was_training)
+
+
+def probe_features(method: Any, data: EvalData, device: torch.device, cfg: TrainConfig,
+                   channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    kw = {"precision": cfg.precision, "channels_last": channels_last}
+    ftr = extract_features(method, data.train_images, data.transform, device, **kw)
+    fte = extract_features(method, data.test_images, data.transform, device, **kw)
+    return ftr, fte
+
+
+def knn_eval(ftr, ytr, fte, yte, cfg: TrainConfig, num_classes: int) -> float | None:
+    from dynamics.metrics import knn_accuracy
+
+    if not (bool(torch.isfinite(ftr).all()) and bool(torch.isfinite(fte).all())):
+        return None
+    k = min(cfg.eval.knn_k, ftr.shape[0])
+    return knn_accuracy(ftr, ytr.to(ftr.device), fte, yte.to(ftr.device), k=k,
+                        temperature=cfg.eval.knn_temperature, num_classes=num_classes)
+
+
+def linear_eval(ftr, ytr, fte, yte, cfg: TrainConfig, num_classes: int, epochs: int
+                ) -> dict[str, Any]:
+    """One linear probe with the eval.* settings; result as a labelled dict."""
+    from dynamics.metrics import linear_probe
+
+    settings = {"epochs": epochs, "lr": cfg.eval.linear_lr,
+                "weight_decay": cfg.eval.linear_weight_decay,
+                "batch_size": cfg.eval.linear_batch_size, "standardized": True,
+                "seed": cfg.seed}
+    if not (bool(torch.isfinite(ftr).all()) and bool(torch.isfinite(fte).all())):
+        return {"final_accuracy": None, "best_accuracy": None, "best_epoch": None,
+                "train_accuracy": None, "note": "non-finite features", **settings}
+    res = linear_probe(ftr, ytr.to(ftr.device), fte, yte.to(ftr.device), epochs=epochs,
+                       lr=cfg.eval.linear_lr, weight_decay=cfg.eval.linear_weight_decay,
+                       batch_size=cfg.eval.linear_batch_size, seed=cfg.seed,
+                       num_classes=num_classes)
+    return {"final_accuracy": res.final_accuracy, "best_accuracy": res.best_accuracy,
+            "best_epoch": res.best_epoch, "train_accuracy": res.train_accuracy, **settings,
+            "test_accuracy_per_epoch": list(res.history["test_accuracy"])}
+
+
+def online_eval(method: Any, data: EvalData, cfg: TrainConfig, device: torch.device, *,
+                channels_last: bool = False) -> dict[str, Any]:
+    """kNN + short linear probe (``eval.online_probe_epochs``) for an epoch row."""
+    t0 = time.perf_counter()
+    ftr, fte = probe_features(method, data, device, cfg, channels_last)
+    knn = knn_eval(ftr, data.train_labels, fte, data.test_labels, cfg, data.num_classes)
+    probe = linear_eval(ftr, data.train_labels, fte, data.test_labels, cfg, data.num_classes,
+                        cfg.eval.online_probe_epochs)
+    return {"eval/knn_top1": knn, "eval/probe_final_accuracy": probe["final_accuracy"],
+            "eval/probe_best_accuracy": probe["best_accuracy"],
+            "eval/probe_epochs": cfg.eval.online_probe_epochs,
+            "eval/time_s": time.perf_counter() - t0}
+
+
+def offline_linear_eval(method: Any, data: EvalData, cfg: TrainConfig, device: torch.device,
+                        *, channels_last: bool = False) -> dict[str, Any]:
+    """The paper's linear evaluation + kNN + RankMe of the eval features (for summary.json /
+    eval.json), every number labelled."""
+    from dynamics.metrics import rankme
+
+    t0 = time.perf_counter()
+    ftr, fte = probe_features(method, data, device, cfg, channels_last)
+    lin = linear_eval(ftr, data.train_labels, fte, data.test_labels, cfg, data.num_classes,
+                      cfg.eval.linear_epochs)
+    lin["protocol"] = PROTOCOL
+    lin["note"] = BEST_NOTE
+    knn = knn_eval(ftr, data.train_labels, fte, data.test_labels, cfg, data.num_classes)
+    finite = bool(torch.isfinite(fte).all())
+    return {
+        "linear_eval": lin,
+        "knn": {"top1": knn, "k": min(cfg.eval.knn_k, ftr.shape[0]),
+                "temperature": cfg.eval.knn_temperature,
+                "rule": "weighted cosine kNN (InstDisc/DINO), train features as memory"},
+        "data": {"probes": data.description, "train_samples": int(ftr.shape[0]),
+                 "test_samples": int(fte.shape[0]), "num_classes": data.num_classes,
+                 "feature_dim": int(ftr.shape[1])},
+        "rankme_backbone_test": rankme(fte) if finite else None,
+        "eval_time_s": time.perf_counter() - t0,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# ssl-dynamics eval RUN_DIR
+
+
+def evaluate_run(run_dir: str | Path, *, device: str | None = None,
+                 checkpoint: str | Path | None = None, write: bool = True) -> dict[str, Any]:
+    """Load a run's config and checkpoint (default ``checkpoints/last.pt``), run kNN and the
+    offline linear evaluation, write ``eval.json`` (unless ``write=False``) and return it."""
+    from dynamics.io import atomic_write_text
+    from dynamics.train.distributed import DistContext
+    from dynamics.train.runs import (
+        load_checkpoint,
+        load_method_state,
+        plain,
+        require_run_dir,
+    )
+    from dynamics.train.trainer import build_method_for, configure_torch
+
+    run = require_run_dir(run_dir)
+    cfg = run.read_config()
+    ckpt_path = Path(checkpoint) if checkpoint is not None else run.last
+    if not ckpt_path.is_file():
+        raise ConfigError("checkpoint", f"{ckpt_path} not found (the run has not saved a "
+                                        f"checkpoint yet)")
+    dev = DistContext().device(device or cfg.device)
+    data = load_run_data(cfg, pretrain=False)
+    if data.eval is None:
+        raise ConfigError("data.dataset", f"{cfg.data.dataset} has no labels: nothing to "
+                                          f"evaluate")
+    restore = configure_torch(cfg, dev)
+    try:
+        ckpt = load_checkpoint(ckpt_path, map_location=dev)
+        method = build_method_for(cfg, data.in_shape, dev)
+        load_method_state(method, ckpt["method"])
+        result = offline_linear_eval(method, data.eval, cfg, dev,
+                                     channels_last=dev.type == "cuda" and cfg.channels_last)
+    finally:
+        restore()
+    out = {"run_dir": str(run.path), "checkpoint": str(ckpt_path),
+           "epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "device": str(dev), **result}
+    if write:
+        atomic_write_text(run.eval, json.dumps(plain(out), indent=1, allow_nan=False) + "\n")
+    return out
+
+
+__all__ = ["EvalData", "RunData", "evaluate_run", "extract_features", "linear_eval",
+           "load_run_data", "offline_linear_eval", "online_eval"]

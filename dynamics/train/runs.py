@@ -1,0 +1,528 @@
+"""Run folders: layout, the overwrite/resume guards, atomic checkpoints and JSON-lines logs.
+
+A run lives in ``<out_dir>/<name>/``::
+
+    config.yaml           the fully resolved TrainConfig (what --resume and `eval` read back)
+    metrics.jsonl         one JSON object per line, appended and flushed as training goes:
+                          "kind": "train" rows every log.log_every steps, "kind": "eval" rows
+                          after every epoch (see dynamics.train.instrument for the keys)
+    spectra.jsonl         full spectra at every train row (F eigenvalues, predictor
+                          eigenvalues, per-mode alignment), one JSON object per line
+    checkpoints/last.pt   the latest consistent state (every epoch, at the end, on interrupt)
+    checkpoints/epoch_XXXX.pt   every `checkpoint_every` epochs and at the end
+    summary.json          status (running / interrupted / diverged / finished), progress,
+                          final linear evaluation, collapse signals, runtime
+    eval.json             written by `ssl-dynamics eval RUN_DIR`
+    tensorboard/          only with log.tensorboard=true
+
+Guards (:func:`plan_run`, all checked before any work):
+
+* a finished run (summary.json with status "finished") is never touched without
+  ``--overwrite``; ``--resume`` continues it only if the config asks for more training
+  (a larger ``optim.epochs`` or ``optim.max_steps``);
+* an unfinished run needs ``--resume`` (continue) or ``--overwrite`` (start again);
+* resuming with a different config is an error naming every differing key, except the keys in
+  :data:`RESUMABLE_KEYS` / :data:`RESUMABLE_PREFIXES` (length of training, logging, evaluation,
+  checkpoint frequency, where the folder lives);
+* ``--overwrite`` only deletes folders that look like run folders.
+
+Checkpoints are written to a temporary file in the same folder, flushed, fsync'ed and moved
+into place with ``os.replace``: a crash mid-save leaves the previous checkpoint intact.
+Checkpoints are pickles (``torch.load(weights_only=False)``): load only your own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dynamics.errors import ConfigError, SimulationDiverged
+from dynamics.io import atomic_write_text
+from dynamics.train.config import TrainConfig, from_yaml_text, to_yaml
+
+CHECKPOINT_FORMAT = 1
+STATUS_RUNNING, STATUS_INTERRUPTED = "running", "interrupted"
+STATUS_DIVERGED, STATUS_FINISHED = "diverged", "finished"
+
+#: Config keys that may differ when resuming (everything else must match exactly).
+RESUMABLE_KEYS = ("optim.epochs", "optim.max_steps", "checkpoint_every", "out_dir", "compile",
+                  "data.num_workers")
+RESUMABLE_PREFIXES = ("log.", "eval.")
+
+
+class TrainingDiverged(SimulationDiverged):
+    """The loss (or a parameter) became NaN/Inf. ``summary`` is what summary.json holds; the
+    last good checkpoint is untouched."""
+
+    def __init__(self, message: str, summary: dict[str, Any] | None = None):
+        super().__init__(message, partial=summary)
+        self.summary = summary or {}
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM stopped the run between two steps; a checkpoint of that point was saved
+    (resume with ``--resume``)."""
+
+    def __init__(self, message: str, summary: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.summary = summary or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --------------------------------------------------------------------------------------------
+# JSON helpers
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready copy: tensors/arrays -> lists, numpy scalars -> Python, NaN/Inf -> None."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return plain(value.item() if value.ndim == 0 else value.tolist())
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, complex):
+        return [plain(value.real), plain(value.imag)]
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def json_line(row: Mapping[str, Any]) -> str:
+    """One compact JSON line (no NaN tokens: non-finite floats are null)."""
+    return json.dumps(plain(row), separators=(",", ":"), allow_nan=False)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All complete rows of a JSON-lines file (a torn last line from a crash is skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def truncate_jsonl(path: str | os.PathLike, keep: Callable[[dict[str, Any]], bool]) -> int:
+    """Atomically rewrite ``path`` with the rows for which ``keep(row)``; returns how many."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    rows = [r for r in read_jsonl(path) if keep(r)]
+    atomic_write_text(path, "".join(json_line(r) + "\n" for r in rows))
+    return len(rows)
+
+
+class JsonlWriter:
+    """Append-only JSON-lines file; every row is flushed at once (readable while training)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        self._fh.write(json_line(row) + "\n")
+        self._fh.flush()
+
+    def sync(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic checkpoints
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not supported everywhere (e.g. some network FS)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temp file next to ``path``, flush + fsync, ``os.replace``. If anything
+    fails the temp file is removed and the previous ``path`` (if any) is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_link(src: Path, dst: Path) -> None:
+    """Make ``dst`` a copy of ``src`` atomically (hard link where possible, else a copy)."""
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(dst.parent)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - a corrupt file is one clear line
+        raise ConfigError("checkpoint", f"cannot read {path}: {str(exc).splitlines()[0]}"
+                          ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError("checkpoint", f"{path} is not a checkpoint of this trainer "
+                                        f"(format {CHECKPOINT_FORMAT})")
+    return state
+
+
+def rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """Global RNG states of python, numpy, torch (CPU and the CUDA device in use)."""
+    import random
+
+    np_state = np.random.get_state()  # noqa: NPY002 - the legacy global RNG is what we save
+    state = {"python": random.getstate(),
+             "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                       *np_state[2:]),
+             "torch": torch.get_rng_state()}
+    if device is not None and device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any], device: torch.device | None = None) -> None:
+    import random
+
+    random.setstate(state["python"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    if device is not None and device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+# --------------------------------------------------------------------------------------------
+# Run folder
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run folder."""
+
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def spectra(self) -> Path:
+        return self.path / "spectra.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def eval(self) -> Path:
+        return self.path / "eval.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
+    def epoch_checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.pt"
+
+    def looks_like_run(self) -> bool:
+        return any(p.exists() for p in (self.config, self.metrics, self.summary,
+                                        self.checkpoints))
+
+    def read_summary(self) -> dict[str, Any] | None:
+        if not self.summary.is_file():
+            return None
+        try:
+            data = json.loads(self.summary.read_text())
+        except json.JSONDecodeError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        atomic_write_text(self.summary, json.dumps(plain(summary), indent=1, allow_nan=False)
+                          + "\n")
+
+    def read_config(self) -> TrainConfig:
+        if not self.config.is_file():
+            raise ConfigError("run_dir", f"{self.path} has no config.yaml (not a run folder)")
+        try:
+            return from_yaml_text(self.config.read_text())
+        except ConfigError as exc:
+            raise ConfigError("run_dir", f"{self.config} is not a valid config: {exc}") from None
+
+    def write_config(self, cfg: TrainConfig) -> None:
+        atomic_write_text(self.config, to_yaml(cfg))
+
+
+def flatten_config(cfg: TrainConfig) -> dict[str, Any]:
+    """``{"optim.lr": 0.03, ...}`` of every leaf of the config."""
+    from omegaconf import OmegaConf
+
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            out[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(OmegaConf.structured(cfg)), "")
+    return out
+
+
+def resumable(key: str) -> bool:
+    return key in RESUMABLE_KEYS or key.startswith(RESUMABLE_PREFIXES)
+
+
+def config_differences(old: TrainConfig, new: TrainConfig) -> list[tuple[str, Any, Any]]:
+    """``(key, old, new)`` for every leaf that differs and may NOT change on resume."""
+    a, b = flatten_config(old), flatten_config(new)
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k) and not resumable(k)]
+
+
+def is_done(cfg: TrainConfig, epoch: int, step: int) -> bool:
+    """Whether a run that completed ``epoch`` epochs and ``step`` steps has nothing left."""
+    return epoch >= cfg.optim.epochs or (cfg.optim.max_steps is not None
+                                         and step >= cfg.optim.max_steps)
+
+
+@dataclass
+class RunPlan:
+    """What :func:`start_run` will do: ``mode`` is "new", "overwrite", "resume" (from
+    ``checkpoint``) or "restart" (a run folder with no checkpoint yet, started again)."""
+
+    run: RunDir
+    mode: str
+    checkpoint: Path | None = None
+    previous: dict[str, Any] | None = None  #: the old summary.json, if any
+
+
+def _progress_text(summary: Mapping[str, Any] | None) -> str:
+    if not summary:
+        return "no summary.json"
+    return (f"status {summary.get('status', '?')}, epoch {summary.get('epoch', '?')}, "
+            f"step {summary.get('step', '?')}")
+
+
+def plan_run(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> RunPlan:
+    """Decide, without touching anything, what starting ``cfg`` in its run folder means;
+    raises a one-line :class:`ConfigError` for every forbidden case (module docstring)."""
+    if resume and overwrite:
+        raise ConfigError("resume", "--resume and --overwrite exclude each other")
+    run = RunDir(cfg.run_dir)
+    where = str(run.path)
+    if run.path.exists() and not run.path.is_dir():
+        raise ConfigError("name", f"{where} exists and is not a folder")
+    if not run.path.exists() or not any(run.path.iterdir()):
+        return RunPlan(run, "new")
+    if not run.looks_like_run():
+        raise ConfigError("name", f"{where} exists, is not empty and is not a run folder (no "
+                                  f"config.yaml); choose another name or out_dir")
+    summary = run.read_summary()
+    if overwrite:
+        return RunPlan(run, "overwrite", previous=summary)
+    finished = bool(summary) and summary.get("status") == STATUS_FINISHED
+    if not resume:
+        if finished:
+            raise ConfigError("name", f"run {where} is finished ({_progress_text(summary)}); "
+                                      f"pass --overwrite to replace it, or --resume with a "
+                                      f"larger optim.epochs to extend it")
+        raise ConfigError("name", f"run {where} exists and is unfinished "
+                                  f"({_progress_text(summary)}); pass --resume to continue it "
+                                  f"or --overwrite to start again")
+    old = run.read_config()
+    diffs = config_differences(old, cfg)
+    if diffs:
+        listed = ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs)
+        raise ConfigError("resume", f"config differs from {run.config}: {listed}; only "
+                                    f"optim.epochs, optim.max_steps, log.*, eval.*, "
+                                    f"checkpoint_every may change (or pass --overwrite)")
+    if finished and is_done(cfg, int(summary.get("epoch", 0)), int(summary.get("step", 0))):
+        raise ConfigError("resume", f"run {where} is already finished "
+                                    f"({_progress_text(summary)}) and the config asks for no "
+                                    f"more training; raise optim.epochs (or optim.max_steps) "
+                                    f"to extend it, or pass --overwrite")
+    if not run.last.is_file():
+        if finished:
+            raise ConfigError("resume", f"run {where} is finished but {run.last} is missing, "
+                                        f"so it cannot be extended; pass --overwrite")
+        return RunPlan(run, "restart", previous=summary)
+    return RunPlan(run, "resume", checkpoint=run.last, previous=summary)
+
+
+def start_run(plan: RunPlan, cfg: TrainConfig, *, checkpoint_step: int | None = None
+              ) -> dict[str, Any]:
+    """Carry out ``plan`` (main process only): clear the folder for "overwrite"/"restart",
+    write config.yaml, drop metric rows logged after the checkpoint (``checkpoint_step``) of a
+    resumed run, and write summary.json with status "running". Returns that summary."""
+    run = plan.run
+    if plan.mode in ("overwrite", "restart"):
+        for p in (run.metrics, run.spectra, run.summary, run.eval, run.config):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        for d in (run.checkpoints, run.tensorboard):
+            if d.is_dir():
+                shutil.rmtree(d)
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.checkpoints.mkdir(exist_ok=True)
+    run.write_config(cfg)
+    previous = plan.previous or {}
+    if plan.mode == "resume":
+        step = int(checkpoint_step or 0)
+        for p in (run.metrics, run.spectra):
+            truncate_jsonl(p, lambda r: int(r.get("step", 0)) <= step)
+    keep = {k: previous[k] for k in ("run_id", "started") if plan.mode == "resume"
+            and k in previous}
+    summary = {
+        "status": STATUS_RUNNING,
+        "run_id": keep.get("run_id", uuid.uuid4().hex[:12]),
+        "name": cfg.name,
+        "run_dir": str(run.path),
+        "started": keep.get("started", time.strftime("%Y-%m-%dT%H:%M:%S")),
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "resumed": plan.mode == "resume",
+    }
+    run.write_summary(summary)
+    return summary
+
+
+def require_run_dir(path: str | os.PathLike) -> RunDir:
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise ConfigError("run_dir", f"{run.path} is not a folder")
+    if not run.config.is_file():
+        raise ConfigError("run_dir", f"{run.path} has no config.yaml (not a run folder)")
+    return run
+
+
+def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    """Whether every floating-point tensor is free of NaN/Inf (one host sync)."""
+    flags = [torch.isfinite(t).all() for t in tensors
+             if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()]
+    if not flags:
+        return True
+    return bool(torch.stack([f.to(flags[0].device) for f in flags]).all())
+
+
+# --------------------------------------------------------------------------------------------
+# Method state
+
+
+def stateful_objects(module: torch.nn.Module) -> dict[str, Any]:
+    """Non-module attributes anywhere in ``module`` that carry their own ``state_dict`` /
+    ``load_state_dict`` (e.g. a DirectPred ``SpectralPredictorState`` with its running F), by
+    dotted name. They are checkpointed next to ``module.state_dict()``."""
+    found: dict[str, Any] = {}
+    for mod_name, mod in module.named_modules():
+        for attr, obj in vars(mod).items():
+            if attr.startswith("_") or isinstance(obj, (torch.nn.Module, torch.Tensor)):
+                continue
+            if callable(getattr(obj, "state_dict", None)) and callable(
+                    getattr(obj, "load_state_dict", None)):
+                found[f"{mod_name}.{attr}" if mod_name else attr] = obj
+    return found
+
+
+def method_state(method: torch.nn.Module) -> dict[str, Any]:
+    """Everything of a method that a resume needs: modules (online, target, predictor) and the
+    stateful helper objects (see :func:`stateful_objects`)."""
+    return {"modules": method.state_dict(),
+            "objects": {k: o.state_dict() for k, o in stateful_objects(method).items()}}
+
+
+def load_method_state(method: torch.nn.Module, state: Mapping[str, Any]) -> None:
+    method.load_state_dict(state["modules"])
+    saved = state.get("objects", {})
+    for name, obj in stateful_objects(method).items():
+        if name in saved:
+            obj.load_state_dict(saved[name])
+
+
+__all__ = [
+    "RESUMABLE_KEYS", "RESUMABLE_PREFIXES", "JsonlWriter", "RunDir", "RunPlan",
+    "TrainingDiverged", "TrainingInterrupted", "all_finite", "atomic_link",
+    "atomic_torch_save", "config_differences", "flatten_config", "is_done", "json_line",
+    "load_checkpoint", "load_method_state", "method_state", "plain", "plan_run", "read_jsonl",
+    "require_run_dir", "rng_state", "set_rng_state", "start_run", "stateful_objects",
+    "truncate_jsonl",
+]

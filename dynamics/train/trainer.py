@@ -1,0 +1,657 @@
+"""The training loop: ``train(cfg) -> summary`` for every method, predictor and data set.
+
+One step (the official DirectPred order)::
+
+    out = method.training_step(view1, view2)        # bf16 autocast on CUDA (precision auto)
+    optimizer.zero_grad(); out.loss.backward()
+    dist.sync_gradients(method)                     # no-op in a single process
+    optimizer.step()                                # SGD(momentum) over parameter_groups()
+    method.after_optimizer_step(i)                  # i = 0-based index of this step
+    instrument.observe(out)
+
+Every ``log.log_every`` steps a ``"kind": "train"`` row goes to metrics.jsonl (keys in
+:mod:`dynamics.train.instrument`), full spectra to spectra.jsonl. After every epoch: kNN and a
+short linear probe on held-out data (``"kind": "eval"`` row, ``eval.every_epoch``) and a
+checkpoint. At the end: the paper's offline linear evaluation, final collapse signals and the
+runtime in summary.json (layout in :mod:`dynamics.train.runs`).
+
+Exact resume: a checkpoint holds the method (online, target, predictor and its running
+estimates), the optimizer, the epoch and the step inside it (the data position: batches and
+augmentations are functions of (seed, epoch, step)), the global RNG states and the instrument's
+running state. On CPU with ``deterministic=true`` a resumed run logs exactly the numbers of an
+uninterrupted one (timing keys aside) and ends with identical weights. SIGINT/SIGTERM stop the
+run between two steps with a checkpoint of that point (a second SIGINT aborts at once).
+
+A NaN/Inf loss (or non-finite weights at a checkpoint) stops the run: summary.json gets status
+"diverged" with the first bad step, the last good checkpoint is kept, and
+:class:`~dynamics.train.runs.TrainingDiverged` is raised with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from dynamics.errors import ConfigError
+from dynamics.train import runs
+from dynamics.train.config import TrainConfig, to_yaml
+from dynamics.train.distributed import DistContext, init_from_env
+from dynamics.train.evaluate import (
+    autocast_for,
+    load_run_data,
+    offline_linear_eval,
+    online_eval,
+)
+from dynamics.train.instrument import Instrument
+from dynamics.train.logging_backends import LoggingBackends, check_backends
+
+PROGRESS_EVERY = 10  #: steps between progress-bar updates (and NaN checks on CUDA)
+
+
+# --------------------------------------------------------------------------------------------
+# Set-up helpers
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - third-party code may use the legacy RNG
+    torch.manual_seed(seed)
+
+
+def configure_torch(cfg: TrainConfig, device: torch.device) -> Callable[[], None]:
+    """Deterministic (or fast) kernel settings for the run; returns a function restoring the
+    previous global settings."""
+    prev = (torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    if cfg.deterministic:
+        if device.type == "cuda":  # must precede the first cuBLAS call (train() sets it early)
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    else:
+        torch.backends.cudnn.benchmark = device.type == "cuda"
+
+    def restore() -> None:
+        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = prev[2], prev[3]
+
+    return restore
+
+
+def build_method_for(cfg: TrainConfig, in_shape: tuple[int, ...], device: torch.device):
+    """``build_method(cfg, in_shape)`` on ``device`` (channels_last for images on CUDA)."""
+    try:
+        from dynamics.train.methods import build_method
+    except ImportError as exc:
+        raise ConfigError("method.name", f"the methods package is not available ({exc})"
+                          ) from None
+    method = build_method(cfg, in_shape).to(device)
+    if device.type == "cuda" and cfg.channels_last and len(in_shape) == 3:
+        method = method.to(memory_format=torch.channels_last)
+    return method
+
+
+def build_optimizer(cfg: TrainConfig, method) -> torch.optim.Optimizer:
+    """SGD with momentum over ``method.parameter_groups()`` (groups carry their own lr/wd)."""
+    return torch.optim.SGD(method.parameter_groups(), lr=cfg.optim.lr,
+                           momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay)
+
+
+# --------------------------------------------------------------------------------------------
+# Batch sources: (view1, view2) per step, a pure function of (seed, epoch, step)
+
+
+class DeviceSource:
+    """On-device batched augmentation (:class:`~dynamics.train.data.DeviceBatchLoader`)."""
+
+    def __init__(self, dataset, recipe, cfg: TrainConfig, device, dist: DistContext):
+        from dynamics.train.data import DeviceBatchLoader, TwoViewAugment
+
+        self.loader = DeviceBatchLoader(dataset, cfg.optim.batch_size, generator=cfg.seed,
+                                        device=device, drop_last=True,
+                                        transform=TwoViewAugment(recipe), rank=dist.rank,
+                                        world_size=dist.world_size)
+        self.steps_per_epoch = len(self.loader)
+
+    def epoch(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.loader.set_epoch(epoch, start)
+        for (v1, v2), _ in self.loader:
+            yield v1, v2
+
+    def state(self, epoch: int, step: int) -> dict[str, int]:
+        return {"seed": self.loader.seed, "epoch": epoch, "step": step}
+
+
+class SyntheticSource:
+    """Views of the linear theory's data model, seeded per (seed, epoch, step, rank)."""
+
+    def __init__(self, views, cfg: TrainConfig, device, dist: DistContext):
+        self.views, self.device, self.rank = views, device, dist.rank
+        self.seed, self.batch = cfg.seed, cfg.optim.batch_size
+        self.steps_per_epoch = max(1, cfg.data.synthetic_size // (cfg.optim.batch_size
+                                                                  * dist.world_size))
+
+    def epoch(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from dynamics.train.data.loader import mix_seed
+
+        for step in range(start, self.steps_per_epoch):
+            g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, step, self.rank))
+            yield self.views.sample_views(self.batch, g, device=self.device)
+
+    def state(self, epoch: int, step: int) -> dict[str, int]:
+        return {"seed": self.seed, "epoch": epoch, "step": step}
+
+
+class _EpochBatchSampler(torch.utils.data.Sampler):
+    """Index batches of one epoch from a given step: a seeded permutation per epoch, sharded by
+    rank, last incomplete batch dropped (same rule as DeviceBatchLoader)."""
+
+    def __init__(self, n: int, batch: int, seed: int, rank: int, world_size: int):
+        self.n, self.batch, self.seed = n, batch, seed
+        self.rank, self.world_size = rank, world_size
+        self.per_rank = n // world_size
+        self.epoch, self.start = 0, 0
+
+    def __len__(self) -> int:
+        return self.per_rank // self.batch - self.start
+
+    def __iter__(self):
+        from dynamics.train.data.loader import mix_seed
+
+        g = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, 0))
+        perm = torch.randperm(self.n, generator=g)[: self.per_rank * self.world_size]
+        perm = perm[self.rank:: self.world_size]
+        for step in range(self.start, self.per_rank // self.batch):
+            yield perm[step * self.batch: (step + 1) * self.batch].tolist()
+
+
+class LoaderSource:
+    """Fallback (``data.on_device=false``): per-sample torchvision augmentation in DataLoader
+    workers. Batches are resumable exactly; the augmentations are reproducible for a fixed
+    ``data.num_workers`` and resume exactly at epoch boundaries (and mid-epoch with
+    ``num_workers=0``, where they use the checkpointed global RNG)."""
+
+    def __init__(self, dataset, recipe, cfg: TrainConfig, device, dist: DistContext):
+        from dynamics.train.data import TwoViewDataset, torchvision_pipeline
+
+        self.device, self.seed = device, cfg.seed
+        self.sampler = _EpochBatchSampler(len(dataset), cfg.optim.batch_size, cfg.seed,
+                                          dist.rank, dist.world_size)
+        self.generator = torch.Generator()
+        self.loader = torch.utils.data.DataLoader(
+            TwoViewDataset(dataset, torchvision_pipeline(recipe)), batch_sampler=self.sampler,
+            num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda",
+            generator=self.generator)
+        self.steps_per_epoch = self.sampler.per_rank // cfg.optim.batch_size
+        if self.steps_per_epoch < 1:
+            raise ConfigError("optim.batch_size", f"{cfg.optim.batch_size} is larger than the "
+                                                  f"{self.sampler.per_rank} images per process")
+
+    def epoch(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from dynamics.train.data.loader import mix_seed
+
+        self.sampler.epoch, self.sampler.start = epoch, start
+        self.generator.manual_seed(mix_seed(self.seed, epoch, start, 2))
+        for (v1, v2), _ in self.loader:
+            yield (v1.to(self.device, non_blocking=True), v2.to(self.device, non_blocking=True))
+
+    def state(self, epoch: int, step: int) -> dict[str, int]:
+        return {"seed": self.seed, "epoch": epoch, "step": step}
+
+
+def make_source(cfg: TrainConfig, data, device, dist: DistContext):
+    if cfg.data.dataset == "synthetic":
+        return SyntheticSource(data.pretrain, cfg, device, dist)
+    if cfg.data.on_device:
+        return DeviceSource(data.pretrain, data.recipe, cfg, device, dist)
+    return LoaderSource(data.pretrain, data.recipe, cfg, device, dist)
+
+
+# --------------------------------------------------------------------------------------------
+# Guards: NaN/Inf and stop signals
+
+
+class NanGuard:
+    """Remembers the first step whose loss was not finite, without a host sync per step.
+    ``check`` agrees across ranks (the earliest bad step of any rank), so all stop together."""
+
+    NONE = 2**62
+
+    def __init__(self, device: torch.device, dist: DistContext):
+        self.dist = dist
+        self.first_bad = torch.full((), self.NONE, dtype=torch.int64, device=device)
+
+    def update(self, loss: torch.Tensor, step: int) -> None:
+        bad = ~torch.isfinite(loss.detach())
+        self.first_bad = torch.where(bad & (self.first_bad == self.NONE),
+                                     torch.full_like(self.first_bad, step), self.first_bad)
+
+    def check(self) -> int | None:
+        v = int(self.dist.all_reduce_min(self.first_bad.clone()))
+        return None if v == self.NONE else v
+
+
+class StopSignals:
+    """SIGINT/SIGTERM set a flag checked between steps; a second SIGINT raises at once."""
+
+    def __init__(self):
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = signum
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+def _progress_bar(cfg: TrainConfig, progress: bool | None, dist: DistContext, total: int,
+                  initial: int):
+    enabled = (progress if progress is not None
+               else cfg.log.progress and sys.stderr.isatty()) and dist.is_main
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is optional
+        return None
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
+                desc=cfg.name, file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+
+
+class _Run:
+    """State of one training run (main loop split into small methods)."""
+
+    def __init__(self, cfg: TrainConfig, dist: DistContext, device: torch.device,
+                 progress: bool | None):
+        self.cfg, self.dist, self.device, self.progress = cfg, dist, device, progress
+        self.epoch = self.step = self.epoch_step = 0
+        self.train_time = self.eval_time = 0.0
+        self.online_best: dict[str, Any] = {}
+        self.last_row: dict[str, Any] = {}
+        self.summary: dict[str, Any] = {}
+        self.writer = self.spectra = self.backends = None
+        self.last_good: tuple[str, int] | None = None  # (path, step) of the last checkpoint
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": runs.CHECKPOINT_FORMAT, "epoch": self.epoch, "step": self.step,
+            "epoch_step": self.epoch_step,
+            "loader": self.source.state(self.epoch, self.epoch_step),
+            "method": runs.method_state(self.method), "optimizer": self.optimizer.state_dict(),
+            "instrument": self.instrument.state_dict(), "rng": runs.rng_state(self.device),
+            "train_time_s": self.train_time, "eval_time_s": self.eval_time,
+            "online_best": self.online_best, "config": to_yaml(self.cfg),
+            "torch_version": torch.__version__,
+        }
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        runs.load_method_state(self.method, ckpt["method"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.instrument.load_state_dict(ckpt["instrument"])
+        runs.set_rng_state(ckpt["rng"], self.device)
+        self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
+        self.epoch_step = int(ckpt["epoch_step"])
+        self.train_time = float(ckpt.get("train_time_s", 0.0))
+        self.eval_time = float(ckpt.get("eval_time_s", 0.0))
+        self.online_best = dict(ckpt.get("online_best") or {})
+
+    def save(self, *, epoch_file: bool) -> None:
+        """Checkpoint the current state (main process); never a non-finite one."""
+        tensors = list(self.method.parameters()) + list(self.method.buffers())
+        if not runs.all_finite(tensors):
+            self.diverged(self.step, "the weights became NaN/Inf")
+        if not self.dist.is_main:
+            return
+        for writer in (self.writer, self.spectra):  # rows up to here are on disk with it
+            writer.sync()
+        path = self.run.last
+        if epoch_file:
+            path = runs.atomic_torch_save(self.state(), self.run.epoch_checkpoint(self.epoch))
+            runs.atomic_link(path, self.run.last)
+        else:
+            runs.atomic_torch_save(self.state(), path)
+        self.last_good = (str(self.run.last), self.step)
+
+    # -- status --------------------------------------------------------------------------------
+    def write_summary(self, **updates: Any) -> None:
+        self.summary.update(updates)
+        self.summary.update(epoch=self.epoch, step=self.step, epoch_step=self.epoch_step,
+                            updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if self.dist.is_main:
+            self.run.write_summary(self.summary)
+
+    def diverged(self, bad_step: int, what: str = "the loss is NaN/Inf") -> None:
+        ckpt = (f"{self.last_good[0]} (step {self.last_good[1]}) kept" if self.last_good
+                else "no checkpoint was saved")
+        msg = (f"training diverged: {what} at step {bad_step} (epoch {self.epoch + 1}); "
+               f"stopped, {ckpt}; try a lower optim.lr")
+        self.write_summary(status=runs.STATUS_DIVERGED,
+                           diverged={"step": bad_step, "message": msg})
+        raise runs.TrainingDiverged(msg, self.summary)
+
+    def check_nan(self) -> None:
+        bad = self.guard.check()
+        if bad is not None:
+            self.diverged(bad)
+
+    # -- logging -------------------------------------------------------------------------------
+    def emit(self, row: dict[str, Any], spectra: dict[str, Any] | None = None) -> None:
+        if not self.dist.is_main:
+            return
+        self.writer.write(row)
+        if spectra is not None:
+            self.spectra.write({"step": row["step"], "epoch": row["epoch"], **spectra})
+        self.backends.log(row, row["step"])
+
+    def log_train_row(self, interval: tuple[float, int]) -> None:
+        self.check_nan()
+        metrics, spectra = self.instrument.row()
+        dt, steps = time.perf_counter() - interval[0], self.step - interval[1]
+        images = steps * self.cfg.optim.batch_size * self.dist.world_size
+        row = {"kind": "train", "step": self.step,
+               "epoch": self.step / self.source.steps_per_epoch,
+               "lr": self.optimizer.param_groups[0]["lr"], **metrics,
+               "images_per_s": images / dt if dt > 0 else None,
+               "elapsed_s": self.train_time}
+        self.last_row = row
+        self.emit(row, spectra)
+
+    def end_of_epoch_eval(self) -> None:
+        cfg = self.cfg
+        if not (cfg.eval.every_epoch and self.data.eval is not None):
+            return
+        t0 = time.perf_counter()
+        if self.dist.is_main:
+            res = online_eval(self.method, self.data.eval, cfg, self.device,
+                              channels_last=self.channels_last)
+            row = {"kind": "eval", "step": self.step, "epoch": self.epoch, **res}
+            acc = res["eval/probe_final_accuracy"]
+            if acc is not None and acc > self.online_best.get("probe_final_accuracy", -1.0):
+                self.online_best = {"probe_final_accuracy": acc, "epoch": self.epoch,
+                                    "knn_top1": res["eval/knn_top1"]}
+            self.online_best["last_knn_top1"] = res["eval/knn_top1"]
+            self.online_best["last_probe_final_accuracy"] = acc
+            self.emit(row)
+            self.last_eval = res
+        self.dist.barrier()
+        self.eval_time += time.perf_counter() - t0
+
+    # -- main ----------------------------------------------------------------------------------
+    def setup(self, plan: runs.RunPlan) -> None:
+        cfg, dist, device = self.cfg, self.dist, self.device
+        seed_everything(cfg.seed)
+        self.data = load_run_data(cfg)
+        self.source = make_source(cfg, self.data, device, dist)
+        self.method = build_method_for(cfg, self.data.in_shape, device)
+        if dist.is_distributed:
+            if cfg.sync_bn and device.type == "cuda":  # SyncBatchNorm is GPU-only
+                self.method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
+            dist.broadcast_module(self.method)
+            for module in self.method.modules():  # DirectPred: average F_B over the ranks
+                if hasattr(module, "all_reduce"):
+                    module.all_reduce = dist.all_reduce_mean
+        self.optimizer = build_optimizer(cfg, self.method)
+        self.instrument = Instrument(self.method, rho=cfg.predictor.rho,
+                                     centered=cfg.predictor.centered, dist=dist)
+        self.channels_last = device.type == "cuda" and cfg.channels_last
+        self.guard = NanGuard(device, dist)
+        if plan.mode == "resume":
+            self.load(runs.load_checkpoint(plan.checkpoint, map_location=device))
+            self.last_good = (str(plan.checkpoint), self.step)
+        self.run = plan.run
+        if dist.is_main:
+            self.summary = runs.start_run(plan, cfg, checkpoint_step=self.step)
+            self.writer = runs.JsonlWriter(self.run.metrics)
+            self.spectra = runs.JsonlWriter(self.run.spectra)
+            self.backends = LoggingBackends(cfg.log, self.run.path, run_name=cfg.name,
+                                            run_id=self.summary["run_id"],
+                                            config=runs.flatten_config(cfg))
+        self.write_summary(**self.describe())
+        dist.barrier()
+        self.step_fn = self.method.training_step
+        if cfg.compile:
+            self.step_fn = torch.compile(self.method.training_step)
+
+    def describe(self) -> dict[str, Any]:
+        cfg = self.cfg
+        return {"method": cfg.method.name, "predictor": cfg.predictor.kind,
+                "dataset": cfg.data.dataset, "encoder": cfg.model.encoder, "seed": cfg.seed,
+                "epochs": cfg.optim.epochs, "max_steps": cfg.optim.max_steps,
+                "steps_per_epoch": self.source.steps_per_epoch,
+                "batch_size_per_process": cfg.optim.batch_size,
+                "world_size": self.dist.world_size, "device": str(self.device),
+                "sync_bn": bool(cfg.sync_bn and self.dist.is_distributed
+                                and self.device.type == "cuda"),
+                "precision": "bf16" if self.device.type == "cuda"
+                and cfg.precision in ("auto", "bf16") else "fp32",
+                "deterministic": cfg.deterministic, "torch_version": torch.__version__}
+
+    def total_steps(self) -> int:
+        total = self.cfg.optim.epochs * self.source.steps_per_epoch
+        if self.cfg.optim.max_steps is not None:
+            total = min(total, self.cfg.optim.max_steps)
+        return total
+
+    def stop_requested(self, stop: StopSignals) -> bool:
+        flag = stop.requested is not None
+        if self.dist.is_distributed:
+            t = torch.tensor([float(flag)], device=self.device)
+            flag = bool(self.dist.all_reduce_sum(t) > 0)
+        return flag
+
+    def train_step(self, v1: torch.Tensor, v2: torch.Tensor, *, check_now: bool):
+        """One optimizer step. A non-finite loss is caught before it reaches the weights when
+        ``check_now`` (every step on CPU); errors caused by NaN/Inf further down (e.g. an
+        eigendecomposition of a NaN F) are reported as a divergence, not a crash."""
+        if self.channels_last and v1.ndim == 4:
+            v1 = v1.contiguous(memory_format=torch.channels_last)
+            v2 = v2.contiguous(memory_format=torch.channels_last)
+        try:
+            with autocast_for(self.device, self.cfg.precision):
+                out = self.step_fn(v1, v2)
+            self.guard.update(out.loss, self.step + 1)
+            if check_now:
+                self.check_nan()
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.dist.sync_gradients(self.method)
+            self.optimizer.step()
+            self.method.after_optimizer_step(self.step)
+        except runs.TrainingDiverged:
+            raise
+        except Exception:
+            self.check_nan()
+            if not runs.all_finite(self.method.parameters()):
+                self.diverged(self.step + 1, "the weights became NaN/Inf")
+            raise
+        return out
+
+    def loop(self, stop: StopSignals) -> None:
+        cfg, dist = self.cfg, self.dist
+        spe = self.source.steps_per_epoch
+        check_every = 1 if self.device.type == "cpu" else PROGRESS_EVERY
+        self.bar = _progress_bar(cfg, self.progress, dist, self.total_steps(), self.step)
+        interval = (time.perf_counter(), self.step)
+        seg_start = time.perf_counter()
+        while not runs.is_done(cfg, self.epoch, self.step):
+            for v1, v2 in self.source.epoch(self.epoch, self.epoch_step):
+                out = self.train_step(v1, v2, check_now=(self.step + 1) % check_every == 0)
+                self.step += 1
+                self.epoch_step += 1
+                self.instrument.observe(out)
+                if self.step % cfg.log.log_every == 0:
+                    now = time.perf_counter()
+                    self.train_time += now - seg_start
+                    seg_start = now
+                    self.log_train_row(interval)
+                    interval = (time.perf_counter(), self.step)
+                    seg_start = time.perf_counter()
+                if self.bar is not None and (self.step % PROGRESS_EVERY == 0 or
+                                             self.epoch_step == spe):
+                    self.update_bar(out.loss)
+                if self.stop_requested(stop):
+                    self.train_time += time.perf_counter() - seg_start
+                    self.interrupted(stop)
+                if cfg.optim.max_steps is not None and self.step >= cfg.optim.max_steps:
+                    break
+            self.train_time += time.perf_counter() - seg_start
+            self.check_nan()
+            if self.epoch_step >= spe:
+                self.epoch += 1
+                self.epoch_step = 0
+                self.end_of_epoch_eval()
+                self.epoch_line()
+                done = runs.is_done(cfg, self.epoch, self.step)
+                self.save(epoch_file=done or self.epoch % cfg.checkpoint_every == 0)
+                self.write_summary()
+            else:  # stopped by max_steps inside an epoch
+                self.save(epoch_file=False)
+            seg_start = time.perf_counter()
+            interval = (seg_start, self.step)
+        if self.bar is not None:
+            self.bar.close()
+
+    def epoch_line(self) -> None:
+        """One line per epoch on stderr when there is no progress bar (e.g. batch-job logs)."""
+        if not (self.bar is None and self.cfg.log.progress and self.progress is not False
+                and self.dist.is_main):
+            return
+        ev = getattr(self, "last_eval", {}) or {}
+
+        def f(v):
+            return "n/a" if v is None else f"{v:.4f}"
+
+        print(f"{self.cfg.name}: epoch {self.epoch}/{self.cfg.optim.epochs} step {self.step} "
+              f"loss {f(self.last_row.get('loss'))} kNN {f(ev.get('eval/knn_top1'))} probe "
+              f"{f(ev.get('eval/probe_final_accuracy'))} ({self.train_time:.0f} s training)",
+              file=sys.stderr, flush=True)
+
+    def update_bar(self, loss: torch.Tensor) -> None:
+        now = time.perf_counter()
+        last_t, last_step = getattr(self, "_bar_mark", (now, self.bar.n))
+        dt = now - last_t
+        images = (self.step - last_step) * self.cfg.optim.batch_size * self.dist.world_size
+        self.bar.update(self.step - self.bar.n)
+        self.bar.set_postfix(epoch=f"{self.epoch + 1}/{self.cfg.optim.epochs}",
+                             loss=f"{float(loss.detach()):.4f}",
+                             img_s=f"{images / dt:.0f}" if dt > 0 else "-", refresh=False)
+        self._bar_mark = (now, self.step)
+
+    def interrupted(self, stop: StopSignals) -> None:
+        self.check_nan()
+        self.save(epoch_file=False)
+        name = signal.Signals(stop.requested).name if stop.requested else "signal"
+        msg = (f"interrupted by {name} at step {self.step} (epoch {self.epoch + 1}, step "
+               f"{self.epoch_step} of it); checkpoint saved, continue with --resume")
+        self.write_summary(status=runs.STATUS_INTERRUPTED, message=msg)
+        raise runs.TrainingInterrupted(msg, self.summary)
+
+    def finish(self, wall0: float) -> dict[str, Any]:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        final: dict[str, Any] = {}
+        if self.dist.is_main:
+            if cfg.eval.final and self.data.eval is not None:
+                final = offline_linear_eval(self.method, self.data.eval, cfg, self.device,
+                                            channels_last=self.channels_last)
+            elif self.data.eval is None:
+                final = {"linear_eval": None, "knn": None,
+                         "note": f"{cfg.data.dataset} data has no labels: no probes"}
+            else:
+                final = {"linear_eval": None, "knn": None, "note": "eval.final=false"}
+        self.dist.barrier()
+        self.eval_time += time.perf_counter() - t0
+        collapse = self.instrument.buffer_signals()
+        collapse["rankme_backbone_test"] = final.pop("rankme_backbone_test", None)
+        collapse["note"] = ("*_projector / rankme_backbone / normalized_std over the last "
+                            f"{collapse.get('samples', 0)} augmented training samples (both "
+                            "views); rankme_backbone_test on the un-augmented test images")
+        self.write_summary(
+            status=runs.STATUS_FINISHED, **final, collapse=collapse,
+            online=self.online_best, final_metrics=self.last_row,
+            runtime={"train_s": self.train_time, "eval_s": self.eval_time,
+                     "this_session_s": time.perf_counter() - wall0})
+        if self.backends is not None:
+            self.backends.log_summary(self.summary)
+        return dict(self.summary)
+
+    def close(self) -> None:
+        for w in (self.writer, self.spectra):
+            if w is not None:
+                w.close()
+        if self.backends is not None:
+            self.backends.close()
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+          progress: bool | None = None, dist: DistContext | None = None) -> dict[str, Any]:
+    """Train ``cfg`` in ``cfg.run_dir``; returns the summary dict (also in summary.json).
+
+    ``resume``: continue an existing run from ``checkpoints/last.pt`` (or start it if it does
+    not exist yet); ``overwrite``: replace an existing run. ``progress``: force the progress
+    bar on/off (default: ``log.progress`` and only on a terminal). ``dist``: the process
+    context (default :func:`~dynamics.train.distributed.init_from_env`).
+
+    Raises :class:`ConfigError` (bad config, guards; before any work),
+    :class:`~dynamics.train.runs.TrainingDiverged` (NaN/Inf) and
+    :class:`~dynamics.train.runs.TrainingInterrupted` (SIGINT/SIGTERM, checkpoint saved).
+    """
+    wall0 = time.perf_counter()
+    check_backends(cfg.log)
+    runs.plan_run(cfg, resume=resume, overwrite=overwrite)  # guards first, before any work
+    if cfg.deterministic and cfg.device != "cpu":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before any CUDA work
+    dist = dist if dist is not None else init_from_env()
+    plan = runs.plan_run(cfg, resume=resume, overwrite=overwrite)
+    dist.barrier()  # every rank has planned before rank 0 touches the folder
+    device = dist.device(cfg.device)
+    restore = configure_torch(cfg, device)
+    state = _Run(cfg, dist, device, progress)
+    try:
+        state.setup(plan)
+        with StopSignals() as stop:
+            state.loop(stop)
+        return state.finish(wall0)
+    except (runs.TrainingDiverged, runs.TrainingInterrupted):
+        raise
+    except BaseException as exc:
+        if state.summary and state.summary.get("status") == runs.STATUS_RUNNING:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            status = (runs.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt)
+                      else "crashed")
+            state.write_summary(status=status, message=f"{type(exc).__name__}: {text}")
+        raise
+    finally:
+        state.close()
+        restore()
+
+
+__all__ = ["build_method_for", "build_optimizer", "configure_torch", "seed_everything",
+           "train"]

@@ -1,0 +1,183 @@
+"""Smoke training on digits: run-folder contents, exact resume, `ssl-dynamics eval`."""
+
+import argparse
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from dynamics.train import runs, trainer
+from dynamics.train.config import from_yaml_text, load_config
+
+SMOKE = Path(__file__).resolve().parents[1] / "experiments" / "train" / "smoke_byol_digits.yaml"
+# BYOL + DirectPred (EMA target, running F), 256 digits, batch 64: 4 steps per epoch
+FAST = ["data.subset=256", "optim.batch_size=64", "optim.max_steps=null",
+        "predictor.kind=directpred", "eval.online_probe_epochs=2", "eval.linear_epochs=3",
+        "log.log_every=1"]
+TIMING = ("images_per_s", "elapsed_s", "eval/time_s")
+
+TRAIN_KEYS = {
+    "kind", "step", "epoch", "lr", "loss", "images_per_s", "elapsed_s",
+    "F/top", "F/bottom", "F/trace", "F/n_modes",
+    "predictor/eig_top", "predictor/eig_bottom", "predictor/eig_imag_max",
+    "predictor/mean_alignment", "predictor/weighted_alignment",
+    "predictor/relative_commutator", "predictor/symmetry", "predictor/min_sym_eigenvalue",
+    "predictor/slope",
+    "collapse/z_std", "collapse/z_std_ref", "collapse/rankme_z", "collapse/rankme_h",
+    "collapse/samples", "views/alignment", "views/uniformity",
+}
+EVAL_KEYS = {"kind", "step", "epoch", "eval/knn_top1", "eval/probe_final_accuracy",
+             "eval/probe_best_accuracy", "eval/probe_epochs", "eval/time_s"}
+
+
+def cfg_for(out, *overrides):
+    return load_config(SMOKE, [f"out_dir={out}", *FAST, *overrides])
+
+
+def strip_timing(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def assert_same_run(a: runs.RunDir, b: runs.RunDir):
+    assert strip_timing(runs.read_jsonl(a.metrics)) == strip_timing(runs.read_jsonl(b.metrics))
+    assert runs.read_jsonl(a.spectra) == runs.read_jsonl(b.spectra)
+    ca, cb = runs.load_checkpoint(a.last), runs.load_checkpoint(b.last)
+    ma, mb = ca["method"]["modules"], cb["method"]["modules"]
+    assert ma.keys() == mb.keys()
+    assert all(torch.equal(ma[k], mb[k]) for k in ma)
+    oa, ob = ca["optimizer"]["state"], cb["optimizer"]["state"]
+    assert all(torch.equal(oa[i]["momentum_buffer"], ob[i]["momentum_buffer"]) for i in oa)
+    sa, sb = a.read_summary(), b.read_summary()
+    assert sa["linear_eval"]["final_accuracy"] == sb["linear_eval"]["final_accuracy"]
+    assert sa["collapse"]["rankme_projector"] == sb["collapse"]["rankme_projector"]
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory):
+    """The uninterrupted reference: 2 epochs = 8 steps."""
+    out = tmp_path_factory.mktemp("runs")
+    cfg = cfg_for(out, "name=a", "optim.epochs=2")
+    summary = trainer.train(cfg)
+    return cfg, runs.RunDir(cfg.run_dir), summary
+
+
+def test_smoke_run_writes_the_run_folder(run_a):
+    cfg, run, summary = run_a
+    assert from_yaml_text(run.config.read_text()) == cfg
+    rows = runs.read_jsonl(run.metrics)
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    eval_rows = [r for r in rows if r["kind"] == "eval"]
+    assert [r["step"] for r in train_rows] == list(range(1, 9))
+    assert [(r["epoch"], r["step"]) for r in eval_rows] == [(1, 4), (2, 8)]
+    for r in train_rows:
+        assert TRAIN_KEYS <= r.keys(), TRAIN_KEYS - r.keys()
+        assert len(r["F/top"]) == 5 and len(r["predictor/eig_top"]) == 5
+        for k in TRAIN_KEYS - {"kind"}:  # DirectPred: everything is defined
+            assert r[k] is not None, k
+    for r in eval_rows:
+        assert r.keys() == EVAL_KEYS
+        assert 0 <= r["eval/knn_top1"] <= 1 and 0 <= r["eval/probe_final_accuracy"] <= 1
+    spectra = runs.read_jsonl(run.spectra)
+    assert [s["step"] for s in spectra] == list(range(1, 9))
+    assert spectra[-1]["F_source"] == "method"
+    assert len(spectra[-1]["F_eigs"]) == cfg.model.projector_dim
+    assert len(spectra[-1]["alignment_cos"]) == cfg.model.projector_dim
+    names = sorted(p.name for p in run.checkpoints.iterdir())
+    assert names == ["epoch_0001.pt", "epoch_0002.pt", "last.pt"]
+
+    on_disk = json.loads(run.summary.read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert on_disk == json.loads(json.dumps(runs.plain(summary)))
+    assert on_disk["status"] == "finished" and on_disk["step"] == 8 and on_disk["epoch"] == 2
+    lin = on_disk["linear_eval"]
+    assert 0 <= lin["final_accuracy"] <= lin["best_accuracy"] <= 1
+    assert "best_accuracy" in lin["note"] and "final_accuracy" in lin["note"]
+    assert lin["epochs"] == 3 and lin["lr"] == 3e-4 and lin["weight_decay"] == 1e-3
+    assert len(lin["test_accuracy_per_epoch"]) == 3
+    assert 0 <= on_disk["knn"]["top1"] <= 1
+    col = on_disk["collapse"]
+    for k in ("rankme_projector", "rankme_backbone", "rankme_backbone_test",
+              "normalized_std_projector"):
+        assert col[k] > 0, k
+    assert set(on_disk["runtime"]) == {"train_s", "eval_s", "this_session_s"}
+
+
+def test_resume_after_an_epoch_equals_the_uninterrupted_run(run_a, tmp_path):
+    _, run, _ = run_a
+    first = trainer.train(cfg_for(tmp_path, "name=a", "optim.epochs=1"))
+    assert first["status"] == "finished" and first["step"] == 4
+    second = trainer.train(cfg_for(tmp_path, "name=a", "optim.epochs=2"), resume=True)
+    assert second["resumed"] and second["run_id"] == first["run_id"]
+    assert_same_run(run, runs.RunDir(tmp_path / "a"))
+
+
+def test_interrupt_mid_epoch_then_resume_equals_the_uninterrupted_run(run_a, tmp_path,
+                                                                     monkeypatch):
+    _, run, _ = run_a
+    original = trainer.build_method_for
+
+    def build(cfg, in_shape, device):  # SIGINT during the 6th step (epoch 2, step 2 of 4)
+        method = original(cfg, in_shape, device)
+        inner, calls = method.training_step, [0]
+
+        def step(v1, v2):
+            calls[0] += 1
+            if calls[0] == 6:
+                os.kill(os.getpid(), signal.SIGINT)
+            return inner(v1, v2)
+
+        method.training_step = step
+        return method
+
+    monkeypatch.setattr(trainer, "build_method_for", build)
+    cfg = cfg_for(tmp_path, "name=a", "optim.epochs=2")
+    with pytest.raises(runs.TrainingInterrupted) as exc:
+        trainer.train(cfg)
+    assert "at step 6" in str(exc.value) and "--resume" in str(exc.value)
+    partial = runs.RunDir(cfg.run_dir)
+    assert partial.read_summary()["status"] == "interrupted"
+    ckpt = runs.load_checkpoint(partial.last)
+    assert (ckpt["step"], ckpt["epoch"], ckpt["epoch_step"]) == (6, 1, 2)
+    monkeypatch.setattr(trainer, "build_method_for", original)
+    trainer.train(cfg, resume=True)
+    assert_same_run(run, partial)
+
+
+def test_eval_command_reevaluates_the_last_checkpoint(run_a, capsys):
+    from dynamics.cli_train import add_eval_arguments, run_eval
+
+    _, run, summary = run_a
+    p = argparse.ArgumentParser()
+    add_eval_arguments(p)
+    assert run_eval(p.parse_args([str(run.path), "--device", "cpu"])) == 0
+    assert "eval.json" in capsys.readouterr().out
+    res = json.loads(run.eval.read_text())
+    assert res["step"] == 8 and res["epoch"] == 2
+    # same checkpoint, same seeded probe: the numbers of the run's own final evaluation
+    assert res["linear_eval"]["final_accuracy"] == summary["linear_eval"]["final_accuracy"]
+    assert res["linear_eval"]["best_accuracy"] == summary["linear_eval"]["best_accuracy"]
+    assert res["knn"]["top1"] == summary["knn"]["top1"]
+
+
+@pytest.mark.parametrize("overrides,predictor_defined", [
+    (["method.name=simsiam"], True),
+    (["predictor.kind=none"], False),
+    (["predictor.kind=mlp"], False),
+    (["method.name=simclr", "predictor.kind=none", "method.loss=infonce"], False),
+    (["data.on_device=false", "data.num_workers=0"], True),
+    (["data.dataset=synthetic", "model.encoder=linear", "data.synthetic_size=256"], True),
+])
+def test_methods_and_data_paths_smoke(tmp_path, overrides, predictor_defined):
+    cfg = cfg_for(tmp_path, "optim.max_steps=2", "eval.every_epoch=false",
+                  "eval.linear_epochs=1", "predictor.kind=linear", *overrides)
+    summary = trainer.train(cfg)
+    rows = runs.read_jsonl(cfg.run_dir / "metrics.jsonl")
+    assert len(rows) == 2 and all(TRAIN_KEYS <= r.keys() for r in rows)
+    assert (rows[-1]["predictor/symmetry"] is not None) == predictor_defined
+    assert rows[-1]["loss"] is not None and rows[-1]["F/top"] is not None
+    if cfg.data.dataset == "synthetic":
+        assert summary["linear_eval"] is None and "no labels" in summary["note"]
+    else:
+        assert 0 <= summary["linear_eval"]["final_accuracy"] <= 1
