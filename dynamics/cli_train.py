@@ -107,6 +107,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint file (default RUN_DIR/checkpoints/last.pt)")
     p.add_argument("--device", default=None,
                    help="auto, cpu, cuda or cuda:N (default: the run's device setting)")
+    p.add_argument("--random-init", dest="random_init", action="store_true",
+                   help="evaluate the run's initial (untrained) network instead: the "
+                        "random-encoder baseline (writes RUN_DIR/eval_random_init.json)")
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -119,12 +122,14 @@ def run_eval(args: argparse.Namespace) -> int:
 
         raise ConfigError("device", f"must be one of auto, cpu, cuda, cuda:N; got "
                                     f"{args.device!r}")
-    res = evaluate_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
+    res = evaluate_run(args.run_dir, device=args.device, checkpoint=args.checkpoint,
+                       random_init=args.random_init)
     lin = res["linear_eval"]
     print(f"eval: {res['run_dir']} (epoch {res['epoch']}, step {res['step']}): linear eval "
           f"final {_fmt(lin['final_accuracy'])} (best over probe epochs "
           f"{_fmt(lin['best_accuracy'])}, {lin['epochs']} epochs); kNN "
-          f"{_fmt(res['knn']['top1'])}; wrote {res['run_dir']}/eval.json")
+          f"{_fmt(res['knn']['top1'])}; wrote {res['run_dir']}/"
+          f"{'eval_random_init.json' if args.random_init else 'eval.json'}")
     return 0
 
 

@@ -181,3 +181,18 @@ def test_methods_and_data_paths_smoke(tmp_path, overrides, predictor_defined):
         assert summary["linear_eval"] is None and "no labels" in summary["note"]
     else:
         assert 0 <= summary["linear_eval"]["final_accuracy"] <= 1
+
+
+def test_eval_random_init_baseline(tmp_path):
+    """``eval --random-init`` evaluates an untrained network of the run's architecture and
+    writes eval_random_init.json next to eval.json (the trained run's)."""
+    from dynamics.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    root = Path(__file__).resolve().parents[1]
+    cfg.write_text((root / "experiments/train/smoke_byol_digits.yaml").read_text())
+    assert main(["train", str(cfg), f"out_dir={tmp_path}", "name=r"]) == 0
+    assert main(["eval", str(tmp_path / "r"), "--random-init"]) == 0
+    res = json.loads((tmp_path / "r" / "eval_random_init.json").read_text())
+    assert res["checkpoint"] == "random initialisation" and res["step"] == 0
+    assert 0.0 <= res["linear_eval"]["final_accuracy"] <= 1.0

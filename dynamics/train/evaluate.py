@@ -289,9 +289,14 @@ def offline_linear_eval(method: Any, data: EvalData, cfg: TrainConfig, device: t
 
 
 def evaluate_run(run_dir: str | Path, *, device: str | None = None,
-                 checkpoint: str | Path | None = None, write: bool = True) -> dict[str, Any]:
+                 checkpoint: str | Path | None = None, write: bool = True,
+                 random_init: bool = False) -> dict[str, Any]:
     """Load a run's config and checkpoint (default ``checkpoints/last.pt``), run kNN and the
-    offline linear evaluation, write ``eval.json`` (unless ``write=False``) and return it."""
+    offline linear evaluation, write ``eval.json`` (unless ``write=False``) and return it.
+
+    ``random_init=True`` evaluates an untrained network of the run's architecture instead
+    (initialised with the run's seed, no checkpoint): the random-encoder baseline every SSL
+    result should beat. It is written to ``eval_random_init.json``."""
     from dynamics.io import atomic_write_text
     from dynamics.train.distributed import DistContext
     from dynamics.train.runs import (
@@ -305,7 +310,9 @@ def evaluate_run(run_dir: str | Path, *, device: str | None = None,
     run = require_run_dir(run_dir)
     cfg = run.read_config()
     ckpt_path = Path(checkpoint) if checkpoint is not None else run.last
-    if not ckpt_path.is_file():
+    if random_init and checkpoint is not None:
+        raise ConfigError("checkpoint", "cannot be combined with --random-init")
+    if not random_init and not ckpt_path.is_file():
         raise ConfigError("checkpoint", f"{ckpt_path} not found (the run has not saved a "
                                         f"checkpoint yet)")
     dev = DistContext().device(device or cfg.device)
@@ -315,17 +322,26 @@ def evaluate_run(run_dir: str | Path, *, device: str | None = None,
                                           f"evaluate")
     restore = configure_torch(cfg, dev)
     try:
-        ckpt = load_checkpoint(ckpt_path, map_location=dev)
-        method = build_method_for(cfg, data.in_shape, dev)
-        load_method_state(method, ckpt["method"])
+        if random_init:
+            from dynamics.train.trainer import seed_everything
+
+            seed_everything(cfg.seed)
+            ckpt = {"epoch": 0, "step": 0}
+            method = build_method_for(cfg, data.in_shape, dev)
+        else:
+            ckpt = load_checkpoint(ckpt_path, map_location=dev)
+            method = build_method_for(cfg, data.in_shape, dev)
+            load_method_state(method, ckpt["method"])
         result = offline_linear_eval(method, data.eval, cfg, dev,
                                      channels_last=dev.type == "cuda" and cfg.channels_last)
     finally:
         restore()
-    out = {"run_dir": str(run.path), "checkpoint": str(ckpt_path),
+    out = {"run_dir": str(run.path),
+           "checkpoint": "random initialisation" if random_init else str(ckpt_path),
            "epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "device": str(dev), **result}
     if write:
-        atomic_write_text(run.eval, json.dumps(plain(out), indent=1, allow_nan=False) + "\n")
+        target = run.path / "eval_random_init.json" if random_init else run.eval
+        atomic_write_text(target, json.dumps(plain(out), indent=1, allow_nan=False) + "\n")
     return out
 
 
