@@ -100,7 +100,7 @@ def _rejected(cfg) -> str | None:
     """Combinations the config allows but the methods refuse (with the field they name)."""
     m = cfg.method
     if m.loss == "isoloss":
-        if cfg.predictor.kind in ("linear", "mlp", "symmetric"):
+        if cfg.predictor.kind in ("linear", "mlp", "symmetric", "symmetric_mlp"):
             return "method.loss"
         if cfg.predictor.kind == "ridge":
             return "predictor.kind"
@@ -136,8 +136,8 @@ def test_every_allowed_combination_trains(cfg):
 
 
 def test_combination_count():
-    # 2 non-contrastive methods x 9 kinds x 3 losses (+ stop_grad=False variants) + 5 SimCLR
-    assert len(list(_combinations())) == 2 * 9 * 3 * 2 + 5
+    # 2 non-contrastive methods x 10 kinds x 3 losses (+ stop_grad=False variants) + 5 SimCLR
+    assert len(list(_combinations())) == 2 * 10 * 3 * 2 + 5
 
 
 @pytest.mark.parametrize("name,kind,loss", [("byol", "linear", "cosine"),

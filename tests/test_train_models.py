@@ -109,7 +109,7 @@ def test_every_predictor_kind_builds_and_runs(kind):
     pred.after_optimizer_step(0)
     assert pred.all_reduce is None
     m = pred.matrix()
-    assert (m is None) == (kind in ("none", "mlp"))
+    assert (m is None) == (kind in ("none", "mlp", "symmetric_mlp"))
     assert (pred.correlation() is None) == (not isinstance(pred, ClosedFormPredictor))
 
 
@@ -264,3 +264,25 @@ def test_mlp_predictor_structure():
     lin1, bn, _, lin2 = pred.net
     assert (lin1.out_features, lin2.out_features) == (16, D)
     assert lin1.bias is not None and not bn.affine
+
+
+def test_symmetric_mlp_predictor_stays_tied_after_a_step():
+    """Two-layer symmetric predictor (Table 3): W1 = W0^T initially and after each step, with
+    W0 <- (W0 + W1^T)/2."""
+    from dynamics.train.config import TrainConfig
+    from dynamics.train.models.predictors import build_predictor
+
+    cfg = TrainConfig()
+    cfg.predictor.kind = "symmetric_mlp"
+    cfg.predictor.hidden = 12
+    pred = build_predictor(cfg, 6)
+    torch.testing.assert_close(pred.last.weight, pred.first.weight.T)
+    opt = torch.optim.SGD(pred.parameters(), lr=0.5)
+    x = torch.randn(32, 6)
+    pred(x).pow(3).sum().backward()
+    opt.step()
+    w0, w1 = pred.first.weight.detach().clone(), pred.last.weight.detach().clone()
+    assert not torch.allclose(w1, w0.T)  # the step broke the tie ...
+    assert pred.after_optimizer_step(0)
+    torch.testing.assert_close(pred.first.weight, (w0 + w1.T) / 2)  # ... the hook restores it
+    torch.testing.assert_close(pred.last.weight, pred.first.weight.T)

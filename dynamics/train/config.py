@@ -28,14 +28,16 @@ from dynamics.errors import ConfigError, check_choice, check_range
 DATASET_NAMES = ("digits", "synthetic", "cifar10", "cifar100", "stl10", "folder")
 RECIPE_NAMES = ("auto", "cifar", "stl", "digits", "none")
 ENCODER_NAMES = ("resnet18", "convnet", "mlp", "linear")
-PREDICTOR_KINDS = ("none", "linear", "mlp", "symmetric", "directpred", "directcopy",
-                   "directset", "ridge", "threshold")
+PREDICTOR_KINDS = ("none", "linear", "mlp", "symmetric", "symmetric_mlp", "directpred",
+                   "directcopy", "directset", "ridge", "threshold")
 METHOD_NAMES = ("byol", "simsiam", "simclr")
 NONCONTRASTIVE_LOSSES = ("cosine", "euclidean", "isoloss")
 CONTRASTIVE_LOSSES = ("infonce", "dcl", "dclw", "exact_cov", "align_uniform")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_EMA = {"byol": 0.996, "simsiam": 0.0, "simclr": 0.0}
 PRECISIONS = ("auto", "fp32", "bf16")
+LR_SCALINGS = ("none", "linear")
+LR_BASE_BATCH = 256  #: lr_scaling=linear: lr is quoted for this global batch
 
 
 @dataclass
@@ -112,6 +114,9 @@ class OptimConfig:
     batch_size: int = 128
     epochs: int = 10
     max_steps: int | None = None  #: stop after this many steps (smoke runs)
+    #: "none": lr as given; "linear": lr x global batch / 256 (global batch = batch_size x
+    #: processes; solo-learn's rule), applied to every parameter group
+    lr_scaling: str = "none"
 
 
 @dataclass
@@ -172,6 +177,19 @@ class TrainConfig:
         if self.method.ema is not None:
             return float(self.method.ema)
         return DEFAULT_EMA.get(self.method.name, 0.0)
+
+
+def global_batch_size(cfg: TrainConfig, world_size: int = 1) -> int:
+    """Images per optimizer step over all processes (``optim.batch_size`` is per process)."""
+    return int(cfg.optim.batch_size) * int(world_size)
+
+
+def lr_scale(cfg: TrainConfig, world_size: int = 1) -> float:
+    """Factor applied to every learning rate: 1 (``optim.lr_scaling=none``) or global batch /
+    :data:`LR_BASE_BATCH` (``linear``)."""
+    if cfg.optim.lr_scaling == "linear":
+        return global_batch_size(cfg, world_size) / LR_BASE_BATCH
+    return 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,6 +268,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _positive_int("optim.batch_size", o.batch_size, low=2)
     _positive_int("optim.epochs", o.epochs)
     _positive_int("optim.max_steps", o.max_steps, allow_none=True)
+    check_choice("optim.lr_scaling", o.lr_scaling, LR_SCALINGS)
 
     _positive_int("eval.knn_k", e.knn_k)
     check_range("eval.knn_temperature", e.knn_temperature, low=0, low_open=True)

@@ -13,6 +13,10 @@
   ``eval.linear_epochs`` = 50 epochs. Both the final-epoch test accuracy (``final_accuracy``,
   the honest number) and the maximum test accuracy over epochs (``best_accuracy``, the official
   code's ``best_acc``: optimistic, selected on the test set) are reported, labelled.
+* Under DDP (``dist`` given) every rank extracts the features of its own contiguous slice of
+  the images and the slices are all-gathered (in the original order), so every rank holds all
+  features; the kNN and the probes then run on rank 0 only (the others get ``None``) -- the
+  replicas are identical, so this is the single-process result.
 * :func:`evaluate_run` -- ``ssl-dynamics eval RUN_DIR``: load config.yaml and the last
   checkpoint, run kNN and the offline linear evaluation, write ``RUN_DIR/eval.json``.
 
@@ -184,9 +188,22 @@ def autocast_for(device: torch.device, precision: str) -> Any:
 @torch.no_grad()
 def extract_features(method: Any, images: torch.Tensor, transform: Any, device: torch.device,
                      *, batch_size: int = FEATURE_BATCH, precision: str = "fp32",
-                     channels_last: bool = False) -> torch.Tensor:
+                     channels_last: bool = False, dist: Any = None) -> torch.Tensor:
     """``method.backbone_features`` of ``transform(images)`` in eval mode, float32 (N, d) on
-    ``device``. The method's train/eval mode is restored afterwards."""
+    ``device``. The method's train/eval mode is restored afterwards.
+
+    ``dist`` (a :class:`~dynamics.train.distributed.DistContext`): under DDP rank r computes
+    rows ``[r*m, (r+1)*m)`` (m = ceil(N / world_size); the last slice is padded by repeating the
+    last image) and the slices are all-gathered, so every rank returns all N rows in order.
+    Collective: every rank must call it."""
+    if dist is not None and dist.is_distributed:
+        n = images.shape[0]
+        m = -(-n // dist.world_size)
+        idx = torch.arange(dist.rank * m, (dist.rank + 1) * m).clamp_(max=max(n - 1, 0))
+        local = extract_features(method, images[idx], transform, device,
+                                 batch_size=batch_size, precision=precision,
+                                 channels_last=channels_last)
+        return dist.gather(local)[:n]
     was_training = method.training
     method.eval()
     try:
@@ -205,8 +222,9 @@ def extract_features(method: Any, images: torch.Tensor, transform: Any, device: 
 
 
 def probe_features(method: Any, data: EvalData, device: torch.device, cfg: TrainConfig,
-                   channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    kw = {"precision": cfg.precision, "channels_last": channels_last}
+                   channels_last: bool = False, dist: Any = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    kw = {"precision": cfg.precision, "channels_last": channels_last, "dist": dist}
     ftr = extract_features(method, data.train_images, data.transform, device, **kw)
     fte = extract_features(method, data.test_images, data.transform, device, **kw)
     return ftr, fte
@@ -244,10 +262,13 @@ def linear_eval(ftr, ytr, fte, yte, cfg: TrainConfig, num_classes: int, epochs: 
 
 
 def online_eval(method: Any, data: EvalData, cfg: TrainConfig, device: torch.device, *,
-                channels_last: bool = False) -> dict[str, Any]:
-    """kNN + short linear probe (``eval.online_probe_epochs``) for an epoch row."""
+                channels_last: bool = False, dist: Any = None) -> dict[str, Any] | None:
+    """kNN + short linear probe (``eval.online_probe_epochs``) for an epoch row. Under DDP
+    (``dist``): collective feature extraction, result on rank 0, None elsewhere."""
     t0 = time.perf_counter()
-    ftr, fte = probe_features(method, data, device, cfg, channels_last)
+    ftr, fte = probe_features(method, data, device, cfg, channels_last, dist)
+    if dist is not None and not dist.is_main:
+        return None
     knn = knn_eval(ftr, data.train_labels, fte, data.test_labels, cfg, data.num_classes)
     probe = linear_eval(ftr, data.train_labels, fte, data.test_labels, cfg, data.num_classes,
                         cfg.eval.online_probe_epochs)
@@ -258,13 +279,17 @@ def online_eval(method: Any, data: EvalData, cfg: TrainConfig, device: torch.dev
 
 
 def offline_linear_eval(method: Any, data: EvalData, cfg: TrainConfig, device: torch.device,
-                        *, channels_last: bool = False) -> dict[str, Any]:
+                        *, channels_last: bool = False, dist: Any = None
+                        ) -> dict[str, Any] | None:
     """The paper's linear evaluation + kNN + RankMe of the eval features (for summary.json /
-    eval.json), every number labelled."""
+    eval.json), every number labelled. Under DDP (``dist``): collective feature extraction,
+    result on rank 0, None elsewhere."""
     from dynamics.metrics import rankme
 
     t0 = time.perf_counter()
-    ftr, fte = probe_features(method, data, device, cfg, channels_last)
+    ftr, fte = probe_features(method, data, device, cfg, channels_last, dist)
+    if dist is not None and not dist.is_main:
+        return None
     lin = linear_eval(ftr, data.train_labels, fte, data.test_labels, cfg, data.num_classes,
                       cfg.eval.linear_epochs)
     lin["protocol"] = PROTOCOL

@@ -43,7 +43,7 @@ import torch
 
 from dynamics.errors import ConfigError
 from dynamics.train import runs
-from dynamics.train.config import TrainConfig, to_yaml
+from dynamics.train.config import TrainConfig, global_batch_size, lr_scale, to_yaml
 from dynamics.train.distributed import DistContext, init_from_env
 from dynamics.train.evaluate import (
     autocast_for,
@@ -102,9 +102,14 @@ def build_method_for(cfg: TrainConfig, in_shape: tuple[int, ...], device: torch.
     return method
 
 
-def build_optimizer(cfg: TrainConfig, method) -> torch.optim.Optimizer:
-    """SGD with momentum over ``method.parameter_groups()`` (groups carry their own lr/wd)."""
-    return torch.optim.SGD(method.parameter_groups(), lr=cfg.optim.lr,
+def build_optimizer(cfg: TrainConfig, method, world_size: int = 1) -> torch.optim.Optimizer:
+    """SGD with momentum over ``method.parameter_groups()`` (groups carry their own lr/wd),
+    every lr multiplied by :func:`~dynamics.train.config.lr_scale` (``optim.lr_scaling``)."""
+    scale = lr_scale(cfg, world_size)
+    groups = method.parameter_groups()
+    if scale != 1.0:
+        groups = [{**g, "lr": g["lr"] * scale} if "lr" in g else g for g in groups]
+    return torch.optim.SGD(groups, lr=cfg.optim.lr * scale,
                            momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay)
 
 
@@ -186,6 +191,8 @@ class LoaderSource:
         from dynamics.train.data import TwoViewDataset, torchvision_pipeline
 
         self.device, self.seed = device, cfg.seed
+        # per-rank worker seeds under DDP (the single-process stream is unchanged)
+        self.rank_words = (dist.rank,) if dist.world_size > 1 else ()
         self.sampler = _EpochBatchSampler(len(dataset), cfg.optim.batch_size, cfg.seed,
                                           dist.rank, dist.world_size)
         self.generator = torch.Generator()
@@ -202,7 +209,7 @@ class LoaderSource:
         from dynamics.train.data.loader import mix_seed
 
         self.sampler.epoch, self.sampler.start = epoch, start
-        self.generator.manual_seed(mix_seed(self.seed, epoch, start, 2))
+        self.generator.manual_seed(mix_seed(self.seed, epoch, start, 2, *self.rank_words))
         for (v1, v2), _ in self.loader:
             yield (v1.to(self.device, non_blocking=True), v2.to(self.device, non_blocking=True))
 
@@ -295,8 +302,11 @@ class _Run:
         self.online_best: dict[str, Any] = {}
         self.last_row: dict[str, Any] = {}
         self.summary: dict[str, Any] = {}
+        self.summary_notes: dict[str, Any] = {}
         self.writer = self.spectra = self.backends = None
         self.last_good: tuple[str, int] | None = None  # (path, step) of the last checkpoint
+        self.rng_per_rank: list[Any] | None = None  # every rank's RNG state at the last save
+        self.replicas = {"checks": 0, "mismatches": []}  # replica checks at checkpoints
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -306,27 +316,64 @@ class _Run:
             "loader": self.source.state(self.epoch, self.epoch_step),
             "method": runs.method_state(self.method), "optimizer": self.optimizer.state_dict(),
             "instrument": self.instrument.state_dict(), "rng": runs.rng_state(self.device),
+            "rng_per_rank": self.rng_per_rank, "world_size": self.dist.world_size,
             "train_time_s": self.train_time, "eval_time_s": self.eval_time,
             "online_best": self.online_best, "config": to_yaml(self.cfg),
             "torch_version": torch.__version__,
         }
 
     def load(self, ckpt: dict[str, Any]) -> None:
+        saved_world = int(ckpt.get("world_size", 1))
+        if saved_world != self.dist.world_size and int(ckpt["epoch_step"]) != 0:
+            raise ConfigError("world_size", f"the checkpoint was written by {saved_world} "
+                                            f"process(es) in the middle of an epoch; resume "
+                                            f"with {saved_world} (torchrun --nproc_per_node), "
+                                            f"or from an epoch checkpoint")
         runs.load_method_state(self.method, ckpt["method"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.instrument.load_state_dict(ckpt["instrument"])
-        runs.set_rng_state(ckpt["rng"], self.device)
+        per_rank = ckpt.get("rng_per_rank")
+        if per_rank and len(per_rank) == self.dist.world_size:
+            runs.set_rng_state(per_rank[self.dist.rank], self.device)
+        else:
+            runs.set_rng_state(ckpt["rng"], self.device)
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.epoch_step = int(ckpt["epoch_step"])
+        if saved_world != self.dist.world_size:
+            self.summary_notes["world_size_changed"] = (f"resumed at epoch {self.epoch} with "
+                                                        f"{self.dist.world_size} process(es); "
+                                                        f"the checkpoint had {saved_world}")
         self.train_time = float(ckpt.get("train_time_s", 0.0))
         self.eval_time = float(ckpt.get("eval_time_s", 0.0))
         self.online_best = dict(ckpt.get("online_best") or {})
 
+    def sync_replicas(self) -> None:
+        """Under DDP (collective): average the BatchNorm running statistics, then check that
+        every rank holds bitwise the same method state; a mismatch is recorded (summary.json
+        ``distributed.replica_mismatches``), reported on stderr and repaired from rank 0."""
+        if not self.dist.is_distributed:
+            return
+        self.dist.sync_buffers(self.method)
+        bad = self.dist.replica_mismatches(self.method)
+        self.replicas["checks"] += 1
+        if bad:
+            self.replicas["mismatches"].append({"step": self.step, "tensors": bad[:20],
+                                                "count": len(bad)})
+            if self.dist.is_main:
+                print(f"{self.cfg.name}: warning: replicas differ at step {self.step} in "
+                      f"{len(bad)} tensor(s) ({', '.join(bad[:5])}...); copied rank 0's state "
+                      f"to every rank", file=sys.stderr, flush=True)
+            self.dist.broadcast_module(self.method)
+
     def save(self, *, epoch_file: bool) -> None:
-        """Checkpoint the current state (main process); never a non-finite one."""
+        """Checkpoint the current state (main process writes); never a non-finite one.
+        Collective under DDP: every rank calls it at the same point."""
+        self.sync_replicas()
         tensors = list(self.method.parameters()) + list(self.method.buffers())
         if not runs.all_finite(tensors):
             self.diverged(self.step, "the weights became NaN/Inf")
+        if self.dist.is_distributed:
+            self.rng_per_rank = self.dist.gather_object(runs.rng_state(self.device))
         if not self.dist.is_main:
             return
         for writer in (self.writer, self.spectra):  # rows up to here are on disk with it
@@ -388,9 +435,10 @@ class _Run:
         if not (cfg.eval.every_epoch and self.data.eval is not None):
             return
         t0 = time.perf_counter()
-        if self.dist.is_main:
-            res = online_eval(self.method, self.data.eval, cfg, self.device,
-                              channels_last=self.channels_last)
+        self.dist.sync_buffers(self.method)  # rank 0 evaluates with rank-averaged BN stats
+        res = online_eval(self.method, self.data.eval, cfg, self.device,
+                          channels_last=self.channels_last, dist=self.dist)
+        if res is not None:  # rank 0
             row = {"kind": "eval", "step": self.step, "epoch": self.epoch, **res}
             acc = res["eval/probe_final_accuracy"]
             if acc is not None and acc > self.online_best.get("probe_final_accuracy", -1.0):
@@ -413,11 +461,15 @@ class _Run:
         if dist.is_distributed:
             if cfg.sync_bn and device.type == "cuda":  # SyncBatchNorm is GPU-only
                 self.method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
-            dist.broadcast_module(self.method)
+            dist.broadcast_module(self.method)  # identical replicas (same seed anyway)
             for module in self.method.modules():  # DirectPred: average F_B over the ranks
                 if hasattr(module, "all_reduce"):
                     module.all_reduce = dist.all_reduce_mean
-        self.optimizer = build_optimizer(cfg, self.method)
+            # per-rank global RNG streams (only the DataLoader fallback draws from them)
+            from dynamics.train.data.loader import mix_seed
+
+            seed_everything(mix_seed(cfg.seed, dist.rank, dist.world_size, 3))
+        self.optimizer = build_optimizer(cfg, self.method, dist.world_size)
         self.instrument = Instrument(self.method, rho=cfg.predictor.rho,
                                      centered=cfg.predictor.centered, dist=dist)
         self.channels_last = device.type == "cuda" and cfg.channels_last
@@ -428,6 +480,7 @@ class _Run:
         self.run = plan.run
         if dist.is_main:
             self.summary = runs.start_run(plan, cfg, checkpoint_step=self.step)
+            self.summary.update(self.summary_notes)
             self.writer = runs.JsonlWriter(self.run.metrics)
             self.spectra = runs.JsonlWriter(self.run.spectra)
             self.backends = LoggingBackends(cfg.log, self.run.path, run_name=cfg.name,
@@ -446,7 +499,10 @@ class _Run:
                 "epochs": cfg.optim.epochs, "max_steps": cfg.optim.max_steps,
                 "steps_per_epoch": self.source.steps_per_epoch,
                 "batch_size_per_process": cfg.optim.batch_size,
+                "global_batch_size": global_batch_size(cfg, self.dist.world_size),
+                "lr_effective": cfg.optim.lr * lr_scale(cfg, self.dist.world_size),
                 "world_size": self.dist.world_size, "device": str(self.device),
+                "backend": self.dist.backend,
                 "sync_bn": bool(cfg.sync_bn and self.dist.is_distributed
                                 and self.device.type == "cuda"),
                 "precision": "bf16" if self.device.type == "cuda"
@@ -459,9 +515,13 @@ class _Run:
             total = min(total, self.cfg.optim.max_steps)
         return total
 
-    def stop_requested(self, stop: StopSignals) -> bool:
+    def stop_requested(self, stop: StopSignals, *, check_now: bool = True) -> bool:
+        """Whether any rank got SIGINT/SIGTERM (under DDP agreed by a collective, only on
+        ``check_now`` steps so that a GPU run does not sync every step)."""
         flag = stop.requested is not None
         if self.dist.is_distributed:
+            if not check_now:
+                return False
             t = torch.tensor([float(flag)], device=self.device)
             flag = bool(self.dist.all_reduce_sum(t) > 0)
         return flag
@@ -516,7 +576,7 @@ class _Run:
                 if self.bar is not None and (self.step % PROGRESS_EVERY == 0 or
                                              self.epoch_step == spe):
                     self.update_bar(out.loss)
-                if self.stop_requested(stop):
+                if self.stop_requested(stop, check_now=self.step % check_every == 0):
                     self.train_time += time.perf_counter() - seg_start
                     self.interrupted(stop)
                 if cfg.optim.max_steps is not None and self.step >= cfg.optim.max_steps:
@@ -577,11 +637,12 @@ class _Run:
         cfg = self.cfg
         t0 = time.perf_counter()
         final: dict[str, Any] = {}
-        if self.dist.is_main:
-            if cfg.eval.final and self.data.eval is not None:
-                final = offline_linear_eval(self.method, self.data.eval, cfg, self.device,
-                                            channels_last=self.channels_last)
-            elif self.data.eval is None:
+        self.sync_replicas()
+        if cfg.eval.final and self.data.eval is not None:
+            final = offline_linear_eval(self.method, self.data.eval, cfg, self.device,
+                                        channels_last=self.channels_last, dist=self.dist) or {}
+        elif self.dist.is_main:
+            if self.data.eval is None:
                 final = {"linear_eval": None, "knn": None,
                          "note": f"{cfg.data.dataset} data has no labels: no probes"}
             else:
@@ -597,10 +658,23 @@ class _Run:
             status=runs.STATUS_FINISHED, **final, collapse=collapse,
             online=self.online_best, final_metrics=self.last_row,
             runtime={"train_s": self.train_time, "eval_s": self.eval_time,
-                     "this_session_s": time.perf_counter() - wall0})
+                     "this_session_s": time.perf_counter() - wall0},
+            **self.distributed_summary())
         if self.backends is not None:
             self.backends.log_summary(self.summary)
-        return dict(self.summary)
+        return dict(self.dist.broadcast_object(self.summary))  # the same dict on every rank
+
+    def distributed_summary(self) -> dict[str, Any]:
+        if not self.dist.is_distributed:
+            return {}
+        return {"distributed": {
+            "world_size": self.dist.world_size, "backend": self.dist.backend,
+            "sharding": "per-process batch; rank r takes perm[r::world_size] of every epoch's "
+                        "permutation; augmentations seeded per (seed, epoch, step, rank)",
+            "gradient_sync": "all-reduce mean of the gradients after backward",
+            "replica_checks": self.replicas["checks"],
+            "replicas_identical": not self.replicas["mismatches"],
+            "replica_mismatches": self.replicas["mismatches"]}}
 
     def close(self) -> None:
         for w in (self.writer, self.spectra):
@@ -628,7 +702,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     runs.plan_run(cfg, resume=resume, overwrite=overwrite)  # guards first, before any work
     if cfg.deterministic and cfg.device != "cpu":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before any CUDA work
-    dist = dist if dist is not None else init_from_env()
+    dist = dist if dist is not None else init_from_env(device=cfg.device)
+    try:
+        return _train(cfg, dist, resume, overwrite, progress, wall0)
+    finally:
+        dist.shutdown()  # destroys the process group only if init_from_env created it here
+
+
+def _train(cfg: TrainConfig, dist: DistContext, resume: bool, overwrite: bool,
+           progress: bool | None, wall0: float) -> dict[str, Any]:
     plan = runs.plan_run(cfg, resume=resume, overwrite=overwrite)
     dist.barrier()  # every rank has planned before rank 0 touches the folder
     device = dist.device(cfg.device)

@@ -134,7 +134,7 @@ class SymmetricPredictor(LinearPredictor):
     """Linear predictor kept symmetric (``kind=symmetric``; official ``predictor_reg=symmetric``):
     W <- (W + W^T)/2 after every optimizer step. The initial weight is symmetrised too (the
     official code only symmetrises after the first step; the theory's simulations start
-    symmetric). Two-layer tying (W1 = W0^T) is not implemented."""
+    symmetric). The two-layer version is :class:`SymmetricMLPPredictor`."""
 
     kind = "symmetric"
 
@@ -165,6 +165,33 @@ class MLPPredictor(Predictor):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class SymmetricMLPPredictor(MLPPredictor):
+    """Two-layer predictor with tied weights (``kind=symmetric_mlp``; the official code's
+    ``predictor_reg=symmetric`` for a two-layer predictor, Table 3's "two-layer sym" columns):
+    after every optimizer step W0 <- (W0 + W1^T)/2 and W1 <- W0^T, so the map
+    x -> W1 relu(BN(W0 x)) is "symmetric" in the sense W1 = W0^T. Biases are left alone.
+    Tied from the start (the official code ties after the first step)."""
+
+    kind = "symmetric_mlp"
+
+    def __init__(self, dim: int, hidden: int = 512, bias: bool = False):
+        super().__init__(dim, hidden, bias)
+        linears = [m for m in self.net.modules() if isinstance(m, nn.Linear)]
+        self.first, self.last = linears[0], linears[-1]
+        self.tie()
+
+    @torch.no_grad()
+    def tie(self) -> None:
+        w0 = (self.first.weight + self.last.weight.T) / 2
+        self.first.weight.copy_(w0)
+        self.last.weight.copy_(w0.T)
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int) -> bool:
+        self.tie()
+        return True
 
 
 #: kind -> (rule name in dynamics.predictors.PREDICTOR_RULES, rule kwargs from PredictorConfig)
@@ -305,6 +332,10 @@ def _symmetric(p: Any, dim: int) -> Predictor:
     return SymmetricPredictor(dim, bias=p.bias)
 
 
+def _symmetric_mlp(p: Any, dim: int) -> Predictor:
+    return SymmetricMLPPredictor(dim, hidden=p.hidden, bias=p.bias)
+
+
 def _spectral(kind: str) -> Callable[[Any, int], Predictor]:
     def build(p: Any, dim: int) -> Predictor:
         rule, kwargs = _rule_for(kind, p)
@@ -321,6 +352,7 @@ PREDICTORS: dict[str, Callable[[Any, int], Predictor]] = {
     "linear": _linear,
     "mlp": _mlp,
     "symmetric": _symmetric,
+    "symmetric_mlp": _symmetric_mlp,
     **{k: _spectral(k) for k in ("directpred", "directcopy", "directset", "ridge", "threshold")},
 }
 
