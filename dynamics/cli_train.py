@@ -8,8 +8,10 @@
 (one-line error, exit code 2, before any work) and trains into ``<out_dir>/<name>/`` (layout in
 :mod:`dynamics.train.runs`). Exit codes: 0 finished, 1 diverged (NaN/Inf; summary.json says at
 which step), 130 interrupted (checkpoint saved; continue with ``--resume``), 2 bad input.
-Multi-GPU: ``torchrun --nproc_per_node=N -m dynamics.cli train CONFIG.yaml ...`` (batch size
-per process).
+Multi-GPU: ``torchrun --nproc_per_node=N -m dynamics train CONFIG.yaml ...`` (or
+``torchrun --nproc_per_node=N --no-python ssl-dynamics train ...``); ``optim.batch_size`` is per
+process, ``optim.lr_scaling=linear`` scales the lr with the global batch; only rank 0 writes the
+run folder and prints (see :mod:`dynamics.train.distributed`).
 
 ``eval`` loads a run's config.yaml and last checkpoint, runs the weighted kNN and the paper's
 offline linear evaluation on the frozen backbone and writes ``RUN_DIR/eval.json``.
@@ -82,20 +84,25 @@ def summary_line(summary: dict[str, Any]) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     from dynamics.train.config import load_config
+    from dynamics.train.distributed import env_rank
     from dynamics.train.runs import TrainingDiverged, TrainingInterrupted
     from dynamics.train.trainer import train
 
     cfg = load_config(args.config_file, list(args.overrides or []))
+    main = env_rank() == 0  # under torchrun only rank 0 reports (every rank returns the same)
     try:
         summary = train(cfg, resume=args.resume, overwrite=args.overwrite,
                         progress=getattr(args, "progress", None))
     except TrainingDiverged as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        if main:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except TrainingInterrupted as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        if main:
+            print(f"{PROG}: {exc}", file=sys.stderr)
         return 130
-    print(summary_line(summary))
+    if main:
+        print(summary_line(summary))
     return 0
 
 

@@ -37,7 +37,6 @@ DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_EMA = {"byol": 0.996, "simsiam": 0.0, "simclr": 0.0}
 PRECISIONS = ("auto", "fp32", "bf16")
 LR_SCALINGS = ("none", "linear")
-LR_BASE_BATCH = 256  #: lr_scaling=linear: lr is quoted for this global batch
 
 
 @dataclass
@@ -114,9 +113,10 @@ class OptimConfig:
     batch_size: int = 128
     epochs: int = 10
     max_steps: int | None = None  #: stop after this many steps (smoke runs)
-    #: "none": lr as given; "linear": lr x global batch / 256 (global batch = batch_size x
-    #: processes; solo-learn's rule), applied to every parameter group
+    #: "none": lr as given; "linear": every lr x global batch / lr_base_batch (global batch =
+    #: batch_size x processes; solo-learn's rule with lr_base_batch 256)
     lr_scaling: str = "none"
+    lr_base_batch: int = 256  #: lr_scaling=linear: the global batch optim.lr is quoted for
 
 
 @dataclass
@@ -186,9 +186,9 @@ def global_batch_size(cfg: TrainConfig, world_size: int = 1) -> int:
 
 def lr_scale(cfg: TrainConfig, world_size: int = 1) -> float:
     """Factor applied to every learning rate: 1 (``optim.lr_scaling=none``) or global batch /
-    :data:`LR_BASE_BATCH` (``linear``)."""
+    ``optim.lr_base_batch`` (``linear``)."""
     if cfg.optim.lr_scaling == "linear":
-        return global_batch_size(cfg, world_size) / LR_BASE_BATCH
+        return global_batch_size(cfg, world_size) / cfg.optim.lr_base_batch
     return 1.0
 
 
@@ -269,6 +269,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _positive_int("optim.epochs", o.epochs)
     _positive_int("optim.max_steps", o.max_steps, allow_none=True)
     check_choice("optim.lr_scaling", o.lr_scaling, LR_SCALINGS)
+    _positive_int("optim.lr_base_batch", o.lr_base_batch)
 
     _positive_int("eval.knn_k", e.knn_k)
     check_range("eval.knn_temperature", e.knn_temperature, low=0, low_open=True)

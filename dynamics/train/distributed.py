@@ -12,7 +12,7 @@ Every distributed concern of the training engine goes through a :class:`DistCont
   ``t``), ``gather(t)`` (concatenate every rank's ``t`` along dim 0, same result on every
   rank), ``gather_object(obj)`` / ``broadcast_object(obj)``, ``barrier()``,
   ``broadcast_module(m)`` (rank 0's parameters and buffers to everyone),
-  ``sync_gradients(module)``, ``sync_buffers(module)`` and ``replica_mismatches(module)``;
+  ``sync_gradients(module)`` and ``replica_mismatches(module)``;
 * ``device(requested)`` picks ``cuda:<local_rank>`` under torchrun.
 
 Conventions (the ones solo-learn, DINO and the official SimSiam use):
@@ -33,11 +33,11 @@ Conventions (the ones solo-learn, DINO and the official SimSiam use):
 * **DirectPred's F** is averaged before it is folded in (the predictor's ``all_reduce`` hook =
   ``all_reduce_mean``), so every process eigendecomposes the same matrix and writes the same
   predictor weight.
-* **BatchNorm running statistics** (used only in eval mode) are averaged over the ranks before
-  every evaluation and checkpoint (``sync_buffers``; running averages are linear, so this equals
-  averaging them every step). ``sync_bn=true`` converts BatchNorm to ``SyncBatchNorm`` on CUDA
-  (batch statistics over the global batch); it is ignored on CPU, where PyTorch has no
-  SyncBatchNorm.
+* **BatchNorm running statistics** (used only in eval mode) are averaged over the ranks in the
+  same all-reduce as the gradients, so the replicas are bitwise identical after every step (and
+  a resumed run is exact). ``sync_bn=true`` converts BatchNorm to ``SyncBatchNorm`` on CUDA
+  (batch statistics over the global batch, as one process with the global batch would compute
+  them); it is ignored on CPU, where PyTorch has no SyncBatchNorm.
 * **Replica check.** At every checkpoint the trainer compares a digest of every parameter and
   buffer across ranks (``replica_mismatches``); differences are reported in summary.json and on
   stderr and repaired by broadcasting rank 0's state.
@@ -157,39 +157,26 @@ class DistContext:
             for t in list(module.parameters()) + list(module.buffers()):
                 tdist.broadcast(t.data, src=0)
 
-    def sync_gradients(self, module: torch.nn.Module) -> None:
+    def sync_gradients(self, module: torch.nn.Module, *, bn_stats: bool = True) -> None:
         """Average ``.grad`` of every parameter over the ranks (one flat all-reduce per dtype
         and device). Call between ``backward()`` and ``optimizer.step()``.
+
+        ``bn_stats``: average the BatchNorm running statistics (``running_mean`` /
+        ``running_var``, updated by this step's forward) in the same all-reduce, so every rank
+        holds bitwise the same state after every step (the statistics only matter in eval
+        mode; their update is linear, so this equals averaging per-rank estimates at the end).
+        ``SyncBatchNorm`` statistics are already identical and are skipped.
 
         Every rank must have gradients for the same parameters, in the same order (true for
         the methods here: every trainable parameter is used in every step).
         """
         if not self.is_distributed:
             return
+        tensors = [p.grad for p in module.parameters() if p.grad is not None]
+        if bn_stats:
+            tensors += _bn_stats(module)
         groups: dict[tuple, list[torch.Tensor]] = {}
-        for p in module.parameters():
-            if p.grad is not None:
-                groups.setdefault((p.grad.dtype, p.grad.device), []).append(p.grad)
-        for grads in groups.values():
-            flat = torch.cat([g.reshape(-1) for g in grads])
-            self.all_reduce_mean(flat)
-            offset = 0
-            for g in grads:
-                g.copy_(flat[offset: offset + g.numel()].view_as(g))
-                offset += g.numel()
-
-    def sync_buffers(self, module: torch.nn.Module) -> None:
-        """Average the BatchNorm running statistics (``running_mean``, ``running_var``) over the
-        ranks, in place. They only matter in eval mode; the update is linear, so averaging at
-        evaluation/checkpoint time equals averaging every step."""
-        if not self.is_distributed:
-            return
-        stats = []
-        for m in module.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._NormBase) and m.track_running_stats:
-                stats += [t for t in (m.running_mean, m.running_var) if t is not None]
-        groups: dict[tuple, list[torch.Tensor]] = {}
-        for t in stats:
+        for t in tensors:
             groups.setdefault((t.dtype, t.device), []).append(t)
         with torch.no_grad():
             for ts in groups.values():
@@ -231,6 +218,11 @@ class DistContext:
         elif self.world_size > 1:
             # torchrun: one GPU per process; a launcher that restricts every process to its own
             # GPU (CUDA_VISIBLE_DEVICES per task, e.g. srun --gpus-per-task=1) leaves one.
+            local_world = _env_int("LOCAL_WORLD_SIZE", 1)
+            if local_world > count:
+                raise ConfigError("device", f"{local_world} processes on this node but "
+                                            f"{count} CUDA device(s) visible; start one "
+                                            f"process per GPU (--nproc_per_node={count})")
             index = self.local_rank if count > 1 else 0
         else:
             index = torch.cuda.current_device()
@@ -247,6 +239,19 @@ class DistContext:
             if tdist.is_initialized():
                 tdist.destroy_process_group()
             self.owns_group = False
+
+
+def _bn_stats(module: torch.nn.Module) -> list[torch.Tensor]:
+    """Running statistics of the (non-synchronised) BatchNorm layers of ``module``."""
+    out = []
+    for m in module.modules():
+        if (isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+                and not isinstance(m, torch.nn.SyncBatchNorm)):
+            out += [t for t in (m.running_mean, m.running_var) if t is not None]
+    return out
+
+
+_GROUPS_CREATED = 0  #: process groups init_from_env created in this process (store prefixes)
 
 
 def _digest(t: torch.Tensor) -> str:
@@ -315,8 +320,15 @@ def init_from_env(backend: str | None = None, device: str = "auto") -> DistConte
     if dev.type == "cuda" and "device_id" in inspect.signature(
             tdist.init_process_group).parameters:
         kwargs["device_id"] = dev  # binds NCCL to this GPU (no device guessing in barrier)
-    tdist.init_process_group(backend=backend, init_method="env://", rank=rank,
-                             world_size=world_size, **kwargs)
+    # env:// rendezvous, with the store keys of this process's n-th group under their own
+    # prefix: a second train() in the same torchrun launch (after the first one destroyed its
+    # group) must not read the first group's stale addresses from torchrun's store.
+    global _GROUPS_CREATED
+    _GROUPS_CREATED += 1
+    store, _, _ = next(tdist.rendezvous("env://", rank=rank, world_size=world_size))
+    store = tdist.PrefixStore(f"dynamics.train/{_GROUPS_CREATED}", store)
+    tdist.init_process_group(backend=backend, store=store, rank=rank, world_size=world_size,
+                             **kwargs)
     ctx.backend, ctx.owns_group = backend, True
     return ctx
 

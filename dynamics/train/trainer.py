@@ -4,7 +4,7 @@ One step (the official DirectPred order)::
 
     out = method.training_step(view1, view2)        # bf16 autocast on CUDA (precision auto)
     optimizer.zero_grad(); out.loss.backward()
-    dist.sync_gradients(method)                     # no-op in a single process
+    dist.sync_gradients(method)                     # DDP: mean of grads + BN stats
     optimizer.step()                                # SGD(momentum) over parameter_groups()
     method.after_optimizer_step(i)                  # i = 0-based index of this step
     instrument.observe(out)
@@ -25,6 +25,16 @@ run between two steps with a checkpoint of that point (a second SIGINT aborts at
 A NaN/Inf loss (or non-finite weights at a checkpoint) stops the run: summary.json gets status
 "diverged" with the first bad step, the last good checkpoint is kept, and
 :class:`~dynamics.train.runs.TrainingDiverged` is raised with a one-line message.
+
+Multi-process (``torchrun``; conventions in :mod:`dynamics.train.distributed`): every rank runs
+this loop on its shard (``optim.batch_size`` per process); gradients and BatchNorm statistics
+are all-reduced after ``backward``, DirectPred's F_B inside the forward; NaN and stop-signal
+checks agree across ranks. Only rank 0 writes the run folder, logs and the progress bar; the
+probes extract features on every rank and gather them. Checkpoints also hold every rank's RNG
+and instrument state, so a DDP run resumes exactly with the same number of processes (at an
+epoch boundary the number may change). At every checkpoint the replicas are compared (summary
+``distributed``). ``train`` destroys the process group it created, also on errors. SimCLR's
+negatives are the rank's own batch (no cross-rank gather).
 """
 
 from __future__ import annotations
@@ -225,6 +235,17 @@ def make_source(cfg: TrainConfig, data, device, dist: DistContext):
     return LoaderSource(data.pretrain, data.recipe, cfg, device, dist)
 
 
+def _to_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor moved to the CPU (before pickling it to another rank)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
 # --------------------------------------------------------------------------------------------
 # Guards: NaN/Inf and stop signals
 
@@ -305,7 +326,9 @@ class _Run:
         self.summary_notes: dict[str, Any] = {}
         self.writer = self.spectra = self.backends = None
         self.last_good: tuple[str, int] | None = None  # (path, step) of the last checkpoint
-        self.rng_per_rank: list[Any] | None = None  # every rank's RNG state at the last save
+        # every rank's RNG and instrument state at the last save (DDP; rank 0 writes them)
+        self.rng_per_rank: list[Any] | None = None
+        self.instrument_per_rank: list[Any] | None = None
         self.replicas = {"checks": 0, "mismatches": []}  # replica checks at checkpoints
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -316,7 +339,8 @@ class _Run:
             "loader": self.source.state(self.epoch, self.epoch_step),
             "method": runs.method_state(self.method), "optimizer": self.optimizer.state_dict(),
             "instrument": self.instrument.state_dict(), "rng": runs.rng_state(self.device),
-            "rng_per_rank": self.rng_per_rank, "world_size": self.dist.world_size,
+            "rng_per_rank": self.rng_per_rank, "instrument_per_rank": self.instrument_per_rank,
+            "world_size": self.dist.world_size,
             "train_time_s": self.train_time, "eval_time_s": self.eval_time,
             "online_best": self.online_best, "config": to_yaml(self.cfg),
             "torch_version": torch.__version__,
@@ -331,12 +355,12 @@ class _Run:
                                             f"or from an epoch checkpoint")
         runs.load_method_state(self.method, ckpt["method"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.instrument.load_state_dict(ckpt["instrument"])
-        per_rank = ckpt.get("rng_per_rank")
-        if per_rank and len(per_rank) == self.dist.world_size:
-            runs.set_rng_state(per_rank[self.dist.rank], self.device)
-        else:
-            runs.set_rng_state(ckpt["rng"], self.device)
+        same_world = saved_world == self.dist.world_size
+        per_rank = ckpt.get("instrument_per_rank") if same_world else None
+        self.instrument.load_state_dict(per_rank[self.dist.rank] if per_rank
+                                        else ckpt["instrument"])
+        per_rank = ckpt.get("rng_per_rank") if same_world else None
+        runs.set_rng_state(per_rank[self.dist.rank] if per_rank else ckpt["rng"], self.device)
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.epoch_step = int(ckpt["epoch_step"])
         if saved_world != self.dist.world_size:
@@ -348,12 +372,12 @@ class _Run:
         self.online_best = dict(ckpt.get("online_best") or {})
 
     def sync_replicas(self) -> None:
-        """Under DDP (collective): average the BatchNorm running statistics, then check that
-        every rank holds bitwise the same method state; a mismatch is recorded (summary.json
-        ``distributed.replica_mismatches``), reported on stderr and repaired from rank 0."""
+        """Under DDP (collective): check that every rank holds bitwise the same method state
+        (parameters, target, predictor, F, BatchNorm statistics); a mismatch is recorded
+        (summary.json ``distributed.replica_mismatches``), reported on stderr and repaired by
+        copying rank 0's state."""
         if not self.dist.is_distributed:
             return
-        self.dist.sync_buffers(self.method)
         bad = self.dist.replica_mismatches(self.method)
         self.replicas["checks"] += 1
         if bad:
@@ -372,8 +396,10 @@ class _Run:
         tensors = list(self.method.parameters()) + list(self.method.buffers())
         if not runs.all_finite(tensors):
             self.diverged(self.step, "the weights became NaN/Inf")
-        if self.dist.is_distributed:
+        if self.dist.is_distributed:  # per-rank state (the sample buffers are the ranks' own)
             self.rng_per_rank = self.dist.gather_object(runs.rng_state(self.device))
+            self.instrument_per_rank = self.dist.gather_object(
+                _to_cpu(self.instrument.state_dict()))
         if not self.dist.is_main:
             return
         for writer in (self.writer, self.spectra):  # rows up to here are on disk with it
@@ -435,7 +461,6 @@ class _Run:
         if not (cfg.eval.every_epoch and self.data.eval is not None):
             return
         t0 = time.perf_counter()
-        self.dist.sync_buffers(self.method)  # rank 0 evaluates with rank-averaged BN stats
         res = online_eval(self.method, self.data.eval, cfg, self.device,
                           channels_last=self.channels_last, dist=self.dist)
         if res is not None:  # rank 0
@@ -461,6 +486,10 @@ class _Run:
         if dist.is_distributed:
             if cfg.sync_bn and device.type == "cuda":  # SyncBatchNorm is GPU-only
                 self.method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
+            elif cfg.sync_bn and dist.is_main:
+                print(f"{cfg.name}: note: sync_bn=true is ignored on {device.type} (PyTorch "
+                      f"has SyncBatchNorm only on GPUs); BatchNorm uses per-process batches",
+                      file=sys.stderr, flush=True)
             dist.broadcast_module(self.method)  # identical replicas (same seed anyway)
             for module in self.method.modules():  # DirectPred: average F_B over the ranks
                 if hasattr(module, "all_reduce"):
@@ -671,7 +700,8 @@ class _Run:
             "world_size": self.dist.world_size, "backend": self.dist.backend,
             "sharding": "per-process batch; rank r takes perm[r::world_size] of every epoch's "
                         "permutation; augmentations seeded per (seed, epoch, step, rank)",
-            "gradient_sync": "all-reduce mean of the gradients after backward",
+            "gradient_sync": "all-reduce mean of the gradients and BatchNorm running "
+                             "statistics after backward; DirectPred F_B averaged before use",
             "replica_checks": self.replicas["checks"],
             "replicas_identical": not self.replicas["mismatches"],
             "replica_mismatches": self.replicas["mismatches"]}}
