@@ -6,6 +6,7 @@
     ssl-dynamics hltm ...              hierarchical latent tree model grid (table + figure)
     ssl-dynamics train CONFIG [k=v]    instrumented SSL training run (runs/<name>/)
     ssl-dynamics eval RUN_DIR          linear evaluation and kNN of a run
+    ssl-dynamics compare RUN_DIR ...   one table of runs (accuracy and collapse signals)
     ssl-dynamics figures [NAME ...]    paper figures (PNG + PDF)
     ssl-dynamics reproduce             all theory figures and checks, with a summary
 
@@ -333,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__import__('dynamics').__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                metavar="{simulate,hltm,train,eval,figures,reproduce}")
+                                metavar="{simulate,hltm,train,eval,compare,figures,reproduce}")
 
     sim = sub.add_parser("simulate", help="run a theory simulation")
     simsub = sim.add_subparsers(dest="what", required=True, parser_class=_Parser,
@@ -400,8 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from dynamics.cli_hltm import add_hltm_arguments, run_hltm
     from dynamics.cli_train import (
+        add_compare_arguments,
         add_eval_arguments,
         add_train_arguments,
+        run_compare,
         run_eval,
         run_train,
     )
@@ -412,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="linear evaluation and kNN of a finished run")
     add_eval_arguments(ev)
     ev.set_defaults(func=run_eval)
+    cmp = sub.add_parser("compare", help="one table of finished runs (accuracy, collapse)")
+    add_compare_arguments(cmp)
+    cmp.set_defaults(func=run_compare)
 
     hl = sub.add_parser("hltm", help="hierarchical latent tree model grid (table + figure)")
     add_hltm_arguments(hl)

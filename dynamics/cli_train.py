@@ -15,6 +15,10 @@ run folder and prints (see :mod:`dynamics.train.distributed`).
 
 ``eval`` loads a run's config.yaml and last checkpoint, runs the weighted kNN and the paper's
 offline linear evaluation on the frozen backbone and writes ``RUN_DIR/eval.json``.
+
+``compare RUN_DIR ... [--format md|csv|json] [--out FILE]`` prints one table of finished runs
+(linear eval, kNN, RankMe, normalised std; random-init baselines where evaluated), see
+:mod:`dynamics.train.report`.
 """
 
 from __future__ import annotations
@@ -140,5 +144,35 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_eval_arguments", "add_train_arguments", "run_eval", "run_train",
-           "summary_line"]
+def add_compare_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("One table of finished runs: linear eval, kNN, RankMe of projector and "
+                     "backbone, normalised std of the projector output; a run evaluated with "
+                     "`eval --random-init` also gets its random-initialisation row.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders")
+    p.add_argument("--format", dest="fmt", default=None,
+                   help="md (default; or from the --out suffix), csv or json")
+    p.add_argument("--out", default=None, help="also write the table to this file")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dynamics.errors import ConfigError
+    from dynamics.io import atomic_write_text
+    from dynamics.train.report import FORMATS, collect, format_table
+
+    fmt = args.fmt
+    if fmt is None:
+        suffix = Path(args.out).suffix.lstrip(".") if args.out else "md"
+        fmt = suffix if suffix in FORMATS else "md"
+    if fmt not in FORMATS:
+        raise ConfigError("--format", f"must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    text = format_table(collect(args.run_dirs), fmt)
+    print(text, end="")
+    if args.out:
+        atomic_write_text(args.out, text)
+    return 0
+
+
+__all__ = ["add_compare_arguments", "add_eval_arguments", "add_train_arguments",
+           "run_compare", "run_eval", "run_train", "summary_line"]

@@ -25,7 +25,7 @@ SCALAR = {
     "top_k_variance_fraction": lambda z: M.top_k_variance_fraction(z, 2),
     "mean_alignment": lambda z: M.mean_alignment(z[:8], z.T @ z),
     "eigenvalue_slope": lambda z: M.eigenvalue_slope(z[:8] @ z[:8].T, z.T @ z),
-    "predictor_symmetry": lambda z: M.predictor_symmetry(z[:8]),
+    "predictor_asymmetry": lambda z: M.predictor_asymmetry(z[:8]),
     "predictor_min_sym_eigenvalue": lambda z: M.predictor_min_sym_eigenvalue(z[:8]),
     "relative_commutator": lambda z: M.relative_commutator(z[:8], z.T @ z),
 }

@@ -14,9 +14,9 @@ from dynamics.metrics import (
     directpred_summary,
     eigenvalue_slope,
     mean_alignment,
+    predictor_asymmetry,
     predictor_eigenspace_alignment,
     predictor_min_sym_eigenvalue,
-    predictor_symmetry,
     relative_commutator,
 )
 from dynamics.theory.matrix_flow import MatrixFlowConfig, simulate_matrix
@@ -127,7 +127,7 @@ def test_directpred_predictor_is_aligned_with_slope_half(rng):
         assert mean_alignment(Wp, F, weighted=True) == pytest.approx(1.0, abs=1e-12)
         assert eigenvalue_slope(Wp, F) == pytest.approx(0.5, abs=1e-12)
         assert relative_commutator(Wp, F) == pytest.approx(0.0, abs=1e-12)
-        assert predictor_symmetry(Wp) == pytest.approx(0.0, abs=1e-12)
+        assert predictor_asymmetry(Wp) == pytest.approx(0.0, abs=1e-12)
         assert predictor_min_sym_eigenvalue(Wp) == pytest.approx(c * math.sqrt(s.min()))
     # other powers: Wp = U diag(s^a) U^T has slope a (DirectSet(alpha), DirectCopy a = 1)
     Wp, F, U, s = aligned_pair(rng)
@@ -139,7 +139,7 @@ def test_random_predictor_is_not_aligned(rng):
     _, F, _, _ = aligned_pair(rng)
     assert mean_alignment(Wp, F) < 0.5
     assert relative_commutator(Wp, F) > 0.1
-    assert 0.5 < predictor_symmetry(Wp) < 2
+    assert 0.5 < predictor_asymmetry(Wp) < 2
 
 
 def test_alignment_conventions(rng):
@@ -167,15 +167,15 @@ def test_alignment_conventions(rng):
     assert math.isnan(mean_alignment(Wp, np.zeros((n, n))))
 
 
-def test_symmetry_values():
+def test_asymmetry_values():
     S = np.array([[2.0, 1.0], [1.0, 3.0]])
     K = np.array([[0.0, 1.0], [-1.0, 0.0]])
-    assert predictor_symmetry(S) == 0.0
-    assert predictor_symmetry(K) == math.inf  # skew: symmetric part exactly 0
-    assert predictor_symmetry(np.zeros((3, 3))) == 0.0  # the zero matrix counts as symmetric
+    assert predictor_asymmetry(S) == 0.0
+    assert predictor_asymmetry(K) == math.inf  # skew: symmetric part exactly 0
+    assert predictor_asymmetry(np.zeros((3, 3))) == 0.0  # the zero matrix counts as symmetric
     Kn = K * np.linalg.norm(S) / np.linalg.norm(K)
-    assert predictor_symmetry(S + Kn) == pytest.approx(1.0)
-    assert predictor_symmetry(S + 0.1 * Kn) == pytest.approx(0.1)
+    assert predictor_asymmetry(S + Kn) == pytest.approx(1.0)
+    assert predictor_asymmetry(S + 0.1 * Kn) == pytest.approx(0.1)
     assert predictor_min_sym_eigenvalue(S + 5 * K) == pytest.approx((5 - math.sqrt(5)) / 2)
     assert predictor_min_sym_eigenvalue(torch.from_numpy(-S)) == pytest.approx(
         -(5 + math.sqrt(5)) / 2)
@@ -200,7 +200,7 @@ def test_summary_matches_functions(rng):
     assert summ["mean_alignment"] == pytest.approx(mean_alignment(Wp, F))
     assert summ["weighted_alignment"] == pytest.approx(mean_alignment(Wp, F, weighted=True))
     assert summ["relative_commutator"] == pytest.approx(relative_commutator(Wp, F))
-    assert summ["symmetry"] == pytest.approx(predictor_symmetry(Wp))
+    assert summ["asymmetry"] == pytest.approx(predictor_asymmetry(Wp))
     assert summ["min_sym_eigenvalue"] == pytest.approx(predictor_min_sym_eigenvalue(Wp))
     assert summ["slope"] == pytest.approx(eigenvalue_slope(Wp, F), nan_ok=True)
     assert summ["n_modes"] == 6
@@ -212,7 +212,7 @@ def test_pair_errors():
     with pytest.raises(ConfigError, match="^F: must be 2x2"):
         mean_alignment(np.eye(2), np.eye(3))
     with pytest.raises(ConfigError, match="^Wp: must be finite"):
-        predictor_symmetry(np.array([[np.nan]]))
+        predictor_asymmetry(np.array([[np.nan]]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,7 +237,7 @@ def test_alignment_and_slope_along_balanced_flow():
     align = np.array([mean_alignment(Wp, F) for Wp, F in zip(traj.Wp, traj.F, strict=True)])
     slope_err = np.array([abs(eigenvalue_slope(Wp, F) - 0.5)
                           for Wp, F in zip(traj.Wp, traj.F, strict=True)])
-    sym = np.array([predictor_symmetry(Wp) for Wp in traj.Wp])
+    sym = np.array([predictor_asymmetry(Wp) for Wp in traj.Wp])
     comm = np.array([relative_commutator(Wp, F) for Wp, F in zip(traj.Wp, traj.F, strict=True)])
     assert align[0] < 0.6
     assert np.all(np.diff(align) > -1e-6)  # rises monotonically (at the saved times) ...
@@ -267,4 +267,4 @@ def test_alignment_along_generic_flow():
     comm = [relative_commutator(Wp, F) for Wp, F in zip(traj.Wp, traj.F, strict=True)]
     assert align[0] < 0.6 and align[-1] > 0.9999
     assert comm[-1] < 1e-3 * comm[0]
-    assert predictor_symmetry(traj.Wp[-1]) < 1e-3 * predictor_symmetry(traj.Wp[0])
+    assert predictor_asymmetry(traj.Wp[-1]) < 1e-3 * predictor_asymmetry(traj.Wp[0])

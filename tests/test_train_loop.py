@@ -24,7 +24,7 @@ TRAIN_KEYS = {
     "F/top", "F/bottom", "F/trace", "F/n_modes",
     "predictor/eig_top", "predictor/eig_bottom", "predictor/eig_imag_max",
     "predictor/mean_alignment", "predictor/weighted_alignment",
-    "predictor/relative_commutator", "predictor/symmetry", "predictor/min_sym_eigenvalue",
+    "predictor/relative_commutator", "predictor/asymmetry", "predictor/min_sym_eigenvalue",
     "predictor/slope",
     "collapse/z_std", "collapse/z_std_ref", "collapse/rankme_z", "collapse/rankme_h",
     "collapse/samples", "views/alignment", "views/uniformity",
@@ -101,7 +101,7 @@ def test_smoke_run_writes_the_run_folder(run_a):
     for k in ("rankme_projector", "rankme_backbone", "rankme_backbone_test",
               "normalized_std_projector"):
         assert col[k] > 0, k
-    assert set(on_disk["runtime"]) == {"train_s", "eval_s", "this_session_s"}
+    assert set(on_disk["runtime"]) == {"train_s", "eval_s", "this_process_s"}
 
 
 def test_resume_after_an_epoch_equals_the_uninterrupted_run(run_a, tmp_path):
@@ -175,7 +175,7 @@ def test_methods_and_data_paths_smoke(tmp_path, overrides, predictor_defined):
     summary = trainer.train(cfg)
     rows = runs.read_jsonl(cfg.run_dir / "metrics.jsonl")
     assert len(rows) == 2 and all(TRAIN_KEYS <= r.keys() for r in rows)
-    assert (rows[-1]["predictor/symmetry"] is not None) == predictor_defined
+    assert (rows[-1]["predictor/asymmetry"] is not None) == predictor_defined
     assert rows[-1]["loss"] is not None and rows[-1]["F/top"] is not None
     if cfg.data.dataset == "synthetic":
         assert summary["linear_eval"] is None and "no labels" in summary["note"]
@@ -196,3 +196,69 @@ def test_eval_random_init_baseline(tmp_path):
     res = json.loads((tmp_path / "r" / "eval_random_init.json").read_text())
     assert res["checkpoint"] == "random initialisation" and res["step"] == 0
     assert 0.0 <= res["linear_eval"]["final_accuracy"] <= 1.0
+
+    # `compare`: the run's row and its random-init row, numbers straight from the files
+    import csv
+
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    out_csv = tmp_path / "table.csv"
+    assert main(["compare", str(tmp_path / "r"), "--out", str(out_csv)]) == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [r["run"] for r in rows] == ["r", "r @ random init"]
+    trained, baseline = rows
+    assert float(trained["linear_eval"]) == summary["linear_eval"]["final_accuracy"]
+    assert float(trained["knn"]) == summary["knn"]["top1"]
+    assert float(trained["rankme_projector"]) == summary["collapse"]["rankme_projector"]
+    assert float(trained["z_std"]) == summary["collapse"]["normalized_std_projector"]
+    assert float(trained["ema"]) == 0.996 and trained["predictor"] == "linear"
+    assert float(baseline["linear_eval"]) == res["linear_eval"]["final_accuracy"]
+    assert baseline["rankme_projector"] == "" and float(baseline["epochs"]) == 0
+    md = tmp_path / "table.md"
+    assert main(["compare", str(tmp_path / "r"), "--out", str(md)]) == 0
+    lines = md.read_text().splitlines()
+    assert len(lines) == 4 and lines[2].startswith("| r | byol | linear | 0.996 |")
+    assert f"{100 * summary['linear_eval']['final_accuracy']:.1f}%" in lines[2]
+
+
+@pytest.mark.parametrize("argv,field", [
+    (["compare", "--format", "xml", "{run}"], "--format"),
+    (["compare", "{missing}"], "run_dir"),
+    (["compare", "{empty}"], "run_dir"),
+])
+def test_compare_rejects_bad_input(run_a, tmp_path, capsys, argv, field):
+    from dynamics.cli import main
+
+    (tmp_path / "empty").mkdir()
+    paths = {"run": str(run_a[1].path), "missing": str(tmp_path / "nope"),
+             "empty": str(tmp_path / "empty")}
+    assert main([a.format(**paths) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ssl-dynamics: error: {field}:")
+
+
+def test_bf16_run_on_cpu(tmp_path):
+    """precision=bf16 autocasts on the CPU too: the run records it and trains to finite
+    metrics, with losses close to the fp32 run's."""
+    base = ["optim.max_steps=3", "eval.every_epoch=false", "eval.linear_epochs=1"]
+    s16 = trainer.train(cfg_for(tmp_path, *base, "precision=bf16", "name=bf16"))
+    s32 = trainer.train(cfg_for(tmp_path, *base, "name=fp32"))
+    assert s16["precision"] == "bf16" and s32["precision"] == "fp32"
+    r16 = runs.read_jsonl(tmp_path / "bf16" / "metrics.jsonl")
+    r32 = runs.read_jsonl(tmp_path / "fp32" / "metrics.jsonl")
+    l16, l32 = [r["loss"] for r in r16], [r["loss"] for r in r32]
+    assert len(l16) == len(l32) == 3 and l16 != l32
+    assert all(abs(a - b) <= 0.05 * abs(b) for a, b in zip(l16, l32, strict=True))
+    assert all(v is not None for r in r16 for k, v in r.items() if k.startswith("collapse/"))
+
+
+@pytest.mark.slow
+def test_compiled_run_matches_eager(tmp_path):
+    """compile=true (torch.compile of the training step, inductor on the CPU) follows the
+    eager run's losses."""
+    base = ["optim.max_steps=3", "eval.every_epoch=false", "eval.linear_epochs=1"]
+    trainer.train(cfg_for(tmp_path, *base, "compile=true", "name=compiled"))
+    trainer.train(cfg_for(tmp_path, *base, "name=eager"))
+    lc = [r["loss"] for r in runs.read_jsonl(tmp_path / "compiled" / "metrics.jsonl")]
+    le = [r["loss"] for r in runs.read_jsonl(tmp_path / "eager" / "metrics.jsonl")]
+    assert len(lc) == 3
+    assert all(abs(a - b) <= 1e-4 * abs(b) + 1e-6 for a, b in zip(lc, le, strict=True))

@@ -419,3 +419,40 @@ def test_symmetric_loss_combines_directions(loss, combine):
     sym = m_both.training_step(x1, x2).loss
     expect = d12 + d21 if combine == "sum" else (d12 + d21) / 2
     torch.testing.assert_close(sym, expect)
+
+
+# ------------------------------------------------------------------------ mixed precision
+@pytest.mark.parametrize("name,kind,loss", [("byol", "directpred", "cosine"),
+                                            ("byol", "linear", "cosine"),
+                                            ("simsiam", "mlp", "cosine"),
+                                            ("simclr", "none", "infonce")])
+def test_bf16_autocast_step_matches_fp32(name, kind, loss):
+    """The bf16 autocast path (the CUDA default; honoured on CPU for precision=bf16): same
+    weights and views give the fp32 loss and gradients to bf16 accuracy, and DirectPred's F
+    stays float64."""
+    from dynamics.train.evaluate import autocast_for
+
+    torch.manual_seed(0)
+    m32 = build_method(tiny_cfg(name, kind, loss), IMG)
+    torch.manual_seed(0)
+    m16 = build_method(tiny_cfg(name, kind, loss), IMG)
+    assert all(torch.equal(a, b) for a, b in zip(m32.state_dict().values(),
+                                                  m16.state_dict().values(), strict=True))
+    v1, v2 = views(0, n=64)
+    out32 = m32.training_step(v1, v2)
+    with autocast_for(torch.device("cpu"), "bf16"):
+        out16 = m16.training_step(v1, v2)
+    assert out16.features.dtype == torch.bfloat16  # the encoder really ran in bf16
+    assert out16.online.dtype == torch.float32  # the head and the loss did not
+    out32.loss.backward()
+    out16.loss.backward()
+    assert out16.loss.dtype == torch.float32 and torch.isfinite(out16.loss)
+    assert abs(out16.loss.item() - out32.loss.item()) <= 0.03 * abs(out32.loss.item()) + 1e-3
+    g32 = torch.cat([p.grad.flatten() for p in m32.parameters() if p.grad is not None])
+    g16 = torch.cat([p.grad.flatten() for p in m16.parameters() if p.grad is not None])
+    assert g16.dtype == torch.float32 and torch.isfinite(g16).all()
+    assert torch.nn.functional.cosine_similarity(g16, g32, dim=0) > 0.97
+    if kind == "directpred":
+        m16.after_optimizer_step(0)
+        assert m16.correlation_matrix().dtype == torch.float64
+        assert torch.isfinite(m16.predictor_matrix()).all()

@@ -27,7 +27,7 @@ def digest(path: Path) -> str:
 
 
 def fake_run(cfg, status="running", **summary):
-    """A run folder as a previous session would have left it (no training needed)."""
+    """A run folder as an earlier, stopped process would have left it (no training needed)."""
     run = runs.RunDir(cfg.run_dir)
     run.checkpoints.mkdir(parents=True)
     run.write_config(cfg)

@@ -16,7 +16,7 @@ Modules:
 - :mod:`~dynamics.metrics.collapse` — ``normalized_std``, ``embedding_spectrum``,
   ``top_k_variance_fraction``, ``covariance``
 - :mod:`~dynamics.metrics.directpred` — Tian, Chen & Ganguli 2021: ``CorrelationEstimator``,
-  predictor/F eigenspace alignment, symmetry, eigenvalue slope
+  predictor/F eigenspace alignment, asymmetry, eigenvalue slope
 - :mod:`~dynamics.metrics.streaming` — constant-memory accumulators over batches
 - :mod:`~dynamics.metrics.probes` — weighted cosine kNN and the linear-evaluation probe
 """
@@ -33,9 +33,9 @@ from dynamics.metrics.directpred import (
     directpred_summary,
     eigenvalue_slope,
     mean_alignment,
+    predictor_asymmetry,
     predictor_eigenspace_alignment,
     predictor_min_sym_eigenvalue,
-    predictor_symmetry,
     relative_commutator,
 )
 from dynamics.metrics.probes import (
@@ -77,7 +77,7 @@ __all__ = [
     "participation_ratio",
     "predictor_eigenspace_alignment",
     "predictor_min_sym_eigenvalue",
-    "predictor_symmetry",
+    "predictor_asymmetry",
     "rankme",
     "relative_commutator",
     "singular_values",

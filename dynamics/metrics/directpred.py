@@ -9,7 +9,7 @@ s_1 >= s_2 >= ... (descending throughout this module), p_j = u_j^T Wp u_j.
 - :func:`predictor_eigenspace_alignment`, :func:`mean_alignment` Fig. 2 / Theorem 3: how far the
   eigenvectors of F are eigenvectors of Wp (cos_j = u_j^T Wp u_j / ||Wp u_j||).
 - :func:`relative_commutator` the basis-free companion, ||[F, Wp]||_F / (||F||_F ||Wp||_F).
-- :func:`predictor_symmetry`, :func:`predictor_min_sym_eigenvalue` Fig. 2 / Fig. 8: symmetry
+- :func:`predictor_asymmetry`, :func:`predictor_min_sym_eigenvalue` Fig. 2 / Fig. 8: symmetry
   and positivity of the learned predictor.
 - :func:`eigenvalue_slope` the invariant-parabola prediction p_j ~ sqrt(s_j) (slope 1/2 on a
   log-log plot), from Theorem 1 + alignment.
@@ -238,7 +238,7 @@ def relative_commutator(Wp: Any, F: Any) -> float:
     return float(torch.linalg.matrix_norm(f @ wp - wp @ f) / den)
 
 
-def predictor_symmetry(Wp: Any) -> float:
+def predictor_asymmetry(Wp: Any) -> float:
     """Asymmetry ratio of the predictor (Fig. 2 / Fig. 8, prediction 14):
 
         ||Wp - Wp^T||_F / ||Wp + Wp^T||_F   (= ||skew part|| / ||symmetric part||).
@@ -303,7 +303,7 @@ def _slope(s, cos, p, rel_tol, min_cos) -> float:
 
 def directpred_summary(Wp: Any, F: Any, rel_tol: float = 1e-3) -> dict[str, float]:
     """All predictor-vs-F measurements from one eigendecomposition, for logging:
-    ``mean_alignment``, ``weighted_alignment``, ``relative_commutator``, ``symmetry``,
+    ``mean_alignment``, ``weighted_alignment``, ``relative_commutator``, ``asymmetry``,
     ``min_sym_eigenvalue``, ``slope`` (``min_cos`` = 0), ``n_modes`` (non-null modes of F),
     ``s_max``. Same definitions as the individual functions."""
     rel_tol = check_positive("rel_tol", rel_tol, allow_zero=True)
@@ -316,7 +316,7 @@ def directpred_summary(Wp: Any, F: Any, rel_tol: float = 1e-3) -> dict[str, floa
         "weighted_alignment": float((s[keep] * cos[keep]).sum() / s[keep].sum())
         if any_mode else math.nan,
         "relative_commutator": relative_commutator(wp, f),
-        "symmetry": predictor_symmetry(wp),
+        "asymmetry": predictor_asymmetry(wp),
         "min_sym_eigenvalue": predictor_min_sym_eigenvalue(wp),
         "slope": _slope(s, cos, p, rel_tol, 0.0),
         "n_modes": int(keep.sum()),

@@ -179,9 +179,17 @@ def load_run_data(cfg: TrainConfig, *, pretrain: bool = True) -> RunData:
 # Features and probes
 
 
+def effective_precision(device: torch.device, precision: str) -> str:
+    """The precision a run computes in: ``auto`` is bf16 autocast on CUDA and fp32 elsewhere;
+    an explicit ``bf16`` autocasts on any device (CPU autocast supports bf16), ``fp32`` never."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return "bf16"
+    return "fp32"
+
+
 def autocast_for(device: torch.device, precision: str) -> Any:
-    """The autocast context of a run: bf16 on CUDA for precision auto/bf16, else disabled."""
-    use = device.type == "cuda" and precision in ("auto", "bf16")
+    """The autocast context of a run (bf16 where :func:`effective_precision` says so)."""
+    use = effective_precision(device, precision) == "bf16"
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use)
 
 

@@ -18,7 +18,7 @@ lists are in the order stated. Keys of a ``"kind": "train"`` row:
 ``predictor/mean_alignment``    mean_j cos(Wp u_j, u_j) over non-null modes of F (Fig. 2,
                                 prediction 13); ``weighted_alignment`` weights by s_j
 ``predictor/relative_commutator`` ||[F, Wp]||_F / (||F|| ||Wp||) (basis-free alignment)
-``predictor/symmetry``          ||Wp - Wp^T||_F / ||Wp + Wp^T||_F (0 = symmetric, pred. 14)
+``predictor/asymmetry``         ||Wp - Wp^T||_F / ||Wp + Wp^T||_F (0 = symmetric, pred. 14)
 ``predictor/min_sym_eigenvalue`` lambda_min((Wp + Wp^T)/2) (>= 0: PSD, prediction 14)
 ``predictor/slope``             least-squares slope of log p_j vs log s_j (1/2 predicted, 16)
 ``collapse/z_std``              normalised std of the projector outputs z (0 = collapse,
@@ -81,7 +81,7 @@ BUFFER_SAMPLES = 2048
 #: Modes with s_j <= NULL_TOL * s_max count as null.
 NULL_TOL = 1e-3
 
-PREDICTOR_KEYS = ("mean_alignment", "weighted_alignment", "relative_commutator", "symmetry",
+PREDICTOR_KEYS = ("mean_alignment", "weighted_alignment", "relative_commutator", "asymmetry",
                   "min_sym_eigenvalue", "slope")
 
 

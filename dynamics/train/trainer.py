@@ -57,6 +57,7 @@ from dynamics.train.config import TrainConfig, global_batch_size, lr_scale, to_y
 from dynamics.train.distributed import DistContext, init_from_env
 from dynamics.train.evaluate import (
     autocast_for,
+    effective_precision,
     load_run_data,
     offline_linear_eval,
     online_eval,
@@ -534,8 +535,7 @@ class _Run:
                 "backend": self.dist.backend,
                 "sync_bn": bool(cfg.sync_bn and self.dist.is_distributed
                                 and self.device.type == "cuda"),
-                "precision": "bf16" if self.device.type == "cuda"
-                and cfg.precision in ("auto", "bf16") else "fp32",
+                "precision": effective_precision(self.device, cfg.precision),
                 "deterministic": cfg.deterministic, "torch_version": torch.__version__}
 
     def total_steps(self) -> int:
@@ -687,7 +687,7 @@ class _Run:
             status=runs.STATUS_FINISHED, **final, collapse=collapse,
             online=self.online_best, final_metrics=self.last_row,
             runtime={"train_s": self.train_time, "eval_s": self.eval_time,
-                     "this_session_s": time.perf_counter() - wall0},
+                     "this_process_s": time.perf_counter() - wall0},
             **self.distributed_summary())
         if self.backends is not None:
             self.backends.log_summary(self.summary)

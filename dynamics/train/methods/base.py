@@ -20,6 +20,20 @@ import torch
 from torch import Tensor, nn
 
 
+def full_precision(t: Tensor) -> torch.autocast:
+    """Autocast switched off on ``t``'s device. Under bf16 autocast the encoder and projector
+    run in bf16; the head (predictor) and the loss run in float32 inside this context, on
+    :func:`at_least_fp32` inputs, so the loss and the predictor's statistics keep full precision."""
+    return torch.autocast(device_type=t.device.type, enabled=False)
+
+
+def at_least_fp32(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """bf16/fp16 tensors as float32; float32/float64 ones unchanged (a float64 model, e.g. the
+    synthetic linear runs checked against the theory, keeps its precision)."""
+    return tuple(t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+                 for t in tensors)
+
+
 @dataclass
 class StepOutput:
     """What one training step produced.

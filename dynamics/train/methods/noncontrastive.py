@@ -38,7 +38,7 @@ from torch import Tensor
 
 from dynamics.errors import ConfigError, check_choice
 from dynamics.predictors import isoloss_cosine, isoloss_euclidean
-from dynamics.train.methods.base import Method, StepOutput
+from dynamics.train.methods.base import Method, StepOutput, at_least_fp32, full_precision
 from dynamics.train.models import (
     build_encoder,
     build_predictor,
@@ -140,14 +140,16 @@ class SiameseMethod(Method):
         h1, h2 = self.encoder(view1), self.encoder(view2)
         z1, z2 = self.projector(h1), self.projector(h2)
         t1, t2 = self.targets(view1, view2, z1, z2)
-        self.predictor.observe(torch.cat([z1, z2]).detach(), torch.cat([t2, t1]).detach())
-        p1, p2 = self.predictor(z1), self.predictor(z2)
-        sqrt_w = (self.predictor.sqrt_matrix()
-                  if self.loss_name == "isoloss" and self.isoloss_form == "cosine" else None)
-        loss = self._direction(z1, p1, t2, sqrt_w)
-        if self.symmetric_loss:
-            other = self._direction(z2, p2, t1, sqrt_w)
-            loss = (loss + other) / 2 if self.loss_name == "euclidean" else loss + other
+        z1, z2, t1, t2 = at_least_fp32(z1, z2, t1, t2)
+        with full_precision(z1):  # predictor and loss in float32 under bf16 autocast
+            self.predictor.observe(torch.cat([z1, z2]).detach(), torch.cat([t2, t1]).detach())
+            p1, p2 = self.predictor(z1), self.predictor(z2)
+            sqrt_w = (self.predictor.sqrt_matrix()
+                      if self.loss_name == "isoloss" and self.isoloss_form == "cosine" else None)
+            loss = self._direction(z1, p1, t2, sqrt_w)
+            if self.symmetric_loss:
+                other = self._direction(z2, p2, t1, sqrt_w)
+                loss = (loss + other) / 2 if self.loss_name == "euclidean" else loss + other
         has_pred = self.predictor.kind != "none"
         return StepOutput(
             loss=loss,

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from dynamics.contrastive.losses import LOSSES
 from dynamics.errors import ConfigError
-from dynamics.train.methods.base import Method, StepOutput
+from dynamics.train.methods.base import Method, StepOutput, at_least_fp32, full_precision
 from dynamics.train.methods.noncontrastive import online_network, optim_settings
 
 
@@ -86,8 +86,10 @@ class SimCLR(Method):
 
     def training_step(self, view1: Tensor, view2: Tensor) -> StepOutput:
         h1, h2 = self.encoder(view1), self.encoder(view2)
-        z1, z2 = self.projector(h1), self.projector(h2)
-        return StepOutput(loss=self.loss(z1, z2), features=torch.cat([h1, h2]).detach(),
+        z1, z2 = at_least_fp32(self.projector(h1), self.projector(h2))
+        with full_precision(z1):  # the loss in float32 under bf16 autocast
+            loss = self.loss(z1, z2)
+        return StepOutput(loss=loss, features=torch.cat([h1, h2]).detach(),
                           online=torch.cat([z1, z2]).detach())
 
     def parameter_groups(self) -> list[dict]:
