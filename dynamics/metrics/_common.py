@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from dynamics.errors import ConfigError
+from dynamics.inputs import as_tensor, check_finite
 
 #: Relative tolerance on ||x_i|| = 1 for inputs that must be L2-normalised.
 UNIT_NORM_TOL = 1e-3
@@ -28,32 +29,6 @@ UNIT_NORM_TOL = 1e-3
 #: Entries per float64 chunk when accumulating sums over samples: bounded extra memory
 #: (2 MiB) that stays in cache, which also makes the float64 Gram faster than one big copy.
 CHUNK_ELEMENTS = 1 << 18
-
-
-def as_tensor(field: str, x: Any) -> tuple[torch.Tensor, bool]:
-    """``(tensor, was_numpy)``: ``x`` as a detached floating torch tensor."""
-    if isinstance(x, torch.Tensor):
-        t, was_numpy = x.detach(), False
-    else:
-        try:
-            arr = np.asarray(x)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(field, f"must be a torch tensor or numpy array ({exc})") from None
-        if arr.dtype == object or arr.dtype.kind not in "biuf":
-            raise ConfigError(field, f"must be a real numeric array, got dtype {arr.dtype}")
-        t, was_numpy = torch.as_tensor(arr), True
-    if t.is_complex():
-        raise ConfigError(field, f"must be real, got dtype {t.dtype}")
-    if not t.is_floating_point():
-        t = t.to(torch.float64)
-    elif t.dtype in (torch.float16, torch.bfloat16):
-        t = t.to(torch.float32)
-    return t, was_numpy
-
-
-def check_finite(field: str, t: torch.Tensor) -> None:
-    if t.numel() and not bool(torch.isfinite(t).all()):
-        raise ConfigError(field, "must be finite (got NaN or Inf)")
 
 
 def as_matrix(field: str, x: Any, *, min_rows: int = 1, what: str = "samples",

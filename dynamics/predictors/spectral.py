@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 
 from dynamics.errors import ConfigError, check_choice, check_range
+from dynamics.inputs import as_tensor, check_finite
 
 #: Floor applied to p_j by the official code after ``boost_scale`` (``clamp(1e-4)``).
 DIRECTPRED_FLOOR = 1e-4
@@ -52,52 +52,27 @@ EPS_POSITIONS = ("inside", "outside")
 
 
 # --------------------------------------------------------------------------------------------
-# Input handling (small, local: this package must not depend on private helpers elsewhere)
-
-
-def _as_tensor(field_name: str, x: Any) -> tuple[torch.Tensor, bool]:
-    """``(detached floating tensor, was_numpy)``; integers become float64."""
-    if isinstance(x, torch.Tensor):
-        t, was_numpy = x.detach(), False
-    else:
-        try:
-            arr = np.asarray(x)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(field_name,
-                              f"must be a torch tensor or numpy array ({exc})") from None
-        if arr.dtype == object or arr.dtype.kind not in "biuf":
-            raise ConfigError(field_name, f"must be a real numeric array, got dtype {arr.dtype}")
-        t, was_numpy = torch.as_tensor(arr), True
-    if t.is_complex():
-        raise ConfigError(field_name, f"must be real, got dtype {t.dtype}")
-    if not t.is_floating_point():
-        t = t.to(torch.float64)
-    return t, was_numpy
-
-
-def _check_finite(field_name: str, t: torch.Tensor) -> None:
-    if t.numel() and not bool(torch.isfinite(t).all()):
-        raise ConfigError(field_name, "must be finite (got NaN or Inf)")
+# Input handling (eigenvalues keep their dtype, half precision included)
 
 
 def _vector(field_name: str, x: Any) -> tuple[torch.Tensor, bool]:
-    t, was_numpy = _as_tensor(field_name, x)
+    t, was_numpy = as_tensor(field_name, x, upcast_half=False)
     if t.ndim != 1 or t.numel() < 1:
         raise ConfigError(field_name, f"must be a non-empty 1-D array of eigenvalues, got shape "
                                       f"{tuple(t.shape)}")
-    _check_finite(field_name, t)
+    check_finite(field_name, t)
     return t, was_numpy
 
 
 def _square(field_name: str, x: Any, n: int | None = None) -> tuple[torch.Tensor, bool]:
-    t, was_numpy = _as_tensor(field_name, x)
+    t, was_numpy = as_tensor(field_name, x, upcast_half=False)
     if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] < 1:
         raise ConfigError(field_name, f"must be a square (d x d) matrix, got shape "
                                       f"{tuple(t.shape)}")
     if n is not None and t.shape[0] != n:
         raise ConfigError(field_name, f"must be {n}x{n} to match the other inputs, got "
                                       f"{tuple(t.shape)}")
-    _check_finite(field_name, t)
+    check_finite(field_name, t)
     return t, was_numpy
 
 
@@ -263,11 +238,11 @@ def predictor_from_spectrum(U: Any, p: Any) -> Any:
     """Wp = U diag(p) U^T (= sum_j p_j u_j u_j^T), the predictor with eigenvectors the columns
     of ``U`` (d x k) and eigenvalues ``p`` (k,). Device and dtype follow ``U`` (p is moved to
     it); numpy in, numpy out."""
-    u, was_numpy = _as_tensor("U", U)
+    u, was_numpy = as_tensor("U", U, upcast_half=False)
     if u.ndim != 2:
         raise ConfigError("U", f"must be a 2-D (d x k) matrix of eigenvectors, got shape "
                                f"{tuple(u.shape)}")
-    pv, _ = _as_tensor("p", p)
+    pv, _ = as_tensor("p", p, upcast_half=False)
     if pv.ndim != 1 or pv.shape[0] != u.shape[1]:
         raise ConfigError("p", f"must be 1-D with {u.shape[1]} entries (columns of U), got shape "
                                f"{tuple(pv.shape)}")
