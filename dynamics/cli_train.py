@@ -24,6 +24,7 @@ offline linear evaluation on the frozen backbone and writes ``RUN_DIR/eval.json`
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any
 
@@ -52,7 +53,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                      "a run folder <out_dir>/<name>/ with metrics.jsonl, checkpoints and "
                      "summary.json.")
     p.add_argument("config_file", metavar="CONFIG.yaml",
-                   help="training config (see experiments/train/)")
+                   help="training config (see experiments/train/), or a run folder to "
+                        "continue with --resume (its config.yaml, in the folder's place)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="dotted overrides, e.g. optim.lr=0.05 name=run2 data.root=/data/x.tar")
     g = p.add_mutually_exclusive_group()
@@ -86,13 +88,35 @@ def summary_line(summary: dict[str, Any]) -> str:
             f"train {_fmt(rt.get('train_s'), '.1f')} s; wrote {summary.get('run_dir')}")
 
 
+def _config_source(source: str, overrides: list[str], threads: str | None
+                   ) -> tuple[str, list[str]]:
+    """``(config file, overrides)`` for ``train SOURCE``: SOURCE is a YAML file, or a run folder
+    (or its config.yaml), whose own config is used with ``name`` and ``out_dir`` taken from
+    where the folder is now, so a run copied or moved elsewhere resumes in place."""
+    from pathlib import Path
+
+    path = Path(source)
+    if path.is_dir() and (path / "config.yaml").is_file():
+        path = path / "config.yaml"
+    if path.name == "config.yaml" and (path.parent / "summary.json").is_file():
+        folder = path.parent.resolve()
+        given = {o.split("=", 1)[0] for o in overrides}
+        placed = [f"{k}={v}" for k, v in (("name", folder.name), ("out_dir", folder.parent))
+                  if k not in given]
+        overrides = placed + overrides
+    if threads is not None:
+        overrides = [*overrides, f"threads={threads}"]
+    return str(path), overrides
+
+
 def run_train(args: argparse.Namespace) -> int:
     from dynamics.train.config import load_config
     from dynamics.train.distributed import env_rank
     from dynamics.train.runs import TrainingDiverged, TrainingInterrupted
     from dynamics.train.trainer import train
 
-    cfg = load_config(args.config_file, list(args.overrides or []))
+    cfg = load_config(*_config_source(args.config_file, list(args.overrides or []),
+                                      getattr(args, "threads", None)))
     main = env_rank() == 0  # under torchrun only rank 0 reports (every rank returns the same)
     try:
         summary = train(cfg, resume=args.resume, overwrite=args.overwrite,
@@ -104,7 +128,7 @@ def run_train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as exc:
         if main:
             print(f"{PROG}: {exc}", file=sys.stderr)
-        return 130
+        return 143 if exc.signum == signal.SIGTERM else 130
     if main:
         print(summary_line(summary))
     return 0
@@ -158,7 +182,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dynamics.errors import ConfigError
-    from dynamics.io import atomic_write_text
+    from dynamics.io import atomic_write_text, check_output_file
     from dynamics.train.report import FORMATS, collect, format_table
 
     fmt = args.fmt
@@ -167,6 +191,8 @@ def run_compare(args: argparse.Namespace) -> int:
         fmt = suffix if suffix in FORMATS else "md"
     if fmt not in FORMATS:
         raise ConfigError("--format", f"must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if args.out:
+        check_output_file("out", args.out)
     text = format_table(collect(args.run_dirs), fmt)
     print(text, end="")
     if args.out:

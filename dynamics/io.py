@@ -1,19 +1,23 @@
 """Atomic, format-by-suffix writing of results (.json, .csv, .npz).
 
 Every write goes to a temporary file in the destination folder and is moved into place with
-``os.replace``, so an interrupted run never leaves a truncated file behind.
+``os.replace`` (:func:`atomic_writer`), so an interrupted run never leaves a truncated file
+behind; files get the mode ``open`` would give them (the umask is honoured). Output places are
+checked before any work starts (:func:`check_output_dir`, :func:`check_output_file`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -22,26 +26,126 @@ from dynamics.errors import ConfigError
 FORMATS = (".json", ".csv", ".npz")
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + rename)."""
+def _current_umask() -> int:
+    """The process umask (read by setting and restoring it; cheap)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not supported everywhere (e.g. some network FS)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[BinaryIO]:
+    """Open a temporary file next to ``path`` for writing; on success it is flushed, fsync'ed,
+    given the mode a plain ``open`` would give (``0o666`` minus the umask) and moved onto
+    ``path`` with :func:`os.replace`. On any error or interrupt (including SIGTERM turned into
+    an exception by the CLI) the temporary file is removed and ``path`` is left as it was.
+
+    This is the one atomic writer of the package: text, JSON, arrays, figures and checkpoints
+    all go through it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return path
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy ``src`` onto ``dst`` atomically: an independent file (never a hard link), so that
+    damage to one of the two leaves the other intact."""
+    with open(src, "rb") as fin, atomic_writer(dst) as fout:
+        shutil.copyfileobj(fin, fout, length=1 << 20)
+    return Path(dst)
+
+
+# --------------------------------------------------------------------------------------------
+# Output paths, checked before any work starts
+
+
+def _probe_writable(field: str, folder: Path) -> None:
+    """Create and remove a file in ``folder`` (the only test that also holds for root, on
+    read-only mounts and on network file systems)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(field, f"cannot write to {str(folder)!r}: "
+                                 f"{exc.strerror or exc}") from None
+
+
+def _first_existing_parent(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_dir(field: str, path: str | os.PathLike, *, create: bool = True) -> Path:
+    """Check (before any work) that ``path`` can be used as an output folder: an existing
+    folder or a creatable one, with no file in the way, writable. With ``create`` the folder
+    is made. Raises a one-line :class:`ConfigError` naming ``field``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(field, f"{str(path)!r} is a file, but a folder is needed here")
+    base = _first_existing_parent(path.absolute())
+    if not base.is_dir():
+        raise ConfigError(field, f"cannot create {str(path)!r}: {str(base)!r} is a file, "
+                                 f"not a folder")
+    if not create:
+        _probe_writable(field, base)
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(field, f"cannot create the folder {str(path)!r}: "
+                                 f"{exc.strerror or exc}") from None
+    _probe_writable(field, path)
+    return path
+
+
+def check_output_file(field: str, path: str | os.PathLike,
+                      suffixes: Sequence[str] | None = None) -> Path:
+    """Check (before any work) that the file ``path`` can be written: allowed suffix, not a
+    folder, its folder creatable and writable (the folder is created)."""
+    path = Path(path)
+    if suffixes is not None and path.suffix not in suffixes:
+        raise ConfigError(field, f"must end in one of {', '.join(suffixes)}; got {str(path)!r}")
+    if path.is_dir():
+        raise ConfigError(field, f"{str(path)!r} is a folder, but a file is needed here")
+    check_output_dir(field, path.parent if str(path.parent) else Path("."))
+    return path
 
 
 def _jsonable(value: Any) -> Any:
@@ -67,10 +171,8 @@ def to_json(value: Any) -> str:
 
 
 def check_output_path(field: str, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if path.suffix not in FORMATS:
-        raise ConfigError(field, f"must end in one of {', '.join(FORMATS)}; got {str(path)!r}")
-    return path
+    """A results file for :func:`save_arrays`: a known suffix and a writable place."""
+    return check_output_file(field, path, FORMATS)
 
 
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, Any],
@@ -122,7 +224,9 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, Any],
 
 def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Inverse of :func:`save_arrays` for .npz and .json (CSV is for spreadsheets)."""
-    path = check_output_path("path", path)
+    path = Path(path)
+    if path.suffix not in (".npz", ".json"):
+        raise ConfigError("path", f"can load .npz or .json; got {str(path)!r}")
     if path.suffix == ".npz":
         with np.load(path) as z:
             meta = json.loads(str(z["meta"])) if "meta" in z else {}

@@ -131,7 +131,7 @@ def test_folder_reader_layout_errors_and_wrapping_dir(tmp_path, archive):
         load_folder(archive["tgz"])  # train/ and test/ present: must choose
     with pytest.raises(ConfigError, match="data.subset"):
         load_folder(archive["tgz"], split="test", subset=13)
-    with pytest.raises(ConfigError, match="data.split"):
+    with pytest.raises(ConfigError, match="split"):
         load_folder(archive["tgz"], split="val")
     with pytest.raises(ConfigError, match="does not exist"):
         load_folder(tmp_path / "nope.tar.gz")
@@ -147,7 +147,7 @@ def test_folder_reader_sizes_and_resize(tmp_path):
     members = {"a/1.jpg": _jpeg((20, 10)), "a/2.png": _png((1, 2, 3), (12, 12)),
                "b/3.JPEG": _jpeg((16, 16)), "b/readme.txt": b"x", "loose.png": _png((0, 0, 0))}
     root = _write_folder(tmp_path / "mixed", members)
-    with pytest.raises(ConfigError, match="data.resize"):
+    with pytest.raises(ConfigError, match="data.image_size"):
         load_folder(root)
     ds = load_folder(root, resize=8)
     assert ds.images.shape == (3, 3, 8, 8) and ds.classes == ["a", "b"]
@@ -203,7 +203,7 @@ def test_missing_cifar_is_one_line_config_error(tmp_path):
     assert "\n" not in msg and msg.startswith("data.root:")
     assert str(tmp_path) in msg and "cifar-10-batches-py" in msg
     assert "--download" in msg and "data.root=" in msg and "folder" in msg
-    with pytest.raises(ConfigError, match="data.name"):
+    with pytest.raises(ConfigError, match="data.dataset"):
         load_dataset("imagenet")
     assert set(DATASETS) == {"cifar10", "cifar100", "stl10", "folder", "digits", "synthetic"}
 

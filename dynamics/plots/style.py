@@ -17,8 +17,6 @@ into a temporary file in the destination folder and then moved into place with
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -118,15 +116,10 @@ def stability_legend_handles(include_semi: bool = False):
 
 
 def _atomic_savefig(fig: Figure, path: Path, fmt: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp.{fmt}", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from dynamics.io import atomic_writer
+
+    with atomic_writer(path, fsync=False) as fh:
+        fig.savefig(fh, format=fmt, dpi=DPI)
 
 
 def save_figure(fig: Figure, out_dir: Path | str, stem: str,

@@ -159,6 +159,8 @@ class TrainConfig:
     deterministic: bool = True  #: deterministic algorithms where available (exact resume)
     sync_bn: bool = False  #: SyncBatchNorm under DDP
     checkpoint_every: int = 1  #: epochs between checkpoints
+    keep_checkpoints: int | None = 3  #: epoch_XXXX.pt files kept besides last.pt (None: all)
+    threads: str = "auto"  #: CPU threads: auto (idle cores, >= 1) or N (dynamics.threads)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
@@ -214,6 +216,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("device", f"must be one of auto, cpu, cuda, cuda:N; got {cfg.device!r}")
     check_choice("precision", cfg.precision, PRECISIONS)
     _positive_int("checkpoint_every", cfg.checkpoint_every)
+    _positive_int("keep_checkpoints", cfg.keep_checkpoints, low=0, allow_none=True)
+    from dynamics.threads import parse_threads
+
+    parse_threads(cfg.threads)
 
     check_choice("data.dataset", d.dataset, DATASET_NAMES)
     check_choice("data.augment", d.augment, RECIPE_NAMES)
@@ -224,6 +230,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _positive_int("data.synthetic_dim", d.synthetic_dim)
     check_range("data.synthetic_sigma2", d.synthetic_sigma2, low=0)
     _positive_int("data.synthetic_size", d.synthetic_size, low=2)
+    if d.dataset in ("digits", "synthetic") and d.root:
+        raise ConfigError("data.root", f"data.dataset={d.dataset} is built in and reads no "
+                                       f"files; remove data.root (or use data.dataset=folder "
+                                       f"for images on disk)")
     if d.dataset == "folder" and not d.root:
         raise ConfigError("data.root", "is required for dataset=folder (an image folder or a "
                                        ".tar/.tar.gz of class folders)")
@@ -299,9 +309,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     key, a wrong type or an out-of-range value.
     """
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
 
-    base = OmegaConf.structured(TrainConfig)
     layers = []
     if path is not None:
         p = Path(path)
@@ -314,20 +322,32 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     for item in overrides:
         if "=" not in item:
             raise ConfigError("overrides", f"must look like key=value, got {item!r}")
-    try:
-        if overrides:
+    if overrides:
+        try:
             layers.append(OmegaConf.from_dotlist(list(overrides)))
-        merged = OmegaConf.merge(base, *layers)
-        cfg = OmegaConf.to_object(merged)
+        except Exception as exc:  # noqa: BLE001 - a malformed value is one line
+            raise ConfigError("overrides", _first_line(exc)) from None
+    return validate(_merge(layers))
+
+
+def _merge(layers: list[Any]) -> TrainConfig:
+    """The defaults of :class:`TrainConfig` merged with ``layers`` (OmegaConf nodes), typed;
+    every OmegaConf error becomes a one-line :class:`ConfigError` naming the key."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    for layer in layers:
+        if not OmegaConf.is_dict(layer):
+            raise ConfigError("config", "must be a mapping of key: value")
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), *layers))
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or "config"
-        msg = _first_line(exc)
         if type(exc).__name__ == "ConfigKeyError":
             parent = key.rsplit(".", 1)[0] if "." in key else None
-            node = merged_keys(parent)
-            raise ConfigError(key, f"unknown key; allowed: {', '.join(node)}") from None
-        raise ConfigError(key, msg) from None
-    return validate(cfg)
+            raise ConfigError(key, f"unknown key; allowed: {', '.join(merged_keys(parent))}"
+                              ) from None
+        raise ConfigError(key, _first_line(exc)) from None
 
 
 def merged_keys(parent: str | None) -> list[str]:
@@ -352,8 +372,12 @@ def to_yaml(cfg: TrainConfig) -> str:
 
 
 def from_yaml_text(text: str) -> TrainConfig:
-    """Inverse of :func:`to_yaml` (validated)."""
+    """Inverse of :func:`to_yaml` (validated); a malformed or wrongly typed file is a one-line
+    :class:`ConfigError`."""
     from omegaconf import OmegaConf
 
-    merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.create(text))
-    return validate(OmegaConf.to_object(merged))
+    try:
+        layer = OmegaConf.create(text)
+    except Exception as exc:  # noqa: BLE001 - yaml errors
+        raise ConfigError("config", f"could not parse: {_first_line(exc)}") from None
+    return validate(_merge([layer]))

@@ -99,7 +99,7 @@ def _folder_split(cfg: TrainConfig, split: str | None, subset: int | None):
         return load_folder(cfg.data.root, split=split, subset=subset, seed=cfg.seed,
                            resize=cfg.data.image_size)
     except ConfigError as exc:
-        if split is not None and exc.field == "data.split":
+        if split is not None and exc.field == "split":
             return None
         raise
 
@@ -321,6 +321,27 @@ def offline_linear_eval(method: Any, data: EvalData, cfg: TrainConfig, device: t
 # ssl-dynamics eval RUN_DIR
 
 
+def _read_eval_checkpoint(run, path: Path, default: bool) -> dict[str, Any]:
+    """Load the checkpoint to evaluate; when the default ``last.pt`` cannot be read, the error
+    names the newest readable epoch checkpoint to pass with ``--checkpoint``."""
+    from dynamics.train.runs import epoch_checkpoints, load_checkpoint
+
+    try:
+        return load_checkpoint(path, map_location="cpu")
+    except ConfigError as exc:
+        if not default:
+            raise
+        for alt in reversed(epoch_checkpoints(run.checkpoints)):
+            try:
+                load_checkpoint(alt, map_location="cpu")
+            except ConfigError:
+                continue
+            raise ConfigError("checkpoint", f"{str(exc).removeprefix('checkpoint: ')}; the "
+                                            f"newest readable one is {alt}: pass --checkpoint "
+                                            f"{alt}") from None
+        raise
+
+
 def evaluate_run(run_dir: str | Path, *, device: str | None = None,
                  checkpoint: str | Path | None = None, write: bool = True,
                  random_init: bool = False) -> dict[str, Any]:
@@ -330,24 +351,37 @@ def evaluate_run(run_dir: str | Path, *, device: str | None = None,
     ``random_init=True`` evaluates an untrained network of the run's architecture instead
     (initialised with the run's seed, no checkpoint): the random-encoder baseline every SSL
     result should beat. It is written to ``eval_random_init.json``."""
-    from dynamics.io import atomic_write_text
-    from dynamics.train.distributed import DistContext
     from dynamics.train.runs import (
-        load_checkpoint,
-        load_method_state,
-        plain,
         require_run_dir,
     )
-    from dynamics.train.trainer import build_method_for, configure_torch
 
     run = require_run_dir(run_dir)
     cfg = run.read_config()
     ckpt_path = Path(checkpoint) if checkpoint is not None else run.last
     if random_init and checkpoint is not None:
         raise ConfigError("checkpoint", "cannot be combined with --random-init")
-    if not random_init and not ckpt_path.is_file():
-        raise ConfigError("checkpoint", f"{ckpt_path} not found (the run has not saved a "
-                                        f"checkpoint yet)")
+    lock = None
+    if write:  # the run folder is ours while we evaluate (never while a process trains it)
+        lock = run.lock(hint="wait for it to end, or evaluate a copy of the folder").acquire()
+    try:
+        if not random_init and not ckpt_path.is_file():
+            raise ConfigError("checkpoint", f"{ckpt_path} not found (the run has not saved a "
+                                            f"checkpoint yet)")
+        return _evaluate(run, cfg, ckpt_path, device, write, random_init)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _evaluate(run, cfg, ckpt_path: Path, device: str | None, write: bool,
+              random_init: bool) -> dict[str, Any]:
+    from dynamics.io import atomic_write_text
+    from dynamics.train.distributed import DistContext
+    from dynamics.train.runs import load_method_state, plain
+    from dynamics.train.trainer import build_method_for, configure_torch
+
+    ckpt = None if random_init else _read_eval_checkpoint(run, ckpt_path,
+                                                          ckpt_path == run.last)
     dev = DistContext().device(device or cfg.device)
     data = load_run_data(cfg, pretrain=False)
     if data.eval is None:
@@ -362,7 +396,6 @@ def evaluate_run(run_dir: str | Path, *, device: str | None = None,
             ckpt = {"epoch": 0, "step": 0}
             method = build_method_for(cfg, data.in_shape, dev)
         else:
-            ckpt = load_checkpoint(ckpt_path, map_location=dev)
             method = build_method_for(cfg, data.in_shape, dev)
             load_method_state(method, ckpt["method"])
         result = offline_linear_eval(method, data.eval, cfg, dev,

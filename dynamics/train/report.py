@@ -114,6 +114,18 @@ def _num(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+def _epochs(value: Any) -> str:
+    """Whole epochs as an integer, a run stopped mid-epoch with two decimals."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if abs(value - round(value)) < 5e-3 else f"{value:.2f}"
+
+
+def md_cell(text: str) -> str:
+    """A Markdown table cell: ``|`` escaped so that it does not split the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def _cells(row: dict[str, Any]) -> list[str]:
     lin = _pct(row["linear_eval"])
     if row["linear_eval_best"] is not None:
@@ -122,7 +134,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
     if row["z_std_isotropic"] is not None and row["z_std"] is not None:
         std += f" ({_num(row['z_std_isotropic'], '.3f')})"
     return [str(row["run"]), str(row["method"]), str(row["predictor"]),
-            _num(row["ema"], "g"), _num(row["epochs"], "g"), lin, _num(row["probe_epochs"], "d"),
+            _num(row["ema"], "g"), _epochs(row["epochs"]), lin, _num(row["probe_epochs"], "d"),
             _pct(row["knn"]),
             _num(row["rankme_projector"], ".1f"), _num(row["rankme_backbone"], ".1f"), std]
 
@@ -139,8 +151,8 @@ def format_table(rows: Sequence[dict[str, Any]], fmt: str = "md") -> str:
         writer.writeheader()
         writer.writerows(rows)
         return buf.getvalue()
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + " --- |" * len(HEADERS)]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+    lines = ["| " + " | ".join(map(md_cell, HEADERS)) + " |", "|" + " --- |" * len(HEADERS)]
+    lines += ["| " + " | ".join(map(md_cell, _cells(r))) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -38,7 +38,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -50,7 +49,7 @@ import numpy as np
 import torch
 
 from dynamics.errors import ConfigError, SimulationDiverged
-from dynamics.io import atomic_write_text
+from dynamics.io import atomic_write_text, atomic_writer, check_output_dir
 from dynamics.train.config import TrainConfig, from_yaml_text, to_yaml
 
 CHECKPOINT_FORMAT = 1
@@ -58,8 +57,8 @@ STATUS_RUNNING, STATUS_INTERRUPTED = "running", "interrupted"
 STATUS_DIVERGED, STATUS_FINISHED = "diverged", "finished"
 
 #: Config keys that may differ when resuming (everything else must match exactly).
-RESUMABLE_KEYS = ("optim.epochs", "optim.max_steps", "checkpoint_every", "out_dir", "compile",
-                  "data.num_workers")
+RESUMABLE_KEYS = ("optim.epochs", "optim.max_steps", "checkpoint_every", "keep_checkpoints",
+                  "name", "out_dir", "compile", "threads", "data.num_workers")
 RESUMABLE_PREFIXES = ("log.", "eval.")
 
 
@@ -76,10 +75,12 @@ class TrainingInterrupted(KeyboardInterrupt):
     """SIGINT/SIGTERM stopped the run between two steps; a checkpoint of that point was saved
     (resume with ``--resume``)."""
 
-    def __init__(self, message: str, summary: dict[str, Any] | None = None):
+    def __init__(self, message: str, summary: dict[str, Any] | None = None,
+                 signum: int | None = None):
         super().__init__(message)
         self.message = message
         self.summary = summary or {}
+        self.signum = signum  #: the signal that stopped the run (SIGINT or SIGTERM)
 
     def __str__(self) -> str:
         return self.message
@@ -171,53 +172,52 @@ class JsonlWriter:
 # Atomic checkpoints
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not supported everywhere (e.g. some network FS)
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temp file next to ``path``, flush + fsync, ``os.replace``. If anything
-    fails the temp file is removed and the previous ``path`` (if any) is left as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    """``torch.save`` through :func:`dynamics.io.atomic_writer`: a crash or signal mid-save
+    leaves the previous ``path`` (if any) as it was."""
+    with atomic_writer(path) as fh:
+        torch.save(obj, fh)
+    return Path(path)
+
+
+def epoch_checkpoints(folder: Path) -> list[Path]:
+    """The ``epoch_XXXX.pt`` files of a checkpoint folder, oldest first."""
+    return sorted(folder.glob("epoch_[0-9]*.pt"))
+
+
+def prune_checkpoints(folder: Path, keep: int | None) -> list[Path]:
+    """Delete all but the newest ``keep`` epoch checkpoints (``None`` keeps all); ``last.pt``
+    is never touched. Returns the deleted paths."""
+    if keep is None:
+        return []
+    files = epoch_checkpoints(folder)
+    doomed = files[: max(0, len(files) - int(keep))]
+    for p in doomed:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
+            p.unlink()
+    return doomed
 
 
-def atomic_link(src: Path, dst: Path) -> None:
-    """Make ``dst`` a copy of ``src`` atomically (hard link where possible, else a copy)."""
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.unlink(tmp)
+def load_newest_readable(folder: Path, map_location: Any = "cpu"
+                         ) -> tuple[Path, dict[str, Any], list[str]]:
+    """Load ``last.pt``, or, if it cannot be read, the newest readable ``epoch_XXXX.pt``.
+
+    Returns ``(path, state, problems)`` where ``problems`` has one line per unreadable file
+    that was skipped; raises a one-line :class:`ConfigError` when none can be read."""
+    candidates = [folder / "last.pt", *reversed(epoch_checkpoints(folder))]
+    problems: list[str] = []
+    for path in candidates:
+        if not path.is_file():
+            continue
         try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(dst.parent)
+            return path, load_checkpoint(path, map_location=map_location), problems
+        except ConfigError as exc:
+            problems.append(str(exc).removeprefix("checkpoint: "))
+    if not problems:
+        raise ConfigError("checkpoint", f"{folder} holds no checkpoint")
+    raise ConfigError("checkpoint", f"no readable checkpoint in {folder}: {problems[0]}"
+                                    + (f" (and {len(problems) - 1} more)" if len(problems) > 1
+                                       else ""))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -307,6 +307,25 @@ class RunDir:
         return any(p.exists() for p in (self.config, self.metrics, self.summary,
                                         self.checkpoints))
 
+    def is_empty(self) -> bool:
+        """No files but (possibly) the lock file of :mod:`dynamics.locks`."""
+        from dynamics.locks import LOCK_NAME
+
+        return not any(p.name != LOCK_NAME for p in self.path.iterdir())
+
+    def lock(self, hint: str = "wait for it to end, or choose another name") -> Any:
+        """The :class:`~dynamics.locks.FolderLock` of this run folder (not yet acquired)."""
+        from dynamics.locks import FolderLock
+
+        return FolderLock(self.path, field="name", what="run", hint=hint)
+
+    def check_unlocked(self) -> None:
+        """One-line :class:`ConfigError` if a live process holds this run folder."""
+        from dynamics.locks import check_unlocked
+
+        check_unlocked(self.path, field="name", what="run",
+                       hint="wait for it to end, or choose another name")
+
     def read_summary(self) -> dict[str, Any] | None:
         if not self.summary.is_file():
             return None
@@ -391,9 +410,12 @@ def plan_run(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False)
         raise ConfigError("resume", "--resume and --overwrite exclude each other")
     run = RunDir(cfg.run_dir)
     where = str(run.path)
+    check_output_dir("out_dir", cfg.out_dir)  # a file in the way or no write access: now
     if run.path.exists() and not run.path.is_dir():
         raise ConfigError("name", f"{where} exists and is not a folder")
-    if not run.path.exists() or not any(run.path.iterdir()):
+    if run.path.is_dir():
+        check_output_dir("name", run.path, create=False)
+    if not run.path.exists() or run.is_empty():
         return RunPlan(run, "new")
     if not run.looks_like_run():
         raise ConfigError("name", f"{where} exists, is not empty and is not a run folder (no "
@@ -415,14 +437,14 @@ def plan_run(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False)
     if diffs:
         listed = ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs)
         raise ConfigError("resume", f"config differs from {run.config}: {listed}; only "
-                                    f"optim.epochs, optim.max_steps, log.*, eval.*, "
-                                    f"checkpoint_every may change (or pass --overwrite)")
+                                    f"{', '.join(RESUMABLE_KEYS)}, log.* and eval.* may "
+                                    f"change (or pass --overwrite)")
     if finished and is_done(cfg, int(summary.get("epoch", 0)), int(summary.get("step", 0))):
         raise ConfigError("resume", f"run {where} is already finished "
                                     f"({_progress_text(summary)}) and the config asks for no "
                                     f"more training; raise optim.epochs (or optim.max_steps) "
                                     f"to extend it, or pass --overwrite")
-    if not run.last.is_file():
+    if not run.last.is_file() and not epoch_checkpoints(run.checkpoints):
         if finished:
             raise ConfigError("resume", f"run {where} is finished but {run.last} is missing, "
                                         f"so it cannot be extended; pass --overwrite")
@@ -520,8 +542,9 @@ def load_method_state(method: torch.nn.Module, state: Mapping[str, Any]) -> None
 
 __all__ = [
     "RESUMABLE_KEYS", "RESUMABLE_PREFIXES", "JsonlWriter", "RunDir", "RunPlan",
-    "TrainingDiverged", "TrainingInterrupted", "all_finite", "atomic_link",
-    "atomic_torch_save", "config_differences", "flatten_config", "is_done", "json_line",
+    "TrainingDiverged", "TrainingInterrupted", "all_finite",
+    "atomic_torch_save", "config_differences", "epoch_checkpoints", "load_newest_readable",
+    "prune_checkpoints", "flatten_config", "is_done", "json_line",
     "load_checkpoint", "load_method_state", "method_state", "plain", "plan_run", "read_jsonl",
     "require_run_dir", "rng_state", "set_rng_state", "start_run", "stateful_objects",
     "truncate_jsonl",

@@ -43,7 +43,6 @@ import os
 import random
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -52,9 +51,11 @@ import numpy as np
 import torch
 
 from dynamics.errors import ConfigError
+from dynamics.io import atomic_copy
+from dynamics.threads import ThreadGovernor, apply_threads, set_threads
 from dynamics.train import runs
 from dynamics.train.config import TrainConfig, global_batch_size, lr_scale, to_yaml
-from dynamics.train.distributed import DistContext, init_from_env
+from dynamics.train.distributed import DistContext, env_rank, init_from_env
 from dynamics.train.evaluate import (
     autocast_for,
     effective_precision,
@@ -62,8 +63,10 @@ from dynamics.train.evaluate import (
     offline_linear_eval,
     online_eval,
 )
+from dynamics.train.guards import NanGuard, StopRequested, StopSignals
 from dynamics.train.instrument import Instrument
 from dynamics.train.logging_backends import LoggingBackends, check_backends
+from dynamics.train.progress import Progress
 
 PROGRESS_EVERY = 10  #: steps between progress-bar updates (and NaN checks on CUDA)
 
@@ -134,6 +137,11 @@ class DeviceSource:
     def __init__(self, dataset, recipe, cfg: TrainConfig, device, dist: DistContext):
         from dynamics.train.data import DeviceBatchLoader, TwoViewAugment
 
+        per_rank = len(dataset) // dist.world_size
+        if cfg.optim.batch_size > per_rank:
+            raise ConfigError("optim.batch_size", f"{cfg.optim.batch_size} is larger than the "
+                                                  f"{per_rank} images per process; lower it "
+                                                  f"(or raise data.subset)")
         self.loader = DeviceBatchLoader(dataset, cfg.optim.batch_size, generator=cfg.seed,
                                         device=device, drop_last=True,
                                         transform=TwoViewAugment(recipe), rank=dist.rank,
@@ -248,68 +256,6 @@ def _to_cpu(obj: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Guards: NaN/Inf and stop signals
-
-
-class NanGuard:
-    """Remembers the first step whose loss was not finite, without a host sync per step.
-    ``check`` agrees across ranks (the earliest bad step of any rank), so all stop together."""
-
-    NONE = 2**62
-
-    def __init__(self, device: torch.device, dist: DistContext):
-        self.dist = dist
-        self.first_bad = torch.full((), self.NONE, dtype=torch.int64, device=device)
-
-    def update(self, loss: torch.Tensor, step: int) -> None:
-        bad = ~torch.isfinite(loss.detach())
-        self.first_bad = torch.where(bad & (self.first_bad == self.NONE),
-                                     torch.full_like(self.first_bad, step), self.first_bad)
-
-    def check(self) -> int | None:
-        v = int(self.dist.all_reduce_min(self.first_bad.clone()))
-        return None if v == self.NONE else v
-
-
-class StopSignals:
-    """SIGINT/SIGTERM set a flag checked between steps; a second SIGINT raises at once."""
-
-    def __init__(self):
-        self.requested: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handler(self, signum, frame) -> None:
-        if self.requested is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = signum
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-
-def _progress_bar(cfg: TrainConfig, progress: bool | None, dist: DistContext, total: int,
-                  initial: int):
-    enabled = (progress if progress is not None
-               else cfg.log.progress and sys.stderr.isatty()) and dist.is_main
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is optional
-        return None
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
-                desc=cfg.name, file=sys.stderr)
-
-
-# --------------------------------------------------------------------------------------------
 # The loop
 
 
@@ -318,7 +264,10 @@ class _Run:
 
     def __init__(self, cfg: TrainConfig, dist: DistContext, device: torch.device,
                  progress: bool | None):
-        self.cfg, self.dist, self.device, self.progress = cfg, dist, device, progress
+        self.cfg, self.dist, self.device = cfg, dist, device
+        self.ui = Progress(cfg, progress, dist.is_main)
+        self.phase = "setup"  #: setup / training / final evaluation (named on interrupts)
+        self.governor = ThreadGovernor(apply_threads(cfg.threads))
         self.epoch = self.step = self.epoch_step = 0
         self.train_time = self.eval_time = 0.0
         self.online_best: dict[str, Any] = {}
@@ -372,6 +321,20 @@ class _Run:
         self.eval_time = float(ckpt.get("eval_time_s", 0.0))
         self.online_best = dict(ckpt.get("online_best") or {})
 
+    def read_checkpoint(self, plan: runs.RunPlan) -> dict[str, Any]:
+        """The state to resume from: ``last.pt`` or, if that cannot be read, the newest
+        readable epoch checkpoint (said on stderr and in summary.json ``resume_note``)."""
+        path, ckpt, problems = runs.load_newest_readable(plan.run.checkpoints,
+                                                         map_location=self.device)
+        self.summary_notes["resumed_from"] = str(path)
+        if problems:
+            note = (f"skipped unreadable checkpoint(s): {'; '.join(problems)}; resumed from "
+                    f"{path.name} (step {ckpt.get('step')})")
+            self.summary_notes["resume_note"] = note
+            if self.dist.is_main:
+                print(f"{self.cfg.name}: warning: {note}", file=sys.stderr, flush=True)
+        return ckpt
+
     def sync_replicas(self) -> None:
         """Under DDP (collective): check that every rank holds bitwise the same method state
         (parameters, target, predictor, F, BatchNorm statistics); a mismatch is recorded
@@ -405,12 +368,12 @@ class _Run:
             return
         for writer in (self.writer, self.spectra):  # rows up to here are on disk with it
             writer.sync()
-        path = self.run.last
-        if epoch_file:
+        if epoch_file and self.cfg.keep_checkpoints != 0:
             path = runs.atomic_torch_save(self.state(), self.run.epoch_checkpoint(self.epoch))
-            runs.atomic_link(path, self.run.last)
+            atomic_copy(path, self.run.last)  # an independent file, not a hard link
+            runs.prune_checkpoints(self.run.checkpoints, self.cfg.keep_checkpoints)
         else:
-            runs.atomic_torch_save(self.state(), path)
+            runs.atomic_torch_save(self.state(), self.run.last)
         self.last_good = (str(self.run.last), self.step)
 
     # -- status --------------------------------------------------------------------------------
@@ -424,7 +387,9 @@ class _Run:
     def diverged(self, bad_step: int, what: str = "the loss is NaN/Inf") -> None:
         ckpt = (f"{self.last_good[0]} (step {self.last_good[1]}) kept" if self.last_good
                 else "no checkpoint was saved")
-        msg = (f"training diverged: {what} at step {bad_step} (epoch {self.epoch + 1}); "
+        spe = max(1, getattr(getattr(self, "source", None), "steps_per_epoch", 1))
+        epoch = (max(bad_step, 1) - 1) // spe + 1  # the epoch the bad step belongs to
+        msg = (f"training diverged: {what} at step {bad_step} (epoch {epoch}); "
                f"stopped, {ckpt}; try a lower optim.lr")
         self.write_summary(status=runs.STATUS_DIVERGED,
                            diverged={"step": bad_step, "message": msg})
@@ -480,9 +445,15 @@ class _Run:
     # -- main ----------------------------------------------------------------------------------
     def setup(self, plan: runs.RunPlan) -> None:
         cfg, dist, device = self.cfg, self.dist, self.device
+        ckpt = self.read_checkpoint(plan) if plan.mode == "resume" else None
         seed_everything(cfg.seed)
+        what = cfg.data.dataset + (f" from {cfg.data.root}" if cfg.data.root else "")
+        self.ui.note(f"loading {what} ({self.governor.choice.text()})")
+        t0 = time.perf_counter()
         self.data = load_run_data(cfg)
         self.source = make_source(cfg, self.data, device, dist)
+        self.ui.note(f"data ready in {time.perf_counter() - t0:.1f} s: "
+                     f"{self.source.steps_per_epoch} steps per epoch")
         self.method = build_method_for(cfg, self.data.in_shape, device)
         if dist.is_distributed:
             if cfg.sync_bn and device.type == "cuda":  # SyncBatchNorm is GPU-only
@@ -504,9 +475,11 @@ class _Run:
                                      centered=cfg.predictor.centered, dist=dist)
         self.channels_last = device.type == "cuda" and cfg.channels_last
         self.guard = NanGuard(device, dist)
-        if plan.mode == "resume":
-            self.load(runs.load_checkpoint(plan.checkpoint, map_location=device))
-            self.last_good = (str(plan.checkpoint), self.step)
+        if ckpt is not None:
+            self.load(ckpt)
+            self.last_good = (self.summary_notes["resumed_from"], self.step)
+            self.ui.note(f"resumed from {self.summary_notes['resumed_from']} at step "
+                         f"{self.step} (epoch {self.epoch}, step {self.epoch_step} of it)")
         self.run = plan.run
         if dist.is_main:
             self.summary = runs.start_run(plan, cfg, checkpoint_step=self.step)
@@ -536,7 +509,8 @@ class _Run:
                 "sync_bn": bool(cfg.sync_bn and self.dist.is_distributed
                                 and self.device.type == "cuda"),
                 "precision": effective_precision(self.device, cfg.precision),
-                "deterministic": cfg.deterministic, "torch_version": torch.__version__}
+                "deterministic": cfg.deterministic, "torch_version": torch.__version__,
+                "threads": self.governor.choice.to_dict()}
 
     def total_steps(self) -> int:
         total = self.cfg.optim.epochs * self.source.steps_per_epoch
@@ -586,7 +560,8 @@ class _Run:
         cfg, dist = self.cfg, self.dist
         spe = self.source.steps_per_epoch
         check_every = 1 if self.device.type == "cpu" else PROGRESS_EVERY
-        self.bar = _progress_bar(cfg, self.progress, dist, self.total_steps(), self.step)
+        images_per_step = cfg.optim.batch_size * dist.world_size
+        self.ui.start(self.total_steps(), self.step)
         interval = (time.perf_counter(), self.step)
         seg_start = time.perf_counter()
         while not runs.is_done(cfg, self.epoch, self.step):
@@ -602,9 +577,13 @@ class _Run:
                     self.log_train_row(interval)
                     interval = (time.perf_counter(), self.step)
                     seg_start = time.perf_counter()
-                if self.bar is not None and (self.step % PROGRESS_EVERY == 0 or
-                                             self.epoch_step == spe):
-                    self.update_bar(out.loss)
+                if self.step % PROGRESS_EVERY == 0 or self.epoch_step == spe:
+                    self.governor.tick()
+                    if self.ui.enabled:
+                        self.ui.update(step=self.step, epoch=self.epoch,
+                                       epoch_step=self.epoch_step, steps_per_epoch=spe,
+                                       loss=float(out.loss.detach()),
+                                       images_per_step=images_per_step)
                 if self.stop_requested(stop, check_now=self.step % check_every == 0):
                     self.train_time += time.perf_counter() - seg_start
                     self.interrupted(stop)
@@ -616,7 +595,10 @@ class _Run:
                 self.epoch += 1
                 self.epoch_step = 0
                 self.end_of_epoch_eval()
-                self.epoch_line()
+                self.ui.epoch_done(epoch=self.epoch, step=self.step,
+                                   loss=self.last_row.get("loss"),
+                                   evaluation=getattr(self, "last_eval", {}) or {},
+                                   train_s=self.train_time)
                 done = runs.is_done(cfg, self.epoch, self.step)
                 self.save(epoch_file=done or self.epoch % cfg.checkpoint_every == 0)
                 self.write_summary()
@@ -624,34 +606,7 @@ class _Run:
                 self.save(epoch_file=False)
             seg_start = time.perf_counter()
             interval = (seg_start, self.step)
-        if self.bar is not None:
-            self.bar.close()
-
-    def epoch_line(self) -> None:
-        """One line per epoch on stderr when there is no progress bar (e.g. batch-job logs)."""
-        if not (self.bar is None and self.cfg.log.progress and self.progress is not False
-                and self.dist.is_main):
-            return
-        ev = getattr(self, "last_eval", {}) or {}
-
-        def f(v):
-            return "n/a" if v is None else f"{v:.4f}"
-
-        print(f"{self.cfg.name}: epoch {self.epoch}/{self.cfg.optim.epochs} step {self.step} "
-              f"loss {f(self.last_row.get('loss'))} kNN {f(ev.get('eval/knn_top1'))} probe "
-              f"{f(ev.get('eval/probe_final_accuracy'))} ({self.train_time:.0f} s training)",
-              file=sys.stderr, flush=True)
-
-    def update_bar(self, loss: torch.Tensor) -> None:
-        now = time.perf_counter()
-        last_t, last_step = getattr(self, "_bar_mark", (now, self.bar.n))
-        dt = now - last_t
-        images = (self.step - last_step) * self.cfg.optim.batch_size * self.dist.world_size
-        self.bar.update(self.step - self.bar.n)
-        self.bar.set_postfix(epoch=f"{self.epoch + 1}/{self.cfg.optim.epochs}",
-                             loss=f"{float(loss.detach()):.4f}",
-                             img_s=f"{images / dt:.0f}" if dt > 0 else "-", refresh=False)
-        self._bar_mark = (now, self.step)
+        self.ui.close()
 
     def interrupted(self, stop: StopSignals) -> None:
         self.check_nan()
@@ -659,13 +614,34 @@ class _Run:
         name = signal.Signals(stop.requested).name if stop.requested else "signal"
         msg = (f"interrupted by {name} at step {self.step} (epoch {self.epoch + 1}, step "
                f"{self.epoch_step} of it); checkpoint saved, continue with --resume")
-        self.write_summary(status=runs.STATUS_INTERRUPTED, message=msg)
-        raise runs.TrainingInterrupted(msg, self.summary)
+        self.write_summary(status=runs.STATUS_INTERRUPTED, message=msg, phase=self.phase)
+        raise runs.TrainingInterrupted(msg, self.summary, signum=stop.requested)
+
+    def stopped_outside_loop(self, exc: StopRequested) -> str:
+        """A signal outside the deferred training loop (set-up, final evaluation, a second
+        SIGINT): record it in summary.json and return the one-line message."""
+        if self.phase == "final evaluation":
+            msg = (f"interrupted by {exc.name} during the final evaluation; training is "
+                   f"complete (step {self.step}, {self.run.last} saved); run again with "
+                   f"--resume to redo the evaluation")
+        elif self.phase == "training":
+            kept = (f"{self.last_good[0]} (step {self.last_good[1]})" if self.last_good
+                    else "no checkpoint")
+            msg = (f"interrupted by {exc.name} (second signal) at step {self.step}; the last "
+                   f"checkpoint {kept} is kept; continue with --resume")
+        else:
+            msg = (f"interrupted by {exc.name} during set-up, before step {self.step + 1}; "
+                   f"continue with --resume")
+        if self.summary.get("status") == runs.STATUS_RUNNING:
+            self.write_summary(status=runs.STATUS_INTERRUPTED, message=msg, phase=self.phase)
+        return msg
 
     def finish(self, wall0: float) -> dict[str, Any]:
         cfg = self.cfg
         t0 = time.perf_counter()
         final: dict[str, Any] = {}
+        self.write_summary(phase=self.phase)  # "final evaluation": readable while it runs
+        self.ui.note("final evaluation")
         self.sync_replicas()
         if cfg.eval.final and self.data.eval is not None:
             final = offline_linear_eval(self.method, self.data.eval, cfg, self.device,
@@ -687,7 +663,8 @@ class _Run:
             status=runs.STATUS_FINISHED, **final, collapse=collapse,
             online=self.online_best, final_metrics=self.last_row,
             runtime={"train_s": self.train_time, "eval_s": self.eval_time,
-                     "this_process_s": time.perf_counter() - wall0},
+                     "this_process_s": time.perf_counter() - wall0,
+                     "thread_changes": [list(c) for c in self.governor.changes]},
             **self.distributed_summary())
         if self.backends is not None:
             self.backends.log_summary(self.summary)
@@ -729,6 +706,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     """
     wall0 = time.perf_counter()
     check_backends(cfg.log)
+    if env_rank() == 0:  # a live run in the folder: refuse before any work
+        runs.RunDir(cfg.run_dir).check_unlocked()
     runs.plan_run(cfg, resume=resume, overwrite=overwrite)  # guards first, before any work
     if cfg.deterministic and cfg.device != "cpu":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before any CUDA work
@@ -739,30 +718,59 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         dist.shutdown()  # destroys the process group only if init_from_env created it here
 
 
+def _lock_run(cfg: TrainConfig, dist: DistContext):
+    """Rank 0 locks the run folder for the whole run; every rank learns the outcome, so a
+    refused start raises the same one-line error everywhere (no rank waits forever)."""
+    lock, refused = None, None
+    if dist.is_main:
+        try:
+            lock = runs.RunDir(cfg.run_dir).lock().acquire()
+        except ConfigError as exc:
+            refused = (exc.field, str(exc)[len(exc.field) + 2:])
+    refused = dist.broadcast_object(refused)
+    if refused:
+        raise ConfigError(*refused)
+    return lock
+
+
 def _train(cfg: TrainConfig, dist: DistContext, resume: bool, overwrite: bool,
            progress: bool | None, wall0: float) -> dict[str, Any]:
-    plan = runs.plan_run(cfg, resume=resume, overwrite=overwrite)
-    dist.barrier()  # every rank has planned before rank 0 touches the folder
-    device = dist.device(cfg.device)
-    restore = configure_torch(cfg, device)
-    state = _Run(cfg, dist, device, progress)
+    lock = _lock_run(cfg, dist)
+    threads_before = torch.get_num_threads()
     try:
-        state.setup(plan)
-        with StopSignals() as stop:
-            state.loop(stop)
-        return state.finish(wall0)
-    except (runs.TrainingDiverged, runs.TrainingInterrupted):
-        raise
-    except BaseException as exc:
-        if state.summary and state.summary.get("status") == runs.STATUS_RUNNING:
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            status = (runs.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt)
-                      else "crashed")
-            state.write_summary(status=status, message=f"{type(exc).__name__}: {text}")
-        raise
+        # planned again under the lock: no other process can change the folder from here on
+        plan = runs.plan_run(cfg, resume=resume, overwrite=overwrite)
+        dist.barrier()  # every rank has planned before rank 0 touches the folder
+        device = dist.device(cfg.device)
+        restore = configure_torch(cfg, device)
+        state = _Run(cfg, dist, device, progress)
+        try:
+            with StopSignals() as stop:
+                state.setup(plan)
+                state.phase = "training"
+                with stop.deferred():
+                    state.loop(stop)
+                state.phase = "final evaluation"
+                return state.finish(wall0)
+        except (runs.TrainingDiverged, runs.TrainingInterrupted):
+            raise
+        except StopRequested as exc:
+            raise runs.TrainingInterrupted(state.stopped_outside_loop(exc), state.summary,
+                                           signum=exc.signum) from None
+        except BaseException as exc:
+            if state.summary and state.summary.get("status") == runs.STATUS_RUNNING:
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                status = (runs.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt)
+                          else "crashed")
+                state.write_summary(status=status, message=f"{type(exc).__name__}: {text}")
+            raise
+        finally:
+            state.close()
+            restore()
     finally:
-        state.close()
-        restore()
+        set_threads(threads_before)
+        if lock is not None:
+            lock.release()
 
 
 __all__ = ["build_method_for", "build_optimizer", "configure_torch", "seed_everything",

@@ -118,11 +118,11 @@ def _torchvision_dataset(name: str, root, download: bool, **kwargs):
     try:
         import torchvision.datasets as tvd
     except ImportError:
-        raise ConfigError("data.name", f"{name} needs torchvision (pip install torchvision), or "
-                                       f"use data.name=folder with an image folder/tarball"
+        raise ConfigError("data.dataset", f"{name} needs torchvision (pip install torchvision), or "
+                                       f"use data.dataset=folder with an image folder/tarball"
                           ) from None
-    how = (f"pass --download (data.download=true) to fetch it, set data.root=/path to a folder "
-           f"that holds {folder}/, or use data.name=folder data.root=/path/to/images-or.tar.gz")
+    how = (f"set data.download=true to fetch it, set data.root=/path to a folder "
+           f"that holds {folder}/, or use data.dataset=folder data.root=/path/to/images-or.tar.gz")
     try:
         return getattr(tvd, cls_name)(str(root), download=download, **kwargs)
     except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted..."
@@ -134,7 +134,7 @@ def _torchvision_dataset(name: str, root, download: bool, **kwargs):
     except OSError as exc:  # no network, permission, disk full, ...
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError("data.download", f"could not download {pretty} into {root}: {msg}; "
-                                           f"copy {folder}/ there by hand or use data.name=folder"
+                                           f"copy {folder}/ there by hand or use data.dataset=folder"
                           ) from None
 
 
@@ -147,7 +147,7 @@ def load_cifar100(root=None, split: str = "train", download: bool = False) -> Im
 
 
 def _load_cifar(name, root, split, download) -> ImageDataset:
-    check_choice("data.split", split, ("train", "test"))
+    check_choice("split", split, ("train", "test"))
     ds = _torchvision_dataset(name, root, download, train=split == "train")
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
     return ImageDataset(images, torch.as_tensor(ds.targets), ds.classes, name, ds.root,
@@ -157,7 +157,7 @@ def _load_cifar(name, root, split, download) -> ImageDataset:
 def load_stl10(root=None, split: str = "train+unlabeled", download: bool = False
                ) -> ImageDataset:
     """STL-10 at 96x96. ``train+unlabeled`` (105k, pre-training) has labels -1 for unlabelled."""
-    check_choice("data.split", split, STL10_SPLITS)
+    check_choice("split", split, STL10_SPLITS)
     ds = _torchvision_dataset("stl10", root, download, split=split)
     images = torch.from_numpy(np.ascontiguousarray(ds.data))  # already (N, 3, 96, 96) uint8
     labels = torch.as_tensor(np.asarray(ds.labels, dtype=np.int64))
@@ -193,12 +193,12 @@ def load_digits(split: str = "train", test_fraction: float = 0.2,
     The train/test split is stratified per class and fixed by ``seed`` (default 0):
     ``round(test_fraction * n_c)`` images of each class go to ``test``.
     """
-    check_choice("data.split", split, ("train", "test"))
-    check_range("data.test_fraction", test_fraction, low=0, high=1, low_open=True, high_open=True)
+    check_choice("split", split, ("train", "test"))
+    check_range("test_fraction", test_fraction, low=0, high=1, low_open=True, high_open=True)
     try:
         from sklearn.datasets import load_digits as _sk_load_digits
     except ImportError:
-        raise ConfigError("data.name", "digits needs scikit-learn (pip install scikit-learn)"
+        raise ConfigError("data.dataset", "digits needs scikit-learn (pip install scikit-learn)"
                           ) from None
     d = _sk_load_digits()
     pixels = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)
@@ -230,7 +230,7 @@ class SyntheticViews:
 
     def __init__(self, model, dtype: torch.dtype = torch.float32):
         if not (hasattr(model, "sample") and hasattr(model, "X") and hasattr(model, "Xprime")):
-            raise ConfigError("data.model", "must be a data model with sample(), X and Xprime "
+            raise ConfigError("model", "must be a data model with sample(), X and Xprime "
                                             "(see dynamics.theory.data_models)")
         self.model = model
         self.dtype = dtype
@@ -292,19 +292,19 @@ def load_synthetic(model: str | Any = "additive", dim: int = 8, sigma2: float = 
 
     if not isinstance(model, str):
         return SyntheticViews(model, dtype)
-    check_choice("data.model", model, DATA_MODELS)
+    check_choice("model", model, DATA_MODELS)
     if not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ConfigError("data.dim", f"must be a positive integer, got {dim!r}")
+        raise ConfigError("data.synthetic_dim", f"must be a positive integer, got {dim!r}")
     Sx = np.eye(dim) if Sigma_x is None else Sigma_x
     if model == "additive":
         if Sigma_n is None:
-            check_range("data.sigma2", sigma2, low=0)
+            check_range("data.synthetic_sigma2", sigma2, low=0)
         Sn = sigma2 * np.eye(dim) if Sigma_n is None else Sigma_n
         return SyntheticViews(AdditiveGaussian(Sx, Sn), dtype)
     if U is None:
         k = dim // 2 if k is None else k
         if not 1 <= k <= dim:
-            raise ConfigError("data.k", f"must be in [1, {dim}], got {k}")
+            raise ConfigError("k", f"must be in [1, {dim}], got {k}")
         U = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, k)))[0]
     return SyntheticViews(MultiplicativeScrambling(Sx, U, b_std), dtype)
 
@@ -322,5 +322,5 @@ DATASETS: dict[str, Callable[..., Any]] = {
 
 def load_dataset(name: str, **kwargs) -> ImageDataset | SyntheticViews:
     """``DATASETS[name](**kwargs)`` with a one-line error for an unknown name."""
-    check_choice("data.name", name, DATASETS)
+    check_choice("data.dataset", name, DATASETS)
     return DATASETS[name](**kwargs)

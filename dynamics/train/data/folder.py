@@ -81,7 +81,7 @@ def _classify(names: list[str], split: str | None, where: str) -> dict[str, str]
                 out[n] = c
         if not out:
             tops = sorted({n.split("/")[0] for n in names})[:8]
-            raise ConfigError("data.split", f"no images in <class> folders under a {split!r} "
+            raise ConfigError("split", f"no images in <class> folders under a {split!r} "
                                             f"folder in {where}; top-level entries: "
                                             f"{', '.join(tops) or '(none)'}")
         return out
@@ -95,8 +95,8 @@ def _classify(names: list[str], split: str | None, where: str) -> dict[str, str]
     out = {"/".join(p): p[depth] for p in parts if len(p) >= depth + 2}
     tops = set(out.values())
     if tops <= SPLIT_NAMES and all(len(p) >= depth + 3 for p in parts):
-        raise ConfigError("data.split", f"{where} holds split folders {', '.join(sorted(tops))}; "
-                                        f"choose one, e.g. data.split={sorted(tops)[-1]}")
+        raise ConfigError("split", f"{where} holds split folders {', '.join(sorted(tops))}; "
+                                        f"choose one, e.g. split={sorted(tops)[-1]!r}")
     return out
 
 
@@ -193,7 +193,7 @@ def _check_resize(resize) -> int | tuple[int, int] | None:
     if (isinstance(resize, (tuple, list)) and len(resize) == 2
             and all(isinstance(v, (int, np.integer)) and v > 0 for v in resize)):
         return (int(resize[0]), int(resize[1]))
-    raise ConfigError("data.resize", f"must be None, a positive int (shorter side + centre crop) "
+    raise ConfigError("data.image_size", f"must be None, a positive int (shorter side + centre crop) "
                                      f"or (height, width), got {resize!r}")
 
 
@@ -223,8 +223,8 @@ def _decode_all(items: Iterable[tuple[str, bytes | Path]], mode: str, resize, wo
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         a, b = sorted(shapes)[:2]
-        raise ConfigError("data.resize", f"images in {where} have different sizes (e.g. {a} and "
-                                         f"{b}); set data.resize=<int> to resize them")
+        raise ConfigError("data.image_size", f"images in {where} have different sizes (e.g. {a} and "
+                                         f"{b}); set data.image_size=<int> to resize them")
     return [n for n, _ in items], np.stack(arrays)
 
 
@@ -252,7 +252,7 @@ def read_image_folder(root: str | os.PathLike, split: str | None = None,
     root = Path(root).expanduser()
     resize = _check_resize(resize)
     if mode not in ("RGB", "L"):
-        raise ConfigError("data.mode", f"must be one of RGB, L; got {mode!r}")
+        raise ConfigError("mode", f"must be one of RGB, L; got {mode!r}")
     workers = workers or min(8, os.cpu_count() or 1)
     if not root.exists():
         raise ConfigError("data.root", f"{root} does not exist; give a folder of class "

@@ -1,0 +1,213 @@
+"""CPU threading policy: how many threads torch and BLAS may use, chosen on purpose.
+
+Why: torch's intra-op pool (OpenMP) and BLAS pools spin-wait at every barrier. When the cores
+are shared with other busy processes, a pool as large as the core count waits for threads the
+scheduler has parked, and a training epoch on 2 shared cores ran 30x slower with the default
+pool than with one thread. The policy therefore never asks for more threads than there are
+idle cores.
+
+``threads`` (every command's ``--threads`` flag, the ``threads`` key of training configs):
+
+* a positive integer: exactly that many threads;
+* ``"auto"`` (the default): the cores this process may use (CPU affinity, capped by a cgroup
+  CPU quota) minus the runnable threads of *other* processes at start, at least 1. An explicit
+  ``OMP_NUM_THREADS`` in the environment wins over ``auto`` (the user's choice).
+
+:func:`apply_threads` sets torch's intra-op threads and the BLAS/OpenMP pools of numpy/scipy
+(through threadpoolctl where installed) and returns a :class:`ThreadChoice`, which every command
+records next to its results (``summary.json`` of a run, the ``meta`` of a simulation file).
+:class:`ThreadGovernor` re-checks the load every few seconds during long work (training) and
+shrinks or grows the pool to the idle cores, so contention that starts later degrades the run
+to a fair share instead of stalling it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from dynamics.errors import ConfigError
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """What was decided and why (recorded with every result)."""
+
+    requested: str  #: "auto" or the integer given
+    threads: int  #: threads in use
+    cpus: int  #: cores this process may use
+    busy_others: int  #: runnable threads of other processes when decided ("auto" only)
+    source: str  #: "auto", "option" or "OMP_NUM_THREADS"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def text(self) -> str:
+        why = {"option": "as requested", "OMP_NUM_THREADS": "from OMP_NUM_THREADS",
+               "auto": f"{self.cpus} core(s), {self.busy_others} busy with other work"}
+        return f"{self.threads} thread(s) ({why.get(self.source, self.source)})"
+
+
+def parse_threads(value: Any, field: str = "threads") -> str | int:
+    """``"auto"`` or a positive integer; anything else is a one-line :class:`ConfigError`."""
+    if value is None:
+        return AUTO
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == AUTO:
+            return AUTO
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(field, f"must be auto or a positive integer; got {value!r}"
+                              ) from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(field, f"must be auto or a positive integer; got {value!r}")
+    return int(value)
+
+
+def available_cpus() -> int:
+    """Cores this process may run on: CPU affinity, capped by a cgroup v2/v1 CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        n = min(n, max(1, int(quota + 0.5)))
+    return max(1, n)
+
+
+def _cgroup_quota() -> float | None:
+    try:
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return float(text[0]) / float(text[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        q = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        p = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        if q > 0 and p > 0:
+            return q / p
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _running_threads(pid_dir: Path) -> int:
+    n = 0
+    try:
+        tasks = list((pid_dir / "task").iterdir())
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_bytes()
+        except OSError:
+            continue
+        # state is the first field after the ")" that closes the command name
+        close = stat.rfind(b")")
+        if close >= 0 and stat[close + 2: close + 3] == b"R":
+            n += 1
+    return n
+
+
+def busy_other_threads(samples: int = 5, interval: float = 0.01) -> int:
+    """Runnable threads of other processes visible in ``/proc`` (the median of a few samples
+    ``interval`` seconds apart); 0 where ``/proc`` is not available."""
+    proc = Path("/proc")
+    if not (proc / "self" / "task").is_dir():
+        return 0
+    me = os.getpid()
+    counts = []
+    for i in range(max(1, samples)):
+        if i:
+            time.sleep(interval)
+        n = 0
+        try:
+            entries = [e for e in os.scandir(proc) if e.name.isdigit()]
+        except OSError:
+            return 0
+        for e in entries:
+            if int(e.name) != me:
+                n += _running_threads(Path(e.path))
+        counts.append(n)
+    counts.sort()
+    return counts[len(counts) // 2]
+
+
+def choose_threads(spec: Any = AUTO, *, field: str = "threads") -> ThreadChoice:
+    """Decide the thread count for ``spec`` (see the module docstring) without applying it."""
+    spec = parse_threads(spec, field)
+    cpus = available_cpus()
+    if spec != AUTO:
+        return ThreadChoice(str(spec), int(spec), cpus, 0, "option")
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) >= 1:
+        return ThreadChoice(AUTO, int(env), cpus, 0, "OMP_NUM_THREADS")
+    busy = busy_other_threads()
+    return ThreadChoice(AUTO, max(1, min(cpus, cpus - busy)), cpus, busy, AUTO)
+
+
+_blas_limiter: Any = None
+
+
+def set_threads(n: int) -> None:
+    """Set torch's intra-op pool and the BLAS/OpenMP pools of numpy/scipy to ``n`` threads."""
+    global _blas_limiter
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return
+    _blas_limiter = threadpool_limits(limits=n)
+
+
+def apply_threads(spec: Any = AUTO, *, field: str = "threads") -> ThreadChoice:
+    """:func:`choose_threads` and :func:`set_threads`; returns the choice (record it)."""
+    choice = choose_threads(spec, field=field)
+    set_threads(choice.threads)
+    return choice
+
+
+class ThreadGovernor:
+    """Re-decide an ``auto`` thread count at most every ``period`` seconds during long work.
+
+    Call :meth:`tick` between steps (it only reads the clock unless ``period`` has passed).
+    The threads of this process are not counted as busy, so a run does not shrink because of
+    itself. ``changes`` lists ``(elapsed_s, threads)`` for the record."""
+
+    def __init__(self, choice: ThreadChoice, period: float = 5.0):
+        self.choice, self.period = choice, float(period)
+        self.threads = choice.threads
+        self.enabled = choice.source == AUTO
+        self._t0 = self._last = time.monotonic()
+        self.changes: list[tuple[float, int]] = []
+
+    def tick(self) -> int:
+        if not self.enabled:
+            return self.threads
+        now = time.monotonic()
+        if now - self._last < self.period:
+            return self.threads
+        self._last = now
+        busy = busy_other_threads(samples=3, interval=0.005)
+        n = max(1, min(self.choice.cpus, self.choice.cpus - busy))
+        if n != self.threads:
+            set_threads(n)
+            self.threads = n
+            self.changes.append((round(now - self._t0, 1), n))
+        return self.threads
+
+
+__all__ = ["AUTO", "ThreadChoice", "ThreadGovernor", "apply_threads", "available_cpus",
+           "busy_other_threads", "choose_threads", "parse_threads", "set_threads"]
