@@ -9,6 +9,14 @@ histories) and the figure ``OUT/hltm_corr.png``/``.pdf``, and prints a short sum
     ssl-dynamics hltm --hid 2 10 50 --delta-lower 0.5 0.7 0.9 --depth 3 5 --seeds 1 2 3 \\
         --epochs 10 --draws 32000 --loss nce --tau 0.1 --out hltm_out
 
+Resumable: the output folder is checked (and locked against a second ``hltm``) before any work;
+every finished grid cell is recorded at once in ``OUT/cells/<key>.json`` with the settings that
+produced it (:class:`~dynamics.contrastive.hltm_grid.CellStore`). Running the same command again
+reuses the recorded cells and trains only the missing ones (with the same numbers as an
+uninterrupted run); cells of other settings are refused unless ``--overwrite`` clears them. The
+tables, JSON and figure are written from all finished cells at the end, and on SIGINT/SIGTERM
+from the cells finished so far (exit code 130/143, one line saying how many cells are saved).
+
 :func:`hltm_summary` is the small fixed grid that ``ssl-dynamics reproduce`` runs.
 """
 
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from dynamics.errors import ConfigError, check_range
+from dynamics.io import check_output_dir
+from dynamics.threads import parse_threads
 
 DEFAULTS: dict[str, Any] = {
     "hid": [2, 10], "delta_lower": [0.7, 0.9], "depth": [4], "seeds": [1, 2, 3],
@@ -32,6 +43,13 @@ DEFAULTS: dict[str, Any] = {
     "delta_upper": 1.0, "num_children": 2, "eval_samples": 8192, "op_samples": 1024,
 }
 MAX_LEAVES = 4096
+PROG = "ssl-dynamics"
+# The settings that determine the cells (recorded with each one and compared on resume).
+SETTING_KEYS = ("hid", "delta_lower", "depth", "seeds", "epochs", "draws", "loss", "tau", "lr",
+                "batch_size", "delta_upper", "num_children", "bn", "eval_samples", "op_samples")
+OUTPUT_NAMES = ("hltm_table.csv", "hltm_table.md", "hltm.json", "hltm_corr.png",
+                "hltm_corr.pdf")
+CELLS_DIR = "cells"
 
 # The grid of ``reproduce`` (see hltm_summary): full ~1 min, quick a few seconds, on 2 cores.
 SUMMARY_GRID: dict[str, Any] = {
@@ -87,12 +105,19 @@ def add_hltm_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--op-samples", dest="op_samples", type=int,
                    default=DEFAULTS["op_samples"],
                    help="samples for the covariance-operator norms, 0 = skip (default 1024)")
-    e.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: the layers are small, more threads only "
-                        "add overhead)")
+    e.add_argument("--threads", default=1,
+                   help="CPU threads for torch and BLAS: a positive integer or auto (the idle "
+                        "cores; see dynamics.threads) (default 1: the layers are small, more "
+                        "threads only add overhead)")
     e.add_argument("--quiet", action="store_true", help="no per-run progress lines on stderr")
     p.add_argument("--out", default="hltm_out",
-                   help="output folder (default hltm_out); created if missing")
+                   help="output folder (default hltm_out); created if missing. Finished cells "
+                        "are kept in OUT/cells/ and reused when the same command runs again")
+    p.add_argument("--overwrite", action="store_true",
+                   help="clear the cells and outputs of an earlier grid in --out first (needed "
+                        "when its settings differ)")
+    # hltm applies its own --threads (default 1, not the global auto) around the grid only.
+    p.set_defaults(threads_applied_by_command=True)
 
 
 def _validate(args) -> Path:
@@ -117,12 +142,11 @@ def _validate(args) -> Path:
         raise ConfigError("loss", f"must be one of {', '.join(LOSSES)}; got {args.loss!r}")
     validate_training(args.loss, args.tau, args.lr, args.batch_size, args.epochs, args.draws,
                       args.eval_samples, args.op_samples)
-    if args.threads < 1:
-        raise ConfigError("threads", f"must be an integer >= 1, got {args.threads}")
+    args.threads = parse_threads(args.threads)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError("out", f"must be a folder, but {args.out!r} is a file")
-    return out
+    return check_output_dir("out", out)  # creates it; a one-line error if unwritable
 
 
 @contextlib.contextmanager
@@ -138,9 +162,23 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
+    """Temporarily limit torch and the BLAS/OpenMP pools (threadpoolctl) to ``n`` threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        threadpool_limits = None
+    with torch_threads(n), (threadpool_limits(limits=int(n)) if threadpool_limits
+                            else contextlib.nullcontext()):
+        yield
+
+
 def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path, settings: dict[str, Any],
-                  runtime_s: float) -> list[Path]:
-    """The table (CSV + Markdown), the JSON with histories and the figure; returns the paths."""
+                  runtime_s: float, cells: dict[str, Any] | None = None) -> list[Path]:
+    """The table (CSV + Markdown), the JSON with histories and the figure; returns the paths.
+    Every file is written atomically. ``cells`` ({"finished", "total", "reused"}) adds
+    ``complete`` and ``cells`` to the JSON (partial outputs after an interrupt)."""
     from dynamics.contrastive.hltm import summarise_rows
     from dynamics.io import atomic_write_text, to_json
     from dynamics.plots.hltm import plot_hltm_grid, write_table
@@ -148,8 +186,10 @@ def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path, settings: dict[
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [write_table(rows, out_dir / "hltm_table.csv"),
              write_table(rows, out_dir / "hltm_table.md")]
-    payload = {"command": "hltm", "settings": settings, "runtime_s": runtime_s,
-               "summary": summarise_rows(rows), "rows": list(rows)}
+    payload: dict[str, Any] = {"command": "hltm", "settings": settings, "runtime_s": runtime_s}
+    if cells is not None:
+        payload.update(complete=cells["finished"] == cells["total"], cells=cells)
+    payload.update(summary=summarise_rows(rows), rows=list(rows))
     paths.append(atomic_write_text(out_dir / "hltm.json", to_json(payload)))
     paths += plot_hltm_grid(rows, out_dir, "hltm_corr")
     return paths
@@ -173,30 +213,126 @@ def summary_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _show(value: Any) -> str:
+    """A setting as it would be typed on the command line."""
+    if isinstance(value, list):
+        return " ".join(_show(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "unset" if value is None else str(value)
+
+
+def _remove_outputs(out: Path) -> None:
+    for name in OUTPUT_NAMES:
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary files of our writers killed with SIGKILL (we hold the folder's lock)."""
+    for name in OUTPUT_NAMES:
+        for tmp in out.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def open_cell_store(out: Path, settings: dict[str, Any], overwrite: bool, log=_log):
+    """The :class:`~dynamics.contrastive.hltm_grid.CellStore` of ``OUT/cells`` for these
+    settings. Cells of other settings: ConfigError naming the first differing setting, or with
+    ``overwrite`` they (and the old outputs) are removed. Call with the folder locked."""
+    from dynamics.contrastive.hltm_grid import CellStore
+
+    store = CellStore(out / CELLS_DIR, settings)
+    if overwrite:
+        n = store.clear()
+        _remove_outputs(out)
+        if n:
+            log(f"hltm: --overwrite: removed {n} cell record(s) of an earlier grid from "
+                f"{store.folder}")
+    else:
+        mm = store.mismatch()
+        if mm is not None:
+            flag = "--" + mm.setting.replace("_", "-")
+            raise ConfigError("out", f"{out} holds {mm.cells} finished cell(s) of a grid with "
+                                     f"other settings ({flag} {_show(mm.recorded)} there, "
+                                     f"{_show(mm.current)} now); use another --out, or "
+                                     f"--overwrite to clear them")
+        store.remove_stale_temporaries()
+        if store.unreadable:
+            log(f"hltm: ignoring {len(store.unreadable)} unreadable file(s) in {store.folder} "
+                f"(e.g. {store.unreadable[0].name}); their cells are trained again")
+    _remove_stale_temporaries(out)
+    return store
+
+
+def _interrupted(exc: KeyboardInterrupt, store, cells, out: Path, settings: dict[str, Any],
+                 runtime: float, reused: int) -> int:
+    """Write the outputs from the finished cells (if any) and say what is saved; returns
+    130 (SIGINT) or 143 (SIGTERM), as :func:`dynamics.cli.main`."""
+    signum = int(getattr(exc, "signum", signal.SIGINT))
+    rows = store.finished(cells)
+    note = ""
+    if rows:
+        try:  # atomic writers: a second interrupt leaves every file whole (old or new)
+            write_outputs(rows, out, settings, runtime, {"finished": len(rows),
+                                                         "total": len(cells), "reused": reused})
+            note = "; the tables and figure show them"
+        except KeyboardInterrupt:
+            note = "; the tables were not rewritten (interrupted again)"
+        except (OSError, ValueError) as err:
+            note = f"; the tables could not be written ({err})"
+    print(f"{PROG}: hltm interrupted by {signal.Signals(signum).name}: {len(rows)} of "
+          f"{len(cells)} cells saved in {store.folder}{note}; rerun the same command to resume",
+          file=sys.stderr, flush=True)
+    return 128 + signum
+
+
 def run_hltm(args) -> int:
-    from dynamics.contrastive.hltm import run_grid
+    from dynamics.contrastive.hltm_grid import grid_cells, run_grid
+    from dynamics.locks import FolderLock
+    from dynamics.threads import choose_threads
 
     out = _validate(args)
-    settings = {k: getattr(args, k) for k in ("hid", "delta_lower", "depth", "seeds", "epochs",
-                                              "draws", "loss", "tau", "lr", "batch_size",
-                                              "delta_upper", "num_children", "bn",
-                                              "eval_samples", "op_samples")}
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    t0 = time.perf_counter()
-    with torch_threads(args.threads):
-        rows = run_grid(args.hid, args.delta_lower, args.depth, args.seeds, epochs=args.epochs,
-                        draws_per_epoch=args.draws, loss=args.loss, tau=args.tau, lr=args.lr,
-                        batch_size=args.batch_size, delta_upper=args.delta_upper,
-                        num_children=args.num_children, bn=args.bn,
-                        eval_samples=args.eval_samples, op_samples=args.op_samples,
-                        log=None if args.quiet else log)
-    runtime = time.perf_counter() - t0
-    paths = write_outputs(rows, out, settings, runtime)
-    print(f"hltm: {len(rows)} run(s), loss {args.loss} (tau {args.tau:g}), {args.epochs} epochs "
-          f"x {args.draws} draws, {runtime:.1f} s")
+    settings = {k: getattr(args, k) for k in SETTING_KEYS}
+    cells = grid_cells(args.hid, args.delta_lower, args.depth, args.seeds,
+                       delta_upper=args.delta_upper)
+    log = None if args.quiet else _log
+    with FolderLock(out, field="out", what="HLTM output folder"):
+        store = open_cell_store(out, settings, getattr(args, "overwrite", False))
+        reused = len(store.finished(cells))
+        if reused:
+            _log(f"hltm: resuming in {out}: {reused} of {len(cells)} cells already finished "
+                 f"(reused), {len(cells) - reused} to train")
+        choice = choose_threads(args.threads)
+        meta = {**settings, "threads": choice.to_dict()}
+        t0 = time.perf_counter()
+        try:
+            with cpu_threads(choice.threads):
+                rows = run_grid(args.hid, args.delta_lower, args.depth, args.seeds,
+                                epochs=args.epochs, draws_per_epoch=args.draws, loss=args.loss,
+                                tau=args.tau, lr=args.lr, batch_size=args.batch_size,
+                                delta_upper=args.delta_upper, num_children=args.num_children,
+                                bn=args.bn, eval_samples=args.eval_samples,
+                                op_samples=args.op_samples, log=log, store=store)
+            runtime = time.perf_counter() - t0
+            paths = write_outputs(rows, out, meta, runtime, {"finished": len(rows),
+                                                             "total": len(cells),
+                                                             "reused": reused})
+        except KeyboardInterrupt as exc:
+            return _interrupted(exc, store, cells, out, meta, time.perf_counter() - t0, reused)
+        except OSError as err:  # disk full, folder removed...: say what is kept
+            print(f"{PROG}: error: out: could not write in {out}: {err.strerror or err}; "
+                  f"{len(store.finished(cells))} of {len(cells)} cells are saved in "
+                  f"{store.folder}: rerun the same command to resume", file=sys.stderr)
+            return 1
+    print(f"hltm: {len(rows)} run(s)" + (f" ({reused} reused from {store.folder})" if reused
+                                         else "")
+          + f", loss {args.loss} (tau {args.tau:g}), {args.epochs} epochs x {args.draws} draws, "
+          f"{runtime:.1f} s, {choice.text()}")
     print("\n".join(summary_lines(rows)))
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0

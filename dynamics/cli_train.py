@@ -7,7 +7,7 @@
 ``optim.lr=0.05 predictor.kind=directpred data.root=/data/cifar10.tar.gz``), checks everything
 (one-line error, exit code 2, before any work) and trains into ``<out_dir>/<name>/`` (layout in
 :mod:`dynamics.train.runs`). Exit codes: 0 finished, 1 diverged (NaN/Inf; summary.json says at
-which step), 130 interrupted (checkpoint saved; continue with ``--resume``), 2 bad input.
+which step), 130 (SIGINT) or 143 (SIGTERM) interrupted (continue with ``--resume``), 2 bad input.
 Multi-GPU: ``torchrun --nproc_per_node=N -m dynamics train CONFIG.yaml ...`` (or
 ``torchrun --nproc_per_node=N --no-python ssl-dynamics train ...``); ``optim.batch_size`` is per
 process, ``optim.lr_scaling=linear`` scales the lr with the global batch; only rank 0 writes the

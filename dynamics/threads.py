@@ -10,8 +10,10 @@ idle cores.
 
 * a positive integer: exactly that many threads;
 * ``"auto"`` (the default): the cores this process may use (CPU affinity, capped by a cgroup
-  CPU quota) minus the runnable threads of *other* processes at start, at least 1. An explicit
-  ``OMP_NUM_THREADS`` in the environment wins over ``auto`` (the user's choice).
+  CPU quota) minus the runnable threads of *other* processes at start, at least 1, and at most
+  its share when ``torchrun`` starts several processes on the machine (cores divided by
+  ``LOCAL_WORLD_SIZE``). An explicit ``OMP_NUM_THREADS`` in the environment wins over ``auto``
+  (the user's choice).
 
 :func:`apply_threads` sets torch's intra-op threads and the BLAS/OpenMP pools of numpy/scipy
 (through threadpoolctl where installed) and returns a :class:`ThreadChoice`, which every command
@@ -152,7 +154,16 @@ def choose_threads(spec: Any = AUTO, *, field: str = "threads") -> ThreadChoice:
     if env.isdigit() and int(env) >= 1:
         return ThreadChoice(AUTO, int(env), cpus, 0, "OMP_NUM_THREADS")
     busy = busy_other_threads()
-    return ThreadChoice(AUTO, max(1, min(cpus, cpus - busy)), cpus, busy, AUTO)
+    share = max(1, cpus // local_processes())  # torchrun: the node's cores split by rank
+    return ThreadChoice(AUTO, max(1, min(share, cpus - busy)), cpus, busy, AUTO)
+
+
+def local_processes() -> int:
+    """Processes of this job on this machine (torchrun's ``LOCAL_WORLD_SIZE``; 1 otherwise)."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
 
 
 _blas_limiter: Any = None
@@ -201,7 +212,8 @@ class ThreadGovernor:
             return self.threads
         self._last = now
         busy = busy_other_threads(samples=3, interval=0.005)
-        n = max(1, min(self.choice.cpus, self.choice.cpus - busy))
+        share = max(1, self.choice.cpus // local_processes())
+        n = max(1, min(share, self.choice.cpus - busy))
         if n != self.threads:
             set_threads(n)
             self.threads = n
@@ -210,4 +222,5 @@ class ThreadGovernor:
 
 
 __all__ = ["AUTO", "ThreadChoice", "ThreadGovernor", "apply_threads", "available_cpus",
-           "busy_other_threads", "choose_threads", "parse_threads", "set_threads"]
+           "busy_other_threads", "choose_threads", "local_processes", "parse_threads",
+           "set_threads"]

@@ -2,6 +2,14 @@ import numpy as np
 import pytest
 
 
+def pytest_configure(config):
+    """The suite follows the package's threading policy: the idle cores, at least one (a busy
+    machine would otherwise slow torch's default pool down many times over)."""
+    from dynamics.threads import apply_threads
+
+    apply_threads("auto")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -3,6 +3,7 @@ checkpoints, signals outside the training loop, outputs checked before the work,
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -351,3 +352,28 @@ def test_digits_refuse_a_data_root(tmp_path):
 def test_batch_size_error_names_the_config_key(tmp_path):
     with pytest.raises(ConfigError, match=r"^optim.batch_size: 512 is larger than the 256"):
         trainer.train(cfg_for(tmp_path, "optim.batch_size=512"))
+
+
+# --------------------------------------------------------------------------------------------
+# compare: a Markdown table that renders, epochs that read
+
+
+def test_compare_markdown_renders_and_formats_epochs():
+    from dynamics.train.report import COLUMNS, format_table
+
+    row = dict.fromkeys(COLUMNS)
+    row.update(run="a|b", method="byol", predictor="linear", ema=0.996, epochs=12.345678,
+               linear_eval=0.5, linear_eval_best=0.52, probe_epochs=500, knn=0.4,
+               rankme_projector=40.61, rankme_backbone=38.3, z_std=0.075,
+               z_std_isotropic=0.088)
+    whole = {**row, "run": "c", "epochs": 40.0}
+    lines = format_table([row, whole], "md").splitlines()
+
+    def cells(line):  # GitHub's rule: split on unescaped pipes
+        return re.split(r"(?<!\\)\|", line.strip())[1:-1]
+
+    n = len(cells(lines[0]))
+    assert n == len(COLUMNS) - 2  # best accuracy and isotropic std share cells
+    assert all(len(cells(ln)) == n for ln in lines)
+    assert r"std(z/\|z\|)" in lines[0] and r"a\|b" in lines[2]
+    assert cells(lines[2])[4].strip() == "12.35" and cells(lines[3])[4].strip() == "40"

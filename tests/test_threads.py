@@ -1,6 +1,5 @@
 """The CPU threading policy: parsing, the auto rule, the governor, and real contention."""
 
-import os
 import subprocess
 import sys
 import time
@@ -115,3 +114,12 @@ def test_train_records_its_threads(tmp_path):
     assert torch.get_num_threads() == before  # restored for the caller
     with pytest.raises(ConfigError, match="threads"):
         load_config(smoke, ["threads=zero"])
+
+
+def test_torchrun_processes_split_the_cores(monkeypatch):
+    monkeypatch.setattr(threads, "available_cpus", lambda: 16)
+    monkeypatch.setattr(threads, "busy_other_threads", lambda **k: 0)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert threads.choose_threads("auto").threads == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+    assert threads.choose_threads("auto").threads == 1

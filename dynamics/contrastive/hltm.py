@@ -751,110 +751,17 @@ def _levels(values: np.ndarray) -> str:
 # Grids
 
 
-def run_grid(
-    hids: Sequence[int] = (2, 10),
-    delta_lowers: Sequence[float] = (0.7, 0.9),
-    depths: Sequence[int] = (4,),
-    seeds: Sequence[int] = (1, 2, 3),
-    *,
-    epochs: int = 10,
-    draws_per_epoch: int = 32000,
-    loss: str = "nce",
-    tau: float = 0.1,
-    lr: float = 0.1,
-    batch_size: int = 128,
-    delta_upper: float = 1.0,
-    num_children: int = 2,
-    bn: bool = False,
-    eval_samples: int = 8192,
-    op_samples: int = 1024,
-    log: Callable[[str], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Train one tree net per (depth, delta_lower, hid, seed), sequentially, and return one row
-    per run: the settings, ``corr_before``/``corr_after`` (mean best |corr| per level, root
-    first), ``op_before``/``op_after`` (mean ||OP||_F per level), ``weight_after``,
-    ``loss_first``/``loss_last`` (the first and last epoch's mean loss), ``runtime_s`` and the
-    full per-epoch ``history`` (a dict, for the JSON output).
-
-    The seed fixes the tree (so runs that differ only in ``hid`` or the delta range share the
-    signs and the ordering of the polarities), the initial weights and the data. The defaults
-    (12 runs of 32k draws x 10 epochs = 2500 SGD steps each, depth 4) take about a minute on
-    one CPU core (a depth-5, hid-10 run about 10 s; hid 50 about three times that); the
-    official code's README example uses 64k draws x 20 epochs at depth 5."""
-    hids = [_check_int("hid", h, 1) for h in _seq("hid", hids)]
-    depths = [_check_int("depth", d, 1) for d in _seq("depth", depths)]
-    seeds = [_check_int("seeds", s, 0) for s in _seq("seeds", seeds)]
-    delta_lowers = [float(d) for d in _seq("delta_lower", delta_lowers)]
-    for d in delta_lowers:
-        check_range("delta_lower", d, low=0.0, high=1.0)
-        if d > delta_upper:
-            raise ConfigError("delta_lower", f"must be <= delta_upper ({delta_upper:g}), got {d:g}")
-    validate_training(loss, tau, lr, batch_size, epochs, draws_per_epoch, eval_samples, op_samples)
-    rows = []
-    total = len(depths) * len(delta_lowers) * len(hids) * len(seeds)
-    k = 0
-    for depth in depths:
-        for dl in delta_lowers:
-            for hid in hids:
-                for seed in seeds:
-                    k += 1
-                    tree = HLTM(depth, num_children, dl, delta_upper, seed=seed)
-                    net = TreeNet(tree, hid, bn=bn, seed=seed)
-                    h = train_hltm(
-                        tree,
-                        net,
-                        loss,
-                        tau,
-                        lr,
-                        batch_size,
-                        epochs,
-                        draws_per_epoch,
-                        seed,
-                        eval_samples=eval_samples,
-                        op_samples=op_samples,
-                    )
-                    rows.append(
-                        {
-                            "depth": depth,
-                            "num_children": num_children,
-                            "hid": hid,
-                            "delta_lower": dl,
-                            "delta_upper": float(delta_upper),
-                            "bn": bool(bn),
-                            "seed": seed,
-                            "loss": loss,
-                            "tau": float(tau),
-                            "lr": float(lr),
-                            "batch_size": int(batch_size),
-                            "epochs": int(epochs),
-                            "draws_per_epoch": int(draws_per_epoch),
-                            "corr_before": h.corr[0].tolist(),
-                            "corr_after": h.corr[-1].tolist(),
-                            "op_before": h.op_norm[0].tolist(),
-                            "op_after": h.op_norm[-1].tolist(),
-                            "weight_after": h.weight_norm[-1].tolist(),
-                            "loss_first": float(h.loss[1]) if epochs else float("nan"),
-                            "loss_last": float(h.loss[-1]) if epochs else float("nan"),
-                            "runtime_s": float(h.runtime_s),
-                            "history": h.to_dict(),
-                        }
-                    )
-                    if log:
-                        log(
-                            f"[{k}/{total}] depth {depth} delta_lower {dl:g} hid {hid} seed "
-                            f"{seed}: corr {_levels(h.corr[0])} -> {_levels(h.corr[-1])} "
-                            f"({h.runtime_s:.1f} s)"
-                        )
-    return rows
+# The grid runner (resumable through per-cell records) lives in hltm_grid, which imports this
+# module; ``run_grid`` and friends stay importable from here.
+_GRID_NAMES = ("Cell", "CellStore", "grid_cells", "run_cell", "run_grid")
 
 
-def _seq(name: str, values: Any) -> list:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        values = [values]
-    values = list(values)
-    if not values:
-        raise ConfigError(name, "needs at least one value")
-    return values
+def __getattr__(name: str) -> Any:
+    if name in _GRID_NAMES:
+        from dynamics.contrastive import hltm_grid
+
+        return getattr(hltm_grid, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def summarise_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -706,6 +707,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     """
     wall0 = time.perf_counter()
     check_backends(cfg.log)
+    check_data_source(cfg)
     if env_rank() == 0:  # a live run in the folder: refuse before any work
         runs.RunDir(cfg.run_dir).check_unlocked()
     runs.plan_run(cfg, resume=resume, overwrite=overwrite)  # guards first, before any work
@@ -716,6 +718,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         return _train(cfg, dist, resume, overwrite, progress, wall0)
     finally:
         dist.shutdown()  # destroys the process group only if init_from_env created it here
+
+
+def check_data_source(cfg: TrainConfig) -> None:
+    """Before any work: a ``data.root`` that does not exist is one line (a torchvision set
+    with ``data.download=true`` creates its root)."""
+    d = cfg.data
+    if d.root is None or d.dataset in ("digits", "synthetic"):
+        return
+    root = Path(d.root).expanduser()
+    if not root.exists() and not (d.download and d.dataset != "folder"):
+        hint = ("an image folder or a .tar/.tar.gz of class folders" if d.dataset == "folder"
+                else "a folder holding the torchvision files, or set data.download=true")
+        raise ConfigError("data.root", f"{root} does not exist; give {hint}")
 
 
 def _lock_run(cfg: TrainConfig, dist: DistContext):

@@ -134,8 +134,8 @@ def _torchvision_dataset(name: str, root, download: bool, **kwargs):
     except OSError as exc:  # no network, permission, disk full, ...
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError("data.download", f"could not download {pretty} into {root}: {msg}; "
-                                           f"copy {folder}/ there by hand or use data.dataset=folder"
-                          ) from None
+                                           f"copy {folder}/ there by hand or use "
+                                           f"data.dataset=folder") from None
 
 
 def load_cifar10(root=None, split: str = "train", download: bool = False) -> ImageDataset:

@@ -193,8 +193,8 @@ def _check_resize(resize) -> int | tuple[int, int] | None:
     if (isinstance(resize, (tuple, list)) and len(resize) == 2
             and all(isinstance(v, (int, np.integer)) and v > 0 for v in resize)):
         return (int(resize[0]), int(resize[1]))
-    raise ConfigError("data.image_size", f"must be None, a positive int (shorter side + centre crop) "
-                                     f"or (height, width), got {resize!r}")
+    raise ConfigError("data.image_size", f"must be None, a positive int (shorter side + centre "
+                                         f"crop) or (height, width), got {resize!r}")
 
 
 def _decode_all(items: Iterable[tuple[str, bytes | Path]], mode: str, resize, workers: int,
@@ -223,8 +223,9 @@ def _decode_all(items: Iterable[tuple[str, bytes | Path]], mode: str, resize, wo
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         a, b = sorted(shapes)[:2]
-        raise ConfigError("data.image_size", f"images in {where} have different sizes (e.g. {a} and "
-                                         f"{b}); set data.image_size=<int> to resize them")
+        raise ConfigError("data.image_size", f"images in {where} have different sizes (e.g. {a} "
+                                             f"and {b}); set data.image_size=<int> to resize "
+                                             f"them")
     return [n for n, _ in items], np.stack(arrays)
 
 
