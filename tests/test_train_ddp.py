@@ -209,8 +209,9 @@ def test_replicas_hold_identical_state(ddp, name):
 def test_run_folder_is_written_once_by_rank_zero(ddp, name):
     run = runs.RunDir(ddp["out"] / name)
     files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*") if p.is_file())
-    assert files == ["checkpoints/epoch_0001.pt", "checkpoints/last.pt", "config.yaml",
+    assert files == [".lock", "checkpoints/epoch_0001.pt", "checkpoints/last.pt", "config.yaml",
                      "metrics.jsonl", "spectra.jsonl", "summary.json"]
+    assert (run.path / ".lock").read_text() == ""  # released by rank 0 at the end
     rows = runs.read_jsonl(run.metrics)
     assert [r["step"] for r in rows if r["kind"] == "train"] == list(range(1, STEPS + 1))
     assert [r["epoch"] for r in rows if r["kind"] == "eval"] == [1]
@@ -226,7 +227,8 @@ def test_run_folder_is_written_once_by_rank_zero(ddp, name):
     # features gathered from both ranks: every test image is evaluated exactly once
     assert s["linear_eval"] and s["data"]["test_samples"] == len(
         load_run_data(load_config(SMOKE, overrides(name))).eval.test_labels)
-    assert not (ddp["out"] / "bad").exists() or not any((ddp["out"] / "bad").iterdir())
+    bad = ddp["out"] / "bad"  # nothing but the released lock file
+    assert not bad.exists() or [p.name for p in bad.iterdir()] == [".lock"]
 
 
 def test_ddp_resume_equals_the_uninterrupted_ddp_run(ddp):

@@ -101,7 +101,7 @@ def test_smoke_run_writes_the_run_folder(run_a):
     for k in ("rankme_projector", "rankme_backbone", "rankme_backbone_test",
               "normalized_std_projector"):
         assert col[k] > 0, k
-    assert set(on_disk["runtime"]) == {"train_s", "eval_s", "this_process_s"}
+    assert set(on_disk["runtime"]) == {"train_s", "eval_s", "this_process_s", "thread_changes"}
 
 
 def test_resume_after_an_epoch_equals_the_uninterrupted_run(run_a, tmp_path):
