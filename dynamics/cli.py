@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -109,7 +111,7 @@ def _apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace,
 def _add_mode_params(p: argparse.ArgumentParser, *, ema_default_tau0: bool = True) -> None:
     g = p.add_argument_group("model (Eqs. 11-13)")
     g.add_argument("--alpha-p", dest="alpha_p", type=float, default=1.0,
-                   help="relative predictor learning rate alpha_p > 0 (default 1)")
+                   help="relative predictor learning rate alpha_p in [1e-6, 1e6] (default 1)")
     g.add_argument("--eta", type=float, default=0.0, help="weight decay eta >= 0 (default 0)")
     g.add_argument("--sigma2", type=float, default=0.0,
                    help="augmentation variance sigma^2 >= 0 (default 0)")
@@ -121,23 +123,28 @@ def _add_mode_params(p: argparse.ArgumentParser, *, ema_default_tau0: bool = Tru
 
 
 def _add_time(p: argparse.ArgumentParser, t_end: float, n_save: int) -> None:
+    from dynamics.resources import T_END_LIMIT
+
     g = p.add_argument_group("integration")
     g.add_argument("--t-end", dest="t_end", type=float, default=t_end,
-                   help=f"final time > 0 (default {t_end:g})")
+                   help=f"final time in (0, {T_END_LIMIT:g}] (default {t_end:g})")
     g.add_argument("--n-save", dest="n_save", type=int, default=n_save,
                    help=f"number of stored time points >= 2 (default {n_save})")
-    g.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (default 1e-8)")
-    g.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance (default 1e-10)")
+    g.add_argument("--rtol", type=float, default=1e-8,
+                   help="relative tolerance in (0, 0.1] (default 1e-8)")
+    g.add_argument("--atol", type=float, default=1e-10,
+                   help="absolute tolerance in (0, 1] (default 1e-10)")
     g.add_argument("--blowup", type=float, default=1e8,
                    help="stop (keeping what was computed) when a weight (|p|, sqrt(s), "
                         "|W| entries) exceeds this (default 1e8)")
 
 
 def _check_tolerances(args) -> None:
+    """rtol in (0, 0.1], atol in (0, 1] (looser ones let the solvers diverge), blowup > 0."""
     from dynamics.errors import check_range
 
-    check_range("rtol", args.rtol, low=0, low_open=True, high=1)
-    check_range("atol", args.atol, low=0, low_open=True)
+    check_range("rtol", args.rtol, low=0, low_open=True, high=0.1)
+    check_range("atol", args.atol, low=0, low_open=True, high=1)
     check_range("blowup", args.blowup, low=0, low_open=True)
 
 
@@ -147,17 +154,24 @@ def _tau0(args) -> float:
     return 0.0 if args.beta is not None else 1.0
 
 
-def _cmd_modes(args) -> int:
-    from dynamics.io import check_output_path, save_arrays
-    from dynamics.theory.modes import simulate_modes, validate_mode_inputs
+def _check_model(args, *, sigma2: bool = True) -> None:
+    """alpha_p > 0, eta >= 0, sigma2 >= 0 (when ``sigma2``), beta > 0 (when set), all finite
+    and at most PARAM_LIMIT; t_end in (0, T_END_LIMIT]; n_save an integer >= 2."""
+    from dynamics.resources import check_parameter, check_rate, check_t_end
 
-    out = check_output_path("out", args.out) if args.out else None
-    p0, s0 = np.asarray(args.p0, float), np.asarray(args.s0, float)
-    if p0.size != s0.size and 1 not in (p0.size, s0.size):
-        raise ConfigError("s0", f"needs 1 value or as many as p0 ({p0.size}), got {s0.size}")
-    validate_mode_inputs(s0=s0, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
-                         beta=args.beta, t_end=args.t_end)
-    _check_tolerances(args)
+    check_rate("alpha_p", args.alpha_p)
+    check_parameter("eta", args.eta)
+    if sigma2:
+        check_parameter("sigma2", args.sigma2)
+    if args.beta is not None:
+        check_parameter("beta", args.beta, low_open=True)
+    check_t_end("t_end", args.t_end)
+    if args.n_save < 2:
+        raise ConfigError("n_save", f"must be an integer >= 2, got {args.n_save}")
+
+
+def _check_device(args) -> None:
+    """--device is cpu, or cuda with a CUDA device present."""
     if args.device not in ("cpu", "cuda"):
         raise ConfigError("device", f"must be cpu or cuda, got {args.device!r}")
     if args.device == "cuda":
@@ -165,6 +179,45 @@ def _cmd_modes(args) -> int:
 
         if not torch.cuda.is_available():
             raise ConfigError("device", "cuda requested but no CUDA device is available")
+
+
+def _cmd_modes(args) -> int:
+    """Checks every input (values, sizes, memory, output place) before integrating."""
+    from dynamics.errors import check_range
+    from dynamics.io import check_output_path, save_arrays
+    from dynamics.resources import (
+        PARAM_LIMIT,
+        check_memory,
+        check_parameter,
+        fits,
+        mode_batch_bytes,
+    )
+    from dynamics.theory.modes import simulate_modes, validate_mode_inputs
+
+    p0, s0 = np.asarray(args.p0, float), np.asarray(args.s0, float)
+    if p0.size != s0.size and 1 not in (p0.size, s0.size):
+        raise ConfigError("s0", f"needs 1 value or as many as p0 ({p0.size}), got {s0.size}")
+    _check_tolerances(args)
+    # Initial values beyond the blow-up limit would stop at once.
+    check_range("p0", p0, low=-args.blowup, high=args.blowup)
+    check_range("s0", s0, low=0, high=args.blowup * args.blowup)
+    if args.tau0 is not None:
+        check_parameter("tau0", args.tau0, low=-PARAM_LIMIT)
+    _check_model(args)
+    validate_mode_inputs(p0=p0, s0=s0, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
+                         beta=args.beta, t_end=args.t_end, tau0=_tau0(args))
+    check_range("s_tol", args.s_tol, low=0, low_open=True)
+    _check_device(args)
+    n = max(p0.size, s0.size)
+    field = "n_save" if fits(mode_batch_bytes(n, 2)) else "p0"
+    check_memory(field, mode_batch_bytes(n, args.n_save),
+                 f"{n} mode(s) x {args.n_save} saved points",
+                 f"use a smaller {_opt(args, 'n_save')}" if field == "n_save" else
+                 f"use fewer {_opt(args, 'p0')} values")
+    out = check_output_path("out", args.out) if args.out else None
+    if args.device == "cuda":
+        import torch
+
         p0, s0 = torch.as_tensor(p0, device="cuda"), torch.as_tensor(s0, device="cuda")
     traj = simulate_modes(p0, s0, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
                           tau0=_tau0(args), beta=args.beta, t_end=args.t_end,
@@ -216,32 +269,39 @@ def _read_matrix(field: str, path: str) -> np.ndarray:
 
 
 def _cmd_matrix(args) -> int:
-    from dynamics.errors import check_range
+    """Checks every input (values, matrices, memory, output place) before integrating."""
+    from dynamics.errors import check_psd
     from dynamics.io import check_output_path, save_arrays
+    from dynamics.resources import check_parameter, check_seed
     from dynamics.theory.matrix_flow import MatrixFlowConfig, simulate_matrix
 
-    out = check_output_path("out", args.out) if args.out else None
     _check_tolerances(args)
-    if args.X is not None:
-        X = _read_matrix("X", args.X)
-        n1 = X.shape[0] if X.ndim == 2 else 0
-    else:
-        if args.n1 is None or args.n1 < 1:
-            raise ConfigError("n1", f"must be a positive integer, got {args.n1!r}")
-        n1 = args.n1
-        X = np.eye(n1)
-    if args.Xprime is not None:
-        Xp = _read_matrix("Xprime", args.Xprime)
-    else:
-        check_range("sigma2", args.sigma2, low=0)
-        Xp = args.sigma2 * np.eye(max(n1, 1))
-    n2 = args.n2 if args.n2 is not None else n1
-    if n2 < 1:
-        raise ConfigError("n2", f"must be a positive integer, got {n2}")
-    check_range("init_scale", args.init_scale, low=0, low_open=True)
+    _check_model(args, sigma2=args.Xprime is None)
+    check_seed("seed", args.seed)
+    check_parameter("init_scale", args.init_scale, low_open=True)
     cfg = MatrixFlowConfig(alpha_p=args.alpha_p, beta=args.beta,
                            eta=args.eta, predictor=args.predictor, target=args.target,
                            stop_grad=not args.no_stop_grad)
+    X = _read_matrix("X", args.X) if args.X is not None else None
+    if X is not None:
+        X = check_psd("X", X)
+        n1 = X.shape[0]
+    elif args.n1 is None or args.n1 < 1:
+        raise ConfigError("n1", f"must be a positive integer, got {args.n1!r}")
+    else:
+        n1 = args.n1
+    Xp = None
+    if args.Xprime is not None:
+        Xp = check_psd("Xprime", _read_matrix("Xprime", args.Xprime), n1)
+    n2 = args.n2 if args.n2 is not None else n1
+    if n2 < 1:
+        raise ConfigError("n2", f"must be a positive integer, got {n2}")
+    _check_matrix_memory(args, n1, n2)
+    out = check_output_path("out", args.out) if args.out else None
+    if X is None:
+        X = np.eye(n1)
+    if Xp is None:
+        Xp = args.sigma2 * np.eye(max(n1, 1))
     rng = np.random.default_rng(args.seed)
     scale = args.init_scale / np.sqrt(max(n1, 1))
     W0 = scale * rng.standard_normal((n2, n1))
@@ -277,6 +337,57 @@ def _cmd_matrix(args) -> int:
     return 0
 
 
+def _check_matrix_memory(args, n1: int, n2: int) -> None:
+    """Refuse (one line) a matrix flow whose arrays would not fit in memory; the field is the
+    option that contributes most (n_save, method or the sizes)."""
+    from dynamics.resources import available_memory, check_memory, fits, matrix_flow_bytes
+
+    implicit = args.method in ("Radau", "BDF", "LSODA")
+    avail = available_memory()
+    need = matrix_flow_bytes(n1, n2, args.n_save, implicit=implicit)
+    size = "X" if args.X is not None else "n2" if n2 > n1 else "n1"
+    if not fits(matrix_flow_bytes(n1, n2, 2), avail):
+        field, hint = size, ("use a smaller X" if size == "X" else
+                             f"use a smaller {_opt(args, 'n1')} or {_opt(args, 'n2')}")
+    elif not fits(matrix_flow_bytes(n1, n2, 2, implicit=implicit), avail):
+        field = "method"
+        hint = (f"the implicit {_opt(args, 'method')} {args.method} stores dense Jacobians; "
+                f"use {_opt(args, 'method')} DOP853 or smaller sizes")
+    else:
+        field, hint = "n_save", f"use a smaller {_opt(args, 'n_save')}"
+    check_memory(field, need, f"n1={n1}, n2={n2} with {args.n_save} saved points"
+                 + (f" and {args.method}" if implicit else ""), hint, avail)
+
+
+def _accept_negative_numbers(p: argparse.ArgumentParser) -> None:
+    """Let option values like ``-1e3``, ``-.5`` and ``-inf`` through (argparse alone takes only
+    ``-1`` and ``-1.5`` for numbers and reads the others as unknown options)."""
+    import re
+
+    p._negative_number_matcher = re.compile(r"^-(\.?\d|inf(inity)?$|nan$)", re.IGNORECASE)
+
+
+class _OptionNames:
+    """``dest -> option`` of one parser (``"n_save"`` -> ``"--n-save"``), so that the hints of
+    error messages only name options that exist; ``args.opt`` of the theory commands. Being
+    callable keeps it out of the ``meta`` of outputs (see ``_jsonable_args``)."""
+
+    def __init__(self, parser: argparse.ArgumentParser):
+        self._parser = parser
+
+    def __call__(self, dest: str) -> str:
+        for action in self._parser._actions:
+            if action.dest == dest and action.option_strings:
+                return max(action.option_strings, key=len)
+        return dest
+
+
+def _opt(args, dest: str) -> str:
+    """The option that sets ``dest`` in the parser that produced ``args``."""
+    namer = getattr(args, "opt", None)
+    return namer(dest) if namer is not None else dest
+
+
 def _time_major(arrays: dict[str, np.ndarray], T: int) -> dict[str, np.ndarray]:
     """Keep only the arrays with a leading time axis (for CSV)."""
     return {k: v for k, v in arrays.items() if np.ndim(v) >= 1 and np.shape(v)[0] == T}
@@ -297,6 +408,8 @@ def _cmd_phase(args) -> int:
 
 
 def _cmd_figures(args) -> int:
+    """Checks the names and the output folder (created; no file in the way, writable) first."""
+    from dynamics.io import check_output_dir
     from dynamics.plots import FIGURES, make_figures
 
     names = args.names or list(FIGURES)
@@ -304,13 +417,16 @@ def _cmd_figures(args) -> int:
     if unknown:
         raise ConfigError("names", f"unknown figure {unknown[0]!r}; allowed: "
                                    f"{', '.join(FIGURES)}")
-    results = make_figures(names, Path(args.out), quick=args.quick)
+    out = check_output_dir("out", args.out)
+    results = make_figures(names, out, quick=args.quick)
     for name, res in results.items():
         print(f"{name}: " + ", ".join(str(p) for p in res.paths))
     return 0
 
 
 def _cmd_reproduce(args) -> int:
+    """The output folder is checked and locked (one ``reproduce`` per folder) before any work
+    (see :func:`dynamics.reproduce.run_reproduce`)."""
     from dynamics.reproduce import run_reproduce
 
     summary = run_reproduce(Path(args.out), quick=args.quick)
@@ -326,7 +442,12 @@ def _cmd_reproduce(args) -> int:
 
 
 def _jsonable_args(args) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if not callable(v) and k != "func"}
+    """The options of a command for the ``meta`` of its output (the thread choice included)."""
+    out = {k: v for k, v in vars(args).items()
+           if not callable(v) and k not in ("func", "threads_applied_by_command")}
+    if "thread_choice" in out:
+        out["thread_choice"] = out["thread_choice"].to_dict()
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -353,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a mode counts as collapsed when its final s_j < s_tol (default 1e-6)")
     m.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     m.add_argument("--out", help="trajectory file: .json, .csv or .npz")
-    m.set_defaults(func=_cmd_modes)
+    m.set_defaults(func=_cmd_modes, opt=_OptionNames(m))
+    _accept_negative_numbers(m)
 
     x = simsub.add_parser("matrix", help="matrix gradient flow (Lemma 1, Theorem 2)",
                           description="Integrate the matrix flow of the linear BYOL/SimSiam "
@@ -384,20 +506,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Wa(0) = 0 (default, as in Eq. 15) or a copy of W(0)")
     x.add_argument("--init-scale", dest="init_scale", type=float, default=0.5,
                    help="entries of W(0) ~ N(0, init_scale^2 / n1) (default 0.5)")
-    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--seed", type=int, default=0, help="random seed >= 0 (default 0)")
     x.add_argument("--method", default="DOP853",
                    choices=("RK45", "DOP853", "Radau", "BDF", "LSODA", "RK23"),
                    help="solve_ivp method (Radau/BDF/LSODA for stiff settings)")
     _add_time(x, 20.0, 201)
     x.add_argument("--out", help="trajectory file: .json, .csv or .npz")
-    x.set_defaults(func=_cmd_matrix, rtol=1e-10, atol=1e-12)
+    x.set_defaults(func=_cmd_matrix, rtol=1e-10, atol=1e-12, opt=_OptionNames(x))
+    _accept_negative_numbers(x)
 
     ph = simsub.add_parser("phase", help="phase diagram: basin of collapse or "
                                          "hyper-parameter grid (data + PNG)")
     from dynamics.cli_phase import add_phase_arguments
 
     add_phase_arguments(ph)
-    ph.set_defaults(func=_cmd_phase)
+    ph.set_defaults(func=_cmd_phase, opt=_OptionNames(ph))
+    _accept_negative_numbers(ph)
 
     from dynamics.cli_hltm import add_hltm_arguments, run_hltm
     from dynamics.cli_train import (
@@ -411,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train an SSL model (BYOL, SimSiam, SimCLR, DirectPred...)")
     add_train_arguments(tr)
-    tr.set_defaults(func=run_train)
+    tr.set_defaults(func=run_train, threads_applied_by_command=True)
     ev = sub.add_parser("eval", help="linear evaluation and kNN of a finished run")
     add_eval_arguments(ev)
     ev.set_defaults(func=run_eval)
@@ -433,6 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="results", help="output folder (default results/)")
     r.add_argument("--quick", action="store_true", help="smaller, faster version")
     r.set_defaults(func=_cmd_reproduce)
+    for leaf in _leaf_parsers(parser):
+        add_threads_argument(leaf)
     return parser
 
 
@@ -450,24 +576,66 @@ def _subparser_for(parser: argparse.ArgumentParser, args) -> argparse.ArgumentPa
     return node
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that ``finally`` blocks run: temporary files are
+    removed and run folders record the interruption (a bare SIGTERM would kill the process
+    with no message and leave half-written files)."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [parser]
+    return [leaf for p in subs[0].choices.values() for leaf in _leaf_parsers(p)]
+
+
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    """``--threads auto|N`` on a command (see :mod:`dynamics.threads`)."""
+    if any("--threads" in a.option_strings for a in p._actions):
+        return
+    p.add_argument("--threads", default=None,
+                   help="CPU threads for torch and BLAS: auto (default: the idle cores, at "
+                        "least 1) or a positive integer")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if getattr(args, "config", None):
             leaf = _subparser_for(parser, args)
             depth = 2 if getattr(args, "what", None) else 1
             args = _apply_config(leaf, leaf.parse_args(argv[depth:]), argv[depth:])
             args.func = func
+        if not getattr(args, "threads_applied_by_command", False):
+            from dynamics.threads import apply_threads
+
+            args.thread_choice = apply_threads(getattr(args, "threads", None))
         return int(func(args) or 0)
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            print(f"{PROG}: interrupted by SIGTERM; nothing half-written was kept",
+                  file=sys.stderr)
+            return 143
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

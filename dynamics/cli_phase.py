@@ -7,23 +7,54 @@ Two kinds:
 * ``--kind hyper``: the fraction of a set of modes that collapse over a grid of two
   hyper-parameters (any two of eta, alpha_p, beta, sigma2, tau).
 
-Both run as one batched integration (:mod:`dynamics.theory.phase`) and write the data (``--out``,
-.npz or .json) and a PNG/PDF picture next to it.
+Both run as batched integrations (:mod:`dynamics.theory.phase`) and write the data (``--out``,
+.npz or .json) and a PNG/PDF picture next to it. Every input, the memory the grid needs and the
+output place are checked before the integration starts; progress goes to stderr (a bar on a
+terminal, else a line every :attr:`Progress.line_every_s` seconds) unless ``--quiet``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from dynamics.errors import ConfigError, check_range
+from dynamics.resources import (
+    PARAM_LIMIT,
+    T_END_LIMIT,
+    check_memory,
+    check_parameter,
+    check_rate,
+    check_seed,
+    check_t_end,
+    mode_batch_bytes,
+)
 
 KINDS = ("basin", "hyper")
 
+P0_LIMIT = 1e8
+"""|p0| and sqrt(s0) above this leave the integrator's blow-up bound (1e8) at once."""
 
-def _axis_spec(text: list[str], field: str) -> tuple[str, np.ndarray]:
+# Allowed values of a hyper-parameter axis: (low, low_open).
+_AXIS_DOMAIN = {"eta": (0.0, False), "alpha_p": (0.0, True), "beta": (0.0, True),
+                "sigma2": (0.0, False), "tau": (0.0, False)}
+
+
+def _opt(args, dest: str) -> str:
+    """The option that sets ``dest`` (``--grid``), read from the parser (see cli.py)."""
+    namer: Callable[[str], str] | None = getattr(args, "opt", None)
+    return namer(dest) if namer is not None else "--" + dest.replace("_", "-")
+
+
+def _axis_spec(text: list[str], field: str) -> tuple[str, float, float, int]:
+    """``NAME MIN MAX N`` of a hyper-parameter axis: a known name, finite MIN < MAX inside the
+    parameter's allowed values (at most :data:`PARAM_LIMIT`), N >= 2."""
     from dynamics.theory.phase import AXIS_NAMES
 
     if len(text) != 4:
@@ -34,10 +65,28 @@ def _axis_spec(text: list[str], field: str) -> tuple[str, np.ndarray]:
     try:
         lo, hi, n = float(text[1]), float(text[2]), int(text[3])
     except ValueError:
-        raise ConfigError(field, f"MIN MAX N must be numbers, got {' '.join(text[1:])}") from None
+        raise ConfigError(field, f"MIN MAX N must be numbers (N an integer), got "
+                                 f"{' '.join(text[1:])}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ConfigError(field, f"MIN and MAX must be finite, got {lo:g} {hi:g}")
     if n < 2 or not hi > lo:
         raise ConfigError(field, f"needs MAX > MIN and N >= 2, got {lo:g} {hi:g} {n}")
-    return name, np.linspace(lo, hi, n)
+    low, low_open = _AXIS_DOMAIN[name]
+    if name == "alpha_p":  # see resources.check_rate
+        low, low_open = 1 / PARAM_LIMIT, False
+    if lo < low or (low_open and lo == low) or hi > PARAM_LIMIT:
+        raise ConfigError(field, f"{name} values must be in {'(' if low_open else '['}{low:g}, "
+                                 f"{PARAM_LIMIT:g}], got MIN {lo:g} MAX {hi:g}")
+    return name, lo, hi, n
+
+
+def _range(args, field: str, low: float, high: float) -> tuple[float, float]:
+    """A ``MIN MAX`` grid range: finite, low <= MIN < MAX <= high."""
+    lo, hi = getattr(args, field)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < low or hi > high or not hi > lo:
+        raise ConfigError(field, f"needs {low:g} <= MIN < MAX <= {high:g} (finite), got "
+                                 f"{lo:g} {hi:g}")
+    return lo, hi
 
 
 def add_phase_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,57 +94,84 @@ def add_phase_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML/JSON file with option values")
     p.add_argument("--kind", default="basin", choices=KINDS,
                    help="basin: (p0, s0) grid; hyper: two hyper-parameters (default basin)")
+    lim = f"{PARAM_LIMIT:g}"
     g = p.add_argument_group("model (fixed values; an axis of --kind hyper overrides them)")
-    g.add_argument("--alpha-p", dest="alpha_p", type=float, default=1.0)
-    g.add_argument("--eta", type=float, default=0.01)
-    g.add_argument("--sigma2", type=float, default=0.0)
-    g.add_argument("--tau", type=float, default=1.0, help="fixed tau (without --beta)")
+    g.add_argument("--alpha-p", dest="alpha_p", type=float, default=1.0,
+                   help=f"predictor rate in [{1 / PARAM_LIMIT:g}, {lim}] (default 1)")
+    g.add_argument("--eta", type=float, default=0.01,
+                   help=f"weight decay in [0, {lim}] (default 0.01)")
+    g.add_argument("--sigma2", type=float, default=0.0,
+                   help=f"augmentation variance in [0, {lim}] (default 0)")
+    g.add_argument("--tau", type=float, default=1.0,
+                   help=f"fixed tau in [0, {lim}] (without --beta; default 1)")
     g.add_argument("--beta", type=float, default=None,
-                   help="EMA rate: tau evolves by Eq. 13 from --tau0 (default 0)")
-    g.add_argument("--tau0", type=float, default=None, help="tau(0) with --beta (default 0)")
+                   help=f"EMA rate in (0, {lim}]: tau evolves by Eq. 13 from --tau0 (default 0)")
+    g.add_argument("--tau0", type=float, default=None,
+                   help="tau(0) with an EMA target (--beta or a beta axis; default 0)")
     b = p.add_argument_group("--kind basin")
     b.add_argument("--p0-range", dest="p0_range", type=float, nargs=2, default=[-1.0, 2.0],
-                   metavar=("MIN", "MAX"), help="p0 grid range (default -1 2)")
+                   metavar=("MIN", "MAX"),
+                   help=f"p0 grid range, finite, within +-{P0_LIMIT:g} (default -1 2)")
     b.add_argument("--s0-range", dest="s0_range", type=float, nargs=2, default=[0.0, 2.0],
-                   metavar=("MIN", "MAX"), help="s0 grid range, MIN >= 0 (default 0 2)")
-    b.add_argument("--grid", type=int, default=201, help="grid points per axis (default 201)")
+                   metavar=("MIN", "MAX"),
+                   help=f"s0 grid range, 0 <= MIN < MAX <= {P0_LIMIT**2:g} (default 0 2)")
+    b.add_argument("--grid", type=int, default=201,
+                   help="grid points per axis >= 2 (default 201; memory grows as grid^2)")
     h = p.add_argument_group("--kind hyper")
     h.add_argument("--x", nargs=4, default=["eta", "0", "0.4", "41"],
                    metavar=("NAME", "MIN", "MAX", "N"), help="x axis (default eta 0 0.4 41)")
     h.add_argument("--y", nargs=4, default=["alpha_p", "0.25", "4", "31"],
                    metavar=("NAME", "MIN", "MAX", "N"), help="y axis (default alpha_p 0.25 4 31)")
     h.add_argument("--n-modes", dest="n_modes", type=int, default=32,
-                   help="modes per grid cell (default 32)")
+                   help="modes per grid cell >= 1 (default 32)")
     h.add_argument("--init-scale", dest="init_scale", type=float, default=0.5,
-                   help="modes start at p0 ~ U(-a, a), s0 = p0^2 + U(0, a^2) (default a=0.5)")
-    h.add_argument("--seed", type=int, default=0)
+                   help="modes start at p0 ~ U(-a, a), s0 = p0^2 + U(0, a^2) (default a=0.5, "
+                        f"at most {P0_LIMIT / 10:g})")
+    h.add_argument("--seed", type=int, default=0, help="random seed >= 0 of the modes "
+                                                       "(default 0)")
     c = p.add_argument_group("integration")
     c.add_argument("--t-end", dest="t_end", type=float, default=None,
-                   help="final time (default: long enough for the slowest collapse)")
+                   help=f"final time in (0, {T_END_LIMIT:g}] (default: long enough for the "
+                        "slowest collapse, at most 20000)")
     c.add_argument("--s-tol", dest="s_tol", type=float, default=1e-6,
                    help="collapsed when the final s < s_tol (default 1e-6)")
-    c.add_argument("--rtol", type=float, default=1e-8)
-    c.add_argument("--atol", type=float, default=1e-10)
+    c.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance in (0, 0.1] "
+                                                            "(default 1e-8)")
+    c.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance in (0, 1] "
+                                                             "(default 1e-10)")
     c.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", default="phase.npz", help="data file .npz or .json (default "
                                                       "phase.npz); the PNG/PDF go next to it")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (default: a bar on a terminal, else a line "
+                        f"every {Progress.line_every_s:g} s with the fraction done and an ETA)")
 
 
-def _validate(args) -> Path:
-    out = Path(args.out)
-    if out.suffix not in (".npz", ".json"):
-        raise ConfigError("out", f"must end in .npz or .json, got {args.out!r}")
-    check_range("alpha_p", args.alpha_p, low=0, low_open=True)
-    check_range("eta", args.eta, low=0)
-    check_range("sigma2", args.sigma2, low=0)
-    check_range("tau", args.tau, low=0)
+def _validate_model(args, axes: tuple[str, ...]) -> bool:
+    """The fixed hyper-parameters, tau0 and the integration settings; returns whether the
+    target is an EMA (``--beta`` or a beta axis)."""
+    check_rate("alpha_p", args.alpha_p)
+    check_parameter("eta", args.eta)
+    check_parameter("sigma2", args.sigma2)
+    check_parameter("tau", args.tau)
     if args.beta is not None:
-        check_range("beta", args.beta, low=0, low_open=True)
+        check_parameter("beta", args.beta, low_open=True)
+    ema = args.beta is not None or "beta" in axes
+    if args.tau0 is not None:
+        if not ema:
+            raise ConfigError("tau0", f"is tau(0) of an EMA target and needs {_opt(args, 'beta')}"
+                                      f" (or a beta axis); without it set {_opt(args, 'tau')}")
+        check_parameter("tau0", args.tau0, low=-PARAM_LIMIT)
+    if ema and "tau" in axes:
+        field = "x" if args.x[0] == "tau" else "y"
+        raise ConfigError(field, f"tau cannot be an axis with an EMA target ({_opt(args, 'beta')}"
+                                 f" or a beta axis): tau then evolves by Eq. 13 from "
+                                 f"{_opt(args, 'tau0')}")
     if args.t_end is not None:
-        check_range("t_end", args.t_end, low=0, low_open=True)
+        check_t_end("t_end", args.t_end)
     check_range("s_tol", args.s_tol, low=0, low_open=True)
-    check_range("rtol", args.rtol, low=0, low_open=True, high=1)
-    check_range("atol", args.atol, low=0, low_open=True)
+    check_range("rtol", args.rtol, low=0, low_open=True, high=0.1)
+    check_range("atol", args.atol, low=0, low_open=True, high=1)
     if args.device not in ("cpu", "cuda"):
         raise ConfigError("device", f"must be cpu or cuda, got {args.device!r}")
     if args.device == "cuda":
@@ -103,45 +179,138 @@ def _validate(args) -> Path:
 
         if not torch.cuda.is_available():
             raise ConfigError("device", "cuda requested but no CUDA device is available")
+    return ema
+
+
+def _check_out(args) -> Path:
+    """The data file (.npz/.json) and the PNG/PDF next to it can be written (folder created)."""
+    from dynamics.io import check_output_file
+
+    out = Path(args.out)
+    if out.suffix not in (".npz", ".json"):
+        raise ConfigError("out", f"must end in .npz or .json, got {args.out!r}")
+    for path in (out, out.with_suffix(".png"), out.with_suffix(".pdf")):
+        check_output_file("out", path)
     return out
 
 
+def _phase_bytes(n: int) -> float:
+    """Peak bytes of a diagram of ``n`` trajectories: the integrator's chunk plus two saved
+    states per trajectory, which also covers the diagram's arrays, the saved copy and the
+    picture (measured 0.5x-0.7x of this)."""
+    from dynamics.theory.phase import CHUNK
+
+    return mode_batch_bytes(n, 2, working=CHUNK)
+
+
+class Progress:
+    """Progress of a phase diagram on stderr, called as ``progress(done, total)`` with finished
+    trajectories: a tqdm bar when stderr is a terminal, else a line (percent done, elapsed,
+    estimated time left) at most every :attr:`line_every_s` seconds; nothing when ``quiet``."""
+
+    line_every_s = 15.0
+
+    def __init__(self, label: str, quiet: bool = False):
+        self.label, self.quiet = label, quiet
+        self.bar = None
+        self.t0 = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if done == 0:
+            self.t0 = self.last = time.monotonic()
+            if sys.stderr.isatty():
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, unit="traj", unit_scale=True, desc=self.label,
+                                file=sys.stderr, dynamic_ncols=True, leave=False)
+            return
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            return
+        now = time.monotonic()
+        if now - self.last < self.line_every_s:
+            return
+        self.last = now
+        elapsed = now - self.t0
+        left = elapsed * (total - done) / done
+        print(f"{self.label}: {100 * done / total:.0f}% of {total} trajectories, "
+              f"{elapsed:.0f} s elapsed, about {left:.0f} s left", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def run_phase(args) -> int:
+    """Check everything (inputs, memory, output place), then integrate, save and plot."""
     from dynamics.plots.diagrams import plot_basin, plot_hyperparameter_diagram
     from dynamics.theory import phase
 
-    out = _validate(args)
+    # Every option is checked, also those the other --kind does not use.
+    xname, xlo, xhi, nx = _axis_spec(args.x, "x")
+    yname, ylo, yhi, ny = _axis_spec(args.y, "y")
+    hyper = args.kind == "hyper"
+    if hyper and xname == yname:
+        raise ConfigError("y", f"must name another parameter than x (both are {xname!r})")
+    ema = _validate_model(args, (xname, yname) if hyper else ())
+    if args.grid < 2:
+        raise ConfigError("grid", f"must be an integer >= 2, got {args.grid}")
+    plo, phi = _range(args, "p0_range", -P0_LIMIT, P0_LIMIT)
+    slo, shi = _range(args, "s0_range", 0.0, P0_LIMIT**2)
+    if args.n_modes < 1:
+        raise ConfigError("n_modes", f"must be a positive integer, got {args.n_modes}")
+    check_parameter("init_scale", args.init_scale, low_open=True, limit=P0_LIMIT / 10,
+                    why="larger starts leave the blow-up bound 1e8 at once")
+    check_seed("seed", args.seed)
+    n = args.grid
+    if not hyper:
+        check_memory("grid", _phase_bytes(n * n), f"{n} x {n} points",
+                     f"use a smaller {_opt(args, 'grid')}")
+    else:
+        sizes = {"x": nx, "y": ny, "n_modes": args.n_modes}
+        check_memory(max(sizes, key=sizes.get), _phase_bytes(nx * ny * args.n_modes),
+                     f"{ny} x {nx} cells x {args.n_modes} modes",
+                     f"use fewer points N in {_opt(args, 'x')}/{_opt(args, 'y')} or a smaller "
+                     f"{_opt(args, 'n_modes')}")
+    out = _check_out(args)
     device = None if args.device == "cpu" else args.device
+    progress = Progress(f"phase {args.kind}", quiet=args.quiet)
+    try:
+        if args.kind == "basin":
+            diagram = phase.basin_grid(
+                np.linspace(plo, phi, n), np.linspace(slo, shi, n),
+                tau=args.tau, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
+                beta=args.beta, tau0=args.tau0, t_end=args.t_end, s_tol=args.s_tol,
+                rtol=args.rtol, atol=args.atol, device=device, progress=progress)
+        else:
+            diagram = _hyper(args, phase, (xname, np.linspace(xlo, xhi, nx)),
+                             (yname, np.linspace(ylo, yhi, ny)), ema, device, progress)
+    finally:
+        progress.close()
+    diagram.save(out)
     if args.kind == "basin":
-        if args.grid < 2:
-            raise ConfigError("grid", f"must be an integer >= 2, got {args.grid}")
-        (plo, phi), (slo, shi) = args.p0_range, args.s0_range
-        if not phi > plo:
-            raise ConfigError("p0_range", f"needs MAX > MIN, got {plo:g} {phi:g}")
-        if not shi > slo or slo < 0:
-            raise ConfigError("s0_range", f"needs 0 <= MIN < MAX, got {slo:g} {shi:g}")
-        diagram = phase.basin_grid(
-            np.linspace(plo, phi, args.grid), np.linspace(slo, shi, args.grid),
-            tau=args.tau, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
-            beta=args.beta, tau0=args.tau0, t_end=args.t_end, s_tol=args.s_tol,
-            rtol=args.rtol, atol=args.atol, device=device)
-        diagram.save(out)
         pics = plot_basin(diagram, out.with_suffix(".png"))
         unsettled = int(np.sum(~diagram.settled))
-        print(f"phase basin: {args.grid}x{args.grid} grid, t_end={diagram.params['t_end']:g}: "
+        print(f"phase basin: {n}x{n} grid, t_end={diagram.params['t_end']:g}: "
               f"{100 * diagram.fraction_collapsed:.1f}% collapsed, {unsettled} cell(s) not "
               f"settled; wrote {out}, {pics[0]}")
         return 0
-    xname, xv = _axis_spec(args.x, "x")
-    yname, yv = _axis_spec(args.y, "y")
-    if args.n_modes < 1:
-        raise ConfigError("n_modes", f"must be a positive integer, got {args.n_modes}")
-    check_range("init_scale", args.init_scale, low=0, low_open=True)
+    pics = plot_hyperparameter_diagram(diagram, out.with_suffix(".png"))
+    print(f"phase hyper: {yname} x {xname} = {ny}x{nx} cells, {args.n_modes} modes "
+          f"each, t_end={diagram.t_end:g}: mean fraction collapsed "
+          f"{float(np.mean(diagram.fraction_collapsed)):.3f}; wrote {out}, {pics[0]}")
+    return 0
+
+
+def _hyper(args, phase, x, y, ema: bool, device, progress):
+    """The hyper-parameter diagram of the checked ``args`` (modes drawn from ``--seed``)."""
     rng = np.random.default_rng(args.seed)
     a = args.init_scale
     p0 = rng.uniform(-a, a, args.n_modes)
     s0 = p0**2 + rng.uniform(0, a * a, args.n_modes)
-    ema = args.beta is not None or "beta" in (xname, yname)
     fixed = {"alpha_p": args.alpha_p, "eta": args.eta, "sigma2": args.sigma2}
     if ema:
         fixed["tau0"] = 0.0 if args.tau0 is None else args.tau0
@@ -149,13 +318,7 @@ def run_phase(args) -> int:
             fixed["beta"] = args.beta
     else:
         fixed["tau"] = args.tau
-    fixed = {k: v for k, v in fixed.items() if k not in (xname, yname)}
-    diagram = phase.hyperparameter_diagram((xname, xv), (yname, yv), p0=p0, s0=s0, fixed=fixed,
-                                           t_end=args.t_end, s_tol=args.s_tol, rtol=args.rtol,
-                                           atol=args.atol, device=device)
-    diagram.save(out)
-    pics = plot_hyperparameter_diagram(diagram, out.with_suffix(".png"))
-    print(f"phase hyper: {yname} x {xname} = {yv.size}x{xv.size} cells, {args.n_modes} modes "
-          f"each, t_end={diagram.t_end:g}: mean fraction collapsed "
-          f"{float(np.mean(diagram.fraction_collapsed)):.3f}; wrote {out}, {pics[0]}")
-    return 0
+    fixed = {k: v for k, v in fixed.items() if k not in (x[0], y[0])}
+    return phase.hyperparameter_diagram(x, y, p0=p0, s0=s0, fixed=fixed, t_end=args.t_end,
+                                        s_tol=args.s_tol, rtol=args.rtol, atol=args.atol,
+                                        device=device, progress=progress)

@@ -327,13 +327,28 @@ def run_reproduce(out_dir: Path | str, *, quick: bool = False,
     ``figures`` (name -> paths, numbers, settings, seconds, title), ``checks`` (a list, in the
     order of :data:`CHECKS`, of dicts with name, description, measured, threshold, passed,
     details, seconds), ``all_checks_passed``, ``quick``, ``runtime_s``, ``environment``.
+
+    Before any work ``out_dir`` and ``out_dir/figures`` are checked (created, no file in the
+    way, writable) and ``out_dir`` is locked (:class:`dynamics.locks.FolderLock`) for the whole
+    run: a second reproduce into the same folder is refused with a one-line
+    :class:`~dynamics.errors.ConfigError` on ``out`` that names the running process.
     """
+    from dynamics.io import check_output_dir
+    from dynamics.locks import FolderLock
+
+    out = check_output_dir("out", out_dir)
+    with FolderLock(out, field="out", what="output folder"):
+        check_output_dir("out", out / "figures")
+        return _reproduce(out, quick, log)
+
+
+def _reproduce(out: Path, quick: bool, log: Callable[[str], object]) -> dict[str, Any]:
+    """The work of :func:`run_reproduce` (``out`` checked and locked)."""
     import matplotlib
 
     from dynamics.cli_hltm import hltm_summary
     from dynamics.plots import FIGURES, make_figures
 
-    out = Path(out_dir)
     fig_dir = out / "figures"
     t0 = time.perf_counter()
     log(f"reproduce: {'quick' if quick else 'full'} run into {out}")

@@ -127,7 +127,7 @@ def test_tar_and_folder_agree_and_subset_is_seeded_uniform(archive):
 
 
 def test_folder_reader_layout_errors_and_wrapping_dir(tmp_path, archive):
-    with pytest.raises(ConfigError, match=r"data\.split.*train"):
+    with pytest.raises(ConfigError, match=r"^split: .*split=.train."):
         load_folder(archive["tgz"])  # train/ and test/ present: must choose
     with pytest.raises(ConfigError, match="data.subset"):
         load_folder(archive["tgz"], split="test", subset=13)
@@ -202,7 +202,7 @@ def test_missing_cifar_is_one_line_config_error(tmp_path):
     msg = str(exc.value)
     assert "\n" not in msg and msg.startswith("data.root:")
     assert str(tmp_path) in msg and "cifar-10-batches-py" in msg
-    assert "--download" in msg and "data.root=" in msg and "folder" in msg
+    assert "data.download=true" in msg and "data.root=" in msg and "data.dataset=folder" in msg
     with pytest.raises(ConfigError, match="data.dataset"):
         load_dataset("imagenet")
     assert set(DATASETS) == {"cifar10", "cifar100", "stl10", "folder", "digits", "synthetic"}

@@ -72,7 +72,8 @@ def resolve_names(names: Iterable[str] | str | None) -> list[str]:
 
 
 def make_figure(name: str, out_dir: Path | str, *, quick: bool = False) -> FigureResult:
-    """Make one registered figure into ``out_dir`` (PNG + PDF)."""
+    """Make one registered figure into ``out_dir`` (PNG + PDF); the name and the folder are
+    checked first (see :meth:`FigureSpec.make`)."""
     (key,) = resolve_names([name])
     return FIGURES[key].make(Path(out_dir), quick=quick)
 
@@ -87,10 +88,13 @@ def make_figures(
     """Make the named figures (``None``/``"all"`` = every registered one) into ``out_dir``.
 
     Returns ``{name: FigureResult}`` in registry order. ``log`` (e.g. ``print``) receives one line
-    per finished figure.
+    per finished figure. The names and ``out_dir`` (created if missing; no file in the way,
+    writable) are checked before the first figure is made: one-line :class:`ConfigError`.
     """
+    from dynamics.io import check_output_dir
+
     keys = resolve_names(names)
-    out = Path(out_dir)
+    out = check_output_dir("out_dir", out_dir)
     results: dict[str, FigureResult] = {}
     for key in keys:
         res = FIGURES[key].make(out, quick=quick)

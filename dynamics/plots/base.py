@@ -69,9 +69,14 @@ class FigureSpec:
         return getattr(importlib.import_module(self.module), self.function)
 
     def make(self, out_dir: Path | str, *, quick: bool = False) -> FigureResult:
+        """Check ``out_dir`` (created if missing; no file in the way, writable: one-line
+        ``ConfigError`` on ``out_dir``), then make the figure into it."""
         import time
 
+        from dynamics.io import check_output_dir
+
+        out = check_output_dir("out_dir", out_dir)
         t0 = time.perf_counter()
-        result = self.load()(Path(out_dir), quick=quick)
+        result = self.load()(out, quick=quick)
         result.seconds = time.perf_counter() - t0
         return result

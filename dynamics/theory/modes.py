@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dynamics.errors import ConfigError, check_range
+from dynamics.errors import ConfigError, check_finite, check_range
 from dynamics.theory.integrate import STATUS_NAMES, STATUS_OK, integrate_batched
 
 
@@ -200,9 +200,16 @@ def _rhs_ema(y: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.stack(d, dim=-1)
 
 
-def validate_mode_inputs(*, s0, alpha_p, eta, sigma2, beta, t_end) -> None:
-    """One-line errors for out-of-range mode-simulation inputs (see :class:`ConfigError`)."""
+def validate_mode_inputs(*, s0, alpha_p, eta, sigma2, beta, t_end, p0=None,
+                         tau0=None) -> None:
+    """One-line errors for out-of-range mode-simulation inputs (see :class:`ConfigError`):
+    s0 >= 0, alpha_p > 0, eta >= 0, sigma2 >= 0, beta > 0 (when given), t_end > 0, all finite;
+    p0 and tau0 (when given) finite."""
+    if p0 is not None:
+        check_finite("p0", p0)
     check_range("s0", s0, low=0)
+    if tau0 is not None:
+        check_finite("tau0", tau0)
     check_range("alpha_p", alpha_p, low=0, low_open=True)
     check_range("eta", eta, low=0)
     check_range("sigma2", sigma2, low=0)
@@ -263,7 +270,7 @@ def simulate_modes(
         if not isinstance(n_save, int) or n_save < 2:
             raise ConfigError("n_save", f"must be an integer >= 2, got {n_save!r}")
         validate_mode_inputs(s0=s0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, beta=beta,
-                             t_end=t_end)
+                             t_end=t_end, p0=p0, tau0=tau0)
         t_eval_t = torch.linspace(0.0, float(t_end), n_save, dtype=torch.float64, device=device)
     else:
         t_eval_t = torch.as_tensor(np.asarray(_to_numpy(t_eval), dtype=float),
@@ -273,7 +280,7 @@ def simulate_modes(
             raise ConfigError("t_eval", "must be a non-empty increasing 1-D array in [0, inf) "
                                         "ending after 0")
         validate_mode_inputs(s0=s0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, beta=beta,
-                             t_end=float(t_eval_t[-1]))
+                             t_end=float(t_eval_t[-1]), p0=p0, tau0=tau0)
     tensors = {k: torch.as_tensor(_to_numpy(v) if not isinstance(v, torch.Tensor) else v,
                                   dtype=torch.float64).to(device)
                for k, v in inputs.items()}

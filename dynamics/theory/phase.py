@@ -15,9 +15,10 @@ What this module adds:
   the (p, s) plane (Fig. 3) and on the invariant parabola (Eq. 16, Fig. 4);
 * :func:`predict_collapse` — what the theory *guarantees* about the fate of a mode, from
   rigorous invariant regions (see below), without integrating;
-* :func:`basin_grid` — collapse basins on a (p0, s0) grid (one batched ``simulate_modes`` call);
+* :func:`basin_grid` — collapse basins on a (p0, s0) grid (batched ``simulate_modes`` calls of
+  up to :data:`CHUNK` trajectories, with a ``progress`` callback);
 * :func:`hyperparameter_diagram` — fraction of collapsed modes over a 2-D grid of any two of
-  ``eta, alpha_p, beta, sigma2, tau`` (Fig. 5-like sweeps; one batched call).
+  ``eta, alpha_p, beta, sigma2, tau`` (Fig. 5-like sweeps; batched the same way).
 
 Collapse criterion (simulation)
 -------------------------------
@@ -58,6 +59,7 @@ Eq. 14: collapse iff s_inf = s(0) + ((tau/(1+sigma2))^2 - p(0)^2)/alpha_p <= 0 o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -448,6 +450,45 @@ def _final_state(traj):
     return last["p"], last["s"], last["tau"]
 
 
+CHUNK = 1 << 16
+"""Trajectories per ``simulate_modes`` call in :func:`basin_grid` and
+:func:`hyperparameter_diagram`: bounds the integrator's working memory and sets how often
+``progress`` is called (each element keeps its own step control, so chunking does not change
+the result)."""
+
+
+def _integrate(inputs: dict[str, Any], *, t_end, rtol, atol, device, progress):
+    """Final (p, s, tau) and status of :func:`simulate_modes` over the broadcast shape of
+    ``inputs`` (p0, s0, alpha_p, eta, sigma2, tau0, beta; None = absent), :data:`CHUNK`
+    trajectories at a time. ``progress(done, total)`` is called before the first chunk and
+    after every chunk."""
+    given = {k: _np(v).astype(float) for k, v in inputs.items() if v is not None}
+    shape = np.broadcast_shapes(*(a.shape for a in given.values()))
+    total = math.prod(shape)
+    if progress is not None:
+        progress(0, total)
+    if total <= CHUNK:
+        chunks = [given]
+    else:
+        flat = {k: np.broadcast_to(a, shape).reshape(-1) for k, a in given.items()}
+        chunks = ({k: a[i:i + CHUNK].copy() for k, a in flat.items()}
+                  for i in range(0, total, CHUNK))
+    parts, done = [], 0
+    for chunk in chunks:
+        p0, s0, beta = chunk.pop("p0"), chunk.pop("s0"), chunk.pop("beta", None)
+        if device is not None:
+            p0, s0 = (torch.as_tensor(a, dtype=torch.float64, device=device) for a in (p0, s0))
+        traj = simulate_modes(p0, s0, **chunk, beta=beta, t_end=t_end, n_save=2, rtol=rtol,
+                              atol=atol).to_numpy()
+        parts.append((*_final_state(traj), _np(traj.status)))
+        done += int(np.size(parts[-1][3]))
+        if progress is not None:
+            progress(done, total)
+    if len(parts) == 1:
+        return tuple(np.asarray(a).reshape(shape) for a in parts[0])
+    return tuple(np.concatenate([part[i] for part in parts]).reshape(shape) for i in range(4))
+
+
 def basin_grid(
     p0,
     s0,
@@ -463,8 +504,9 @@ def basin_grid(
     rtol: float = 1e-8,
     atol: float = 1e-10,
     device=None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> BasinDiagram:
-    """Collapse basin of Eqs. 11-13 on the grid ``p0 x s0`` (one batched ``simulate_modes``).
+    """Collapse basin of Eqs. 11-13 on the grid ``p0 x s0`` (batched ``simulate_modes``).
 
     ``p0`` (nx,) and ``s0`` (ny,) are 1-D; all trajectories start at ``(p0[None, :],
     s0[:, None])`` and are integrated together to ``t_end`` (default :func:`default_t_end`,
@@ -472,7 +514,8 @@ def basin_grid(
 
     ``beta=None``: tau fixed at ``tau`` (``tau0`` must then be left None). With ``beta``: tau
     evolves by Eq. 13 from ``tau0`` (default 0, i.e. Wa(0) = 0) and ``tau`` is not used.
-    ``device`` (e.g. "cuda") runs the integration there; results are numpy.
+    ``device`` (e.g. "cuda") runs the integration there; results are numpy. ``progress(done,
+    total)`` is called with the number of finished trajectories (every :data:`CHUNK`).
     """
     p0a, s0a = _np(p0).astype(float), _np(s0).astype(float)
     for name, a in (("p0", p0a), ("s0", s0a)):
@@ -500,13 +543,10 @@ def basin_grid(
         _, pp = fixed_points(1.0 if beta is not None else tau, sigma2, eta)
         s_ref = max(float(np.max(s0a)), float(np.nan_to_num(pp) ** 2 / alpha_p))
         t_end = default_t_end(eta, s_tol=s_tol, s_ref=s_ref, beta=beta)
-    P0, S0 = p0a[None, :], s0a[:, None]
-    if device is not None:
-        P0, S0 = (torch.as_tensor(a, dtype=torch.float64, device=device) for a in (P0, S0))
-    traj = simulate_modes(P0, S0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, tau0=tau_start,
-                          beta=beta, t_end=t_end, n_save=2, rtol=rtol, atol=atol)
-    traj = traj.to_numpy()
-    p, s, tau_f = _final_state(traj)
+    p, s, tau_f, status = _integrate(
+        {"p0": p0a[None, :], "s0": s0a[:, None], "alpha_p": alpha_p, "eta": eta,
+         "sigma2": sigma2, "tau0": tau_start, "beta": beta},
+        t_end=t_end, rtol=rtol, atol=atol, device=device, progress=progress)
     with np.errstate(invalid="ignore"):
         collapsed = s < s_tol
     settled = _settled(p, s, tau_f, eta, sigma2, collapsed, s_tol)
@@ -519,7 +559,7 @@ def basin_grid(
                   "sigma2": sigma2, "beta": beta, "tau0": tau_start, "t_end": float(t_end),
                   "s_tol": s_tol, "rtol": rtol, "atol": atol}
     return BasinDiagram(p0=p0a, s0=s0a, p=p, s=s, tau=tau_f, collapsed=collapsed,
-                        settled=settled, predicted=predicted, status=_np(traj.status),
+                        settled=settled, predicted=predicted, status=np.array(status),
                         params=out_params)
 
 
@@ -615,6 +655,7 @@ def hyperparameter_diagram(
     rtol: float = 1e-8,
     atol: float = 1e-10,
     device=None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> PhaseDiagram:
     """Fraction of a set of modes that collapse, over a grid of two hyper-parameters.
 
@@ -628,8 +669,9 @@ def hyperparameter_diagram(
     from ``fixed["tau0"]`` (default 0, Wa(0) = 0) and ``tau`` may not be given. Otherwise tau is
     held at its value (``tau0`` may not be given).
 
-    All ``ny * nx * n_modes`` trajectories run in ONE ``simulate_modes`` call over the broadcast
-    shape ``(ny, nx, n_modes)``. Collapse: final s < ``s_tol``; ``t_end`` defaults to
+    All ``ny * nx * n_modes`` trajectories of the broadcast shape ``(ny, nx, n_modes)`` run in
+    batched ``simulate_modes`` calls of :data:`CHUNK` trajectories (``progress(done, total)``
+    after each). Collapse: final s < ``s_tol``; ``t_end`` defaults to
     :func:`default_t_end` over the grid's eta and beta.
     """
     fixed = dict(fixed or {})
@@ -668,21 +710,17 @@ def hyperparameter_diagram(
     check_range("s_tol", s_tol, low=0, low_open=True)
     tau0 = grid.get("tau0", np.asarray(0.0)) if ema else grid["tau"]
     beta = grid.get("beta") if ema else None
-    P0, S0 = p0a[None, None, :], s0a[None, None, :]
     if t_end is None:
         tau_ref = 1.0 if ema else float(np.max(grid["tau"]))
         alpha_min = float(np.min(grid["alpha_p"]))
         _, pp = fixed_points(tau_ref, float(np.min(grid["sigma2"])), 0.0)
         s_ref = max(float(np.max(s0a)), float(pp) ** 2 / alpha_min)
         t_end = default_t_end(grid["eta"], s_tol=s_tol, s_ref=s_ref, beta=beta)
-    args = {"alpha_p": grid["alpha_p"], "eta": grid["eta"], "sigma2": grid["sigma2"],
-            "tau0": tau0, "beta": beta}
-    if device is not None:
-        P0, S0 = (torch.as_tensor(a, dtype=torch.float64, device=device) for a in (P0, S0))
-    traj = simulate_modes(P0, S0, **args, t_end=t_end, n_save=2, rtol=rtol, atol=atol)
-    traj = traj.to_numpy()
+    inputs = {"p0": p0a[None, None, :], "s0": s0a[None, None, :], "alpha_p": grid["alpha_p"],
+              "eta": grid["eta"], "sigma2": grid["sigma2"], "tau0": tau0, "beta": beta}
     shape = (ny, nx, nm)
-    p, s, tau_f = (np.broadcast_to(a, shape) for a in _final_state(traj))
+    p, s, tau_f, status = (np.broadcast_to(a, shape) for a in _integrate(
+        inputs, t_end=t_end, rtol=rtol, atol=atol, device=device, progress=progress))
     with np.errstate(invalid="ignore"):
         collapsed = s < s_tol
     eta_b = np.broadcast_to(grid["eta"], shape)
@@ -708,5 +746,5 @@ def hyperparameter_diagram(
         fraction_collapsed=collapsed.mean(-1), mean_final_s=np.mean(s, axis=-1),
         fraction_settled=settled.mean(-1), predicted_fraction=exact, predicted_lower=lower,
         predicted_upper=upper, p_final=np.array(p), s_final=np.array(s),
-        collapsed=np.array(collapsed), status=np.broadcast_to(_np(traj.status), shape).copy(),
+        collapsed=np.array(collapsed), status=np.array(status),
         p0=p0a.copy(), s0=s0a.copy(), fixed=fixed_out, t_end=float(t_end), s_tol=s_tol)
