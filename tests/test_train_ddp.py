@@ -36,9 +36,9 @@ import torch
 from dynamics.train import runs
 from dynamics.train.config import load_config
 from dynamics.train.data import DeviceBatchLoader, TwoViewAugment
+from dynamics.train.data.sources import _EpochBatchSampler
 from dynamics.train.evaluate import load_run_data
 from dynamics.train.trainer import (
-    _EpochBatchSampler,
     build_method_for,
     build_optimizer,
     seed_everything,
