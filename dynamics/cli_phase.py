@@ -19,11 +19,11 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from dynamics.cli_common import _opt
 from dynamics.errors import ConfigError, check_range
 from dynamics.resources import (
     PARAM_LIMIT,
@@ -44,12 +44,6 @@ P0_LIMIT = 1e8
 # Allowed values of a hyper-parameter axis: (low, low_open).
 _AXIS_DOMAIN = {"eta": (0.0, False), "alpha_p": (0.0, True), "beta": (0.0, True),
                 "sigma2": (0.0, False), "tau": (0.0, False)}
-
-
-def _opt(args, dest: str) -> str:
-    """The option that sets ``dest`` (``--grid``), read from the parser (see cli.py)."""
-    namer: Callable[[str], str] | None = getattr(args, "opt", None)
-    return namer(dest) if namer is not None else "--" + dest.replace("_", "-")
 
 
 def _axis_spec(text: list[str], field: str) -> tuple[str, float, float, int]:
