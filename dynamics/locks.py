@@ -39,8 +39,8 @@ def _holder_text(info: dict[str, Any]) -> str:
     if not info:
         return "another process"
     cmd = info.get("command") or "?"
-    if len(cmd) > 80:
-        cmd = cmd[:77] + "..."
+    if len(cmd) > 120:
+        cmd = cmd[:117] + "..."
     return (f"process {info.get('pid', '?')} on {info.get('host', '?')} ({cmd}, since "
             f"{info.get('since', '?')})")
 

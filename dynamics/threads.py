@@ -52,7 +52,7 @@ class ThreadChoice:
     def text(self) -> str:
         why = {"option": "as requested", "OMP_NUM_THREADS": "from OMP_NUM_THREADS",
                "auto": f"{self.cpus} core(s), {self.busy_others} busy with other work"}
-        return f"{self.threads} thread(s) ({why.get(self.source, self.source)})"
+        return f"{self.threads} thread(s), {why.get(self.source, self.source)}"
 
 
 def parse_threads(value: Any, field: str = "threads") -> str | int:

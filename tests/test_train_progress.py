@@ -18,7 +18,7 @@ def test_off_a_terminal_the_run_prints_its_phases_and_regular_lines(tmp_path, ca
     trainer.train(load_config(SMOKE, [f"out_dir={tmp_path}", *FAST]))
     err = capsys.readouterr().err.splitlines()
     name = "smoke_byol_digits"
-    assert err[0].startswith(f"{name}: loading digits (") and "thread(s)" in err[0]
+    assert err[0].startswith(f"{name}: loading digits; ") and "thread(s)" in err[0]
     assert err[1].startswith(f"{name}: data ready in ") and "4 steps per epoch" in err[1]
     assert any(f"{name}: epoch 1/2 step " in ln and "img/s" in ln for ln in err)  # in-epoch
     assert any(ln.startswith(f"{name}: epoch 2/2 step 8 loss ") for ln in err)  # per epoch

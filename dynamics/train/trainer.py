@@ -333,7 +333,7 @@ class _Run:
         ckpt = self.read_checkpoint(plan) if plan.mode == "resume" else None
         seed_everything(cfg.seed)
         what = cfg.data.dataset + (f" from {cfg.data.root}" if cfg.data.root else "")
-        self.ui.note(f"loading {what} ({self.governor.choice.text()})")
+        self.ui.note(f"loading {what}; {self.governor.choice.text()}")
         t0 = time.perf_counter()
         self.data = load_run_data(cfg)
         self.source = make_source(cfg, self.data, device, dist)
