@@ -24,6 +24,7 @@ from dynamics.train.config import (
     validate,
 )
 from dynamics.train.methods import METHODS, align_uniform_loss, build_method
+from dynamics.train.models.predictor_registry import get_kind, predictor_config
 
 IMG = (3, 8, 8)
 B = 16
@@ -36,8 +37,8 @@ def tiny_cfg(name="byol", kind="linear", loss="cosine", **method) -> TrainConfig
     cfg.model.width = 8
     cfg.model.projector_hidden = 32
     cfg.model.projector_dim = 16
-    cfg.predictor.kind = kind
-    cfg.predictor.hidden = 32
+    section = {"kind": kind, "hidden": 32} if "hidden" in get_kind(kind).params else {"kind": kind}
+    cfg.predictor = predictor_config(section)
     cfg.method.name = name
     cfg.method.loss = loss
     for k, v in method.items():

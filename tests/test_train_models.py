@@ -9,7 +9,7 @@ from torch import nn
 
 from dynamics.errors import ConfigError
 from dynamics.predictors import predictor_from_correlation, ridge_predictor
-from dynamics.train.config import ENCODER_NAMES, PREDICTOR_KINDS, ModelConfig, PredictorConfig
+from dynamics.train.config import ENCODER_NAMES, PREDICTOR_KINDS, ModelConfig
 from dynamics.train.models import (
     ENCODERS,
     PREDICTORS,
@@ -19,6 +19,7 @@ from dynamics.train.models import (
     build_projector,
     projector_out_dim,
 )
+from dynamics.train.models.predictor_registry import get_kind, predictor_config
 
 D = 6  # predictor width in the predictor tests
 
@@ -29,8 +30,16 @@ def _model(**kw) -> ModelConfig:
     return ModelConfig(**base)
 
 
-def _pred(kind: str, **kw) -> PredictorConfig:
-    return PredictorConfig(kind=kind, hidden=16, **kw)
+def _pred(kind: str, **kw):
+    """The kind's config section (hidden 16 where the kind has a hidden layer); ``threshold``
+    is the threshold rule's ``c`` and ``eps`` the ridge rule's ``ridge``."""
+    if "threshold" in kw:
+        kw["c"] = kw.pop("threshold")
+    if kind == "ridge" and "eps" in kw:
+        kw["ridge"] = kw.pop("eps")
+    if "hidden" in get_kind(kind).params:
+        kw.setdefault("hidden", 16)
+    return predictor_config({"kind": kind, **kw})
 
 
 def _batch(n=12, d=D, seed=0) -> torch.Tensor:
@@ -270,7 +279,7 @@ def test_symmetric_mlp_predictor_stays_tied_after_a_step():
     """Two-layer symmetric predictor (Table 3): W1 = W0^T initially and after each step, with
     W0 <- (W0 + W1^T)/2."""
     from dynamics.train.config import TrainConfig
-    from dynamics.train.models.predictors import build_predictor
+    from dynamics.train.models import build_predictor
 
     cfg = TrainConfig()
     cfg.predictor.kind = "symmetric_mlp"

@@ -24,14 +24,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dynamics.contrastive.hltm import (
-    HLTM,
-    TreeNet,
-    _check_int,
-    _levels,
-    train_hltm,
-    validate_training,
-)
+from dynamics.contrastive.hltm_data import HLTM, _check_int
+from dynamics.contrastive.hltm_net import TreeNet
+from dynamics.contrastive.hltm_train import _levels, train_hltm, validate_training
 from dynamics.errors import ConfigError, check_range
 
 RECORD_FORMAT = "ssl-dynamics hltm cell"

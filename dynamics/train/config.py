@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from dynamics.errors import ConfigError, check_choice, check_range
+from dynamics.train.models.predictor_registry import PREDICTOR_KINDS_REGISTRY
 
 DATASET_NAMES = ("digits", "synthetic", "cifar10", "cifar100", "stl10", "folder")
 RECIPE_NAMES = ("auto", "cifar", "stl", "digits", "none")
 ENCODER_NAMES = ("resnet18", "convnet", "mlp", "linear")
-PREDICTOR_KINDS = ("none", "linear", "mlp", "symmetric", "symmetric_mlp", "directpred",
-                   "directcopy", "directset", "ridge", "threshold")
+PREDICTOR_KINDS = tuple(PREDICTOR_KINDS_REGISTRY)  #: read from the predictor registry
 METHOD_NAMES = ("byol", "simsiam", "simclr")
 NONCONTRASTIVE_LOSSES = ("cosine", "euclidean", "isoloss")
 CONTRASTIVE_LOSSES = ("infonce", "dcl", "dclw", "exact_cov", "align_uniform")
@@ -70,20 +70,12 @@ class ModelConfig:
     projector_dim: int = 128
 
 
-@dataclass
-class PredictorConfig:
-    """The predictor Wp and its variants (Sec. 4 and Tables 1, 3, 6, 7 of the paper)."""
+def default_predictor() -> Any:
+    """The default predictor section: a learned linear predictor (each kind's options and
+    defaults live in :mod:`dynamics.train.models.predictor_registry`)."""
+    from dynamics.train.models.predictor_registry import predictor_config
 
-    kind: str = "linear"  #: one of PREDICTOR_KINDS
-    bias: bool = False  #: bias of the linear / MLP predictor
-    hidden: int = 512  #: hidden width of the two-layer (BN + ReLU) predictor
-    rho: float = 0.3  #: DirectPred: EMA rate of the correlation estimate F (Eq. 19)
-    eps: float = 0.1  #: DirectPred / DirectSet: boost of small eigenvalues (Eq. 18)
-    freq: int = 1  #: recompute the predictor every ``freq`` steps (SGD in between)
-    form: str = "code"  #: DirectPred normalisation: "code" sqrt(s/s_max)+eps or "paper" Eq. 18
-    alpha: float = 0.5  #: DirectSet exponent (0.5 DirectPred, 1 DirectCopy)
-    threshold: float = 0.0  #: Table 7 variant: p_j = sqrt(max(s_j - threshold, 0))
-    centered: bool = False  #: centre F (the paper finds uncentred better)
+    return predictor_config({"kind": "linear"})
 
 
 @dataclass
@@ -163,7 +155,9 @@ class TrainConfig:
     threads: str = "auto"  #: CPU threads: auto (idle cores, >= 1) or N (dynamics.threads)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    #: ``{kind: ..., <that kind's options>}``, typed per kind after loading (the kind's
+    #: dataclass from :func:`~dynamics.train.models.predictor_registry.config_class`)
+    predictor: Any = field(default_factory=default_predictor)
     method: MethodConfig = field(default_factory=MethodConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -245,14 +239,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("model.encoder", "linear goes with data.dataset=synthetic (and the "
                                            "synthetic data with the linear encoder)")
 
-    check_choice("predictor.kind", p.kind, PREDICTOR_KINDS)
-    _positive_int("predictor.hidden", p.hidden)
-    check_range("predictor.rho", p.rho, low=0, high=1, high_open=True)
-    check_range("predictor.eps", p.eps, low=0)
-    _positive_int("predictor.freq", p.freq)
-    check_choice("predictor.form", p.form, ("code", "paper"))
-    check_range("predictor.alpha", p.alpha, low=0, low_open=True)
-    check_range("predictor.threshold", p.threshold)
+    from dynamics.train.models.predictor_registry import predictor_config
+
+    cfg.predictor = p = predictor_config(p)  # the kind's own options, checked
 
     check_choice("method.name", me.name, METHOD_NAMES)
     if me.ema is not None:
@@ -340,7 +329,10 @@ def _merge(layers: list[Any]) -> TrainConfig:
         if not OmegaConf.is_dict(layer):
             raise ConfigError("config", "must be a mapping of key: value")
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), *layers))
+        base = OmegaConf.structured(TrainConfig)
+        base.predictor = {"kind": "linear"}  # typed per kind after the merge (validate)
+        cfg = OmegaConf.to_object(OmegaConf.merge(base, *layers))
+        return cfg
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or "config"
         if type(exc).__name__ == "ConfigKeyError":
@@ -380,4 +372,27 @@ def from_yaml_text(text: str) -> TrainConfig:
         layer = OmegaConf.create(text)
     except Exception as exc:  # noqa: BLE001 - yaml errors
         raise ConfigError("config", f"could not parse: {_first_line(exc)}") from None
+    if OmegaConf.is_dict(layer) and OmegaConf.is_dict(layer.get("predictor")):
+        section = OmegaConf.to_container(layer.predictor)
+        layer.predictor = _legacy_predictor(section)
     return validate(_merge([layer]))
+
+
+#: Every key of the single flat predictor section that run folders written before the
+#: per-kind sections hold (and how each kind read it).
+_LEGACY_KEYS = {"kind", "bias", "hidden", "rho", "eps", "freq", "form", "alpha", "threshold",
+                "centered"}
+
+
+def _legacy_predictor(section: dict[str, Any]) -> dict[str, Any]:
+    """A run folder's flat predictor section mapped to its kind's options, with the values that
+    run used (``threshold`` was the rule's ``c``, ridge read ``eps`` as its ``ridge``)."""
+    if not _LEGACY_KEYS <= set(section):
+        return section
+    from dynamics.train.models.predictor_registry import get_kind
+
+    kind = get_kind(section["kind"])
+    renamed = {**section, "c": section["threshold"]}
+    if kind.name == "ridge":
+        renamed["ridge"] = section["eps"]
+    return {k: v for k, v in renamed.items() if k == "kind" or k in kind.params}

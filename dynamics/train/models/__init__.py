@@ -1,17 +1,17 @@
 """Networks of the training engine: encoders (:data:`ENCODERS`), the projector head and the
 predictor modules (:data:`PREDICTORS`)."""
 
+from dynamics.train.models import predictor_kinds  # noqa: F401 - registers the built-in kinds
 from dynamics.train.models.encoders import ENCODERS, ConvNet, build_encoder
 from dynamics.train.models.heads import build_projector, mlp_head, projector_out_dim
+from dynamics.train.models.predictor_registry import PREDICTORS, build_predictor
 from dynamics.train.models.predictors import (
-    PREDICTORS,
     ClosedFormPredictor,
     IdentityPredictor,
     LinearPredictor,
     MLPPredictor,
     Predictor,
     SymmetricPredictor,
-    build_predictor,
 )
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Predictor modules and their registry :data:`PREDICTORS` (keys = ``config.PREDICTOR_KINDS``).
+"""Predictor modules (the kinds, their options and builders are registered in
+:mod:`dynamics.train.models.predictor_kinds`).
 
 Every predictor is a :class:`Predictor` (an ``nn.Module`` mapping (B, d) -> (B, d)) with the
 hooks a method and the trainer use:
@@ -30,10 +31,9 @@ symmetric   linear, symmetrised W <- (W + W^T)/2 at construction and after every
 directpred  linear whose weight is *set* to U diag(p) U^T from the running F every ``freq``
 directcopy  steps (SGD in between), through :class:`dynamics.predictors.SpectralPredictorState`
 directset   in the official order (accumulate F before the forward, rewrite after the optimizer
-threshold   step). Rules: directpred (``form`` code/paper, ``eps``), directcopy (``eps``),
-ridge       directset (``alpha``, ``eps``), threshold (``threshold`` = c, ``form``), ridge
-            (Table 1, needs the target-online cross-correlation; ``eps`` is its ridge term, the
-            official ``dyn_reg``)
+threshold   step). Each kind's options are its rule's keywords with the rule's defaults
+ridge       (:data:`dynamics.predictors.PREDICTOR_RULES`); ridge (Table 1) needs the
+            target-online cross-correlation, its ``ridge`` is the official ``dyn_reg``
 =========== =========================================================================
 
 Checkpoints: the running F (and the ridge cross statistics) and the step counters are
@@ -49,16 +49,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dynamics.errors import ConfigError
 from dynamics.predictors import SpectralPredictorState, predictor_from_spectrum, sym_eigh64
 from dynamics.train.models.heads import mlp_head
 
 AllReduce = Callable[[Tensor], Any]
-
-
-def _predictor_cfg(cfg: Any) -> Any:
-    """Accept a TrainConfig or its ``predictor`` section."""
-    return getattr(cfg, "predictor", cfg)
 
 
 def _psd_sqrt(weight: Tensor) -> Tensor:
@@ -194,21 +188,6 @@ class SymmetricMLPPredictor(MLPPredictor):
         return True
 
 
-#: kind -> (rule name in dynamics.predictors.PREDICTOR_RULES, rule kwargs from PredictorConfig)
-def _rule_for(kind: str, p: Any) -> tuple[str, dict[str, Any]]:
-    if kind == "directpred":
-        return ("directpred" if p.form == "code" else "directpred_paper"), {"eps": p.eps}
-    if kind == "directcopy":
-        return "directcopy", {"eps": p.eps}
-    if kind == "directset":
-        return "directset", {"alpha": p.alpha, "eps": p.eps}
-    if kind == "threshold":
-        return "threshold", {"c": p.threshold, "form": p.form}
-    if kind == "ridge":
-        return "ridge", {"ridge": p.eps}
-    raise ConfigError("predictor.kind", f"{kind!r} is not a closed-form predictor kind")
-
-
 class ClosedFormPredictor(LinearPredictor):
     """A linear predictor whose weight is *set* from the running correlation F every ``freq``
     steps (DirectPred and its variants), with ordinary SGD in between.
@@ -310,58 +289,3 @@ class ClosedFormPredictor(LinearPredictor):
 
     def correlation(self) -> Tensor | None:
         return self.F.detach().clone() if self._n else None
-
-
-# --------------------------------------------------------------------------------------------
-# Registry
-
-
-def _none(p: Any, dim: int) -> Predictor:
-    return IdentityPredictor(dim)
-
-
-def _linear(p: Any, dim: int) -> Predictor:
-    return LinearPredictor(dim, bias=p.bias)
-
-
-def _mlp(p: Any, dim: int) -> Predictor:
-    return MLPPredictor(dim, hidden=p.hidden, bias=p.bias)
-
-
-def _symmetric(p: Any, dim: int) -> Predictor:
-    return SymmetricPredictor(dim, bias=p.bias)
-
-
-def _symmetric_mlp(p: Any, dim: int) -> Predictor:
-    return SymmetricMLPPredictor(dim, hidden=p.hidden, bias=p.bias)
-
-
-def _spectral(kind: str) -> Callable[[Any, int], Predictor]:
-    def build(p: Any, dim: int) -> Predictor:
-        rule, kwargs = _rule_for(kind, p)
-        return ClosedFormPredictor(dim, kind, rule, kwargs, rho=p.rho, freq=p.freq,
-                                 centered=p.centered, bias=p.bias)
-    build.__name__ = f"build_{kind}"
-    build.__doc__ = f"The {kind} closed-form linear predictor (see ClosedFormPredictor)."
-    return build
-
-
-#: Predictor builders by ``predictor.kind``, each ``build(predictor_cfg, dim) -> Predictor``.
-PREDICTORS: dict[str, Callable[[Any, int], Predictor]] = {
-    "none": _none,
-    "linear": _linear,
-    "mlp": _mlp,
-    "symmetric": _symmetric,
-    "symmetric_mlp": _symmetric_mlp,
-    **{k: _spectral(k) for k in ("directpred", "directcopy", "directset", "ridge", "threshold")},
-}
-
-
-def build_predictor(cfg: Any, dim: int) -> Predictor:
-    """``PREDICTORS[cfg.predictor.kind](cfg.predictor, dim)``; ``cfg`` is a TrainConfig or a
-    PredictorConfig; ``dim`` the predictor width (projector output)."""
-    p = _predictor_cfg(cfg)
-    if p.kind not in PREDICTORS:
-        raise ConfigError("predictor.kind", f"must be one of {', '.join(PREDICTORS)}; got "
-                                            f"{p.kind!r}")
-    return PREDICTORS[p.kind](p, int(dim))

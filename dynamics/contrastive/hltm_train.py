@@ -1,0 +1,255 @@
+"""Contrastive SGD training of a tree net on the HLTM task: the losses, the training loop and its
+per-epoch record (Tian, Yu, Chen & Ganguli 2020, arXiv 2010.00578; official code luckmatters
+``ssl/hltm``).
+Public face: :mod:`dynamics.contrastive.hltm`.
+
+Losses (``pos``/``neg`` below are ``nn.MSELoss`` values, i.e. the mean of (f - f')^2 over the batch
+**and** the embedding dimensions, as in the official code):
+
+* ``"nce"``: the official code's quirk L = -exp(-pos/tau) / (exp(-pos/tau) + exp(-neg/tau))
+  = -sigmoid((neg - pos)/tau). It is the *probability* of picking the positive, not its log, and
+  it is evaluated once on the batch-mean distances (not per sample). It lies in (-1, 0); L = -1/2
+  when pos = neg, e.g. when the root output is constant (collapsed); with tau = 0.01 (the code's
+  default) it saturates near -1 after about an epoch and the gradients vanish.
+* ``"subtract"``: L_simp = pos - neg (the covariance-operator loss of Sec. 1.3).
+* ``"infonce"`` (our choice of a standard InfoNCE): in-batch negatives, one direction, written as
+  in Sec. 1.1 with r = 1/2 ||f - f'||^2: for anchor i the candidates are all the batch's second
+  views f+_j, L = mean_i -tau * log softmax_j(-r_ij / tau)[i]. The factor tau keeps the gradient
+  weights of Sec. 1.1 (d L / d r+ = sum_k xi_k < 1) so that SGD with the same lr is comparable to
+  ``subtract``; the explicit negatives are not used. On unit vectors -r_ij/tau = (cos_ij - 1)/tau,
+  i.e. the usual NT-Xent logits. Half of the in-batch "negatives" share the anchor's root label (the
+  root is binary), exactly as the explicit negatives of the other two losses do.
+
+The metrics of :mod:`~dynamics.contrastive.hltm_measure` are logged on fresh samples before
+training and after every epoch. The training and evaluation samples come from two streams seeded
+by ``train_hltm(seed)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from dynamics.contrastive.hltm_data import HLTM, _check_int
+from dynamics.contrastive.hltm_measure import (
+    LAYOUTS,
+    LevelStats,
+    best_correlation,
+    operator_norms,
+)
+from dynamics.contrastive.hltm_net import TreeNet, _check_compatible
+from dynamics.errors import ConfigError, check_choice, check_range
+
+LOSSES = ("nce", "subtract", "infonce")
+
+
+def hltm_loss(
+    f: Tensor, f_pos: Tensor, f_neg: Tensor | None, loss: str = "nce", tau: float = 0.1
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(L, pos, neg) for a batch of embeddings; see the module docstring for the three losses.
+    ``pos``/``neg`` are the batch-and-dimension mean squared distances (``neg`` of ``infonce`` is
+    the mean over the in-batch off-diagonal pairs)."""
+    pos = torch.mean((f - f_pos) ** 2)
+    if loss == "infonce":
+        r = 0.5 * torch.cdist(f, f_pos) ** 2  # r_ij = 1/2 ||f_i - f+_j||^2
+        target = torch.arange(f.shape[0])
+        L = tau * nn.functional.cross_entropy(-r / tau, target)
+        B = f.shape[0]
+        neg = (2 * r.sum() - 2 * r.diagonal().sum()) / max(1, B * (B - 1)) / f.shape[1]
+        return L, pos, neg.detach()
+    neg = torch.mean((f - f_neg) ** 2)
+    if loss == "nce":  # the official code's quirk: a probability, from batch means
+        return -torch.sigmoid((neg - pos) / tau), pos, neg
+    if loss == "subtract":
+        return pos - neg, pos, neg
+    raise ConfigError("loss", f"must be one of {', '.join(LOSSES)}; got {loss!r}")
+
+
+@dataclass
+class HLTMHistory:
+    """Per-epoch record of :func:`train_hltm`. Index 0 is before training, index e after epoch e
+    (so every array has ``epochs + 1`` rows); ``loss``, ``pos`` and ``neg`` are the means over the
+    epoch's SGD steps (NaN at index 0). ``corr[e, l]``: mean best |corr| at level l;
+    ``op_norm[e, l]``: mean ||OP_mu||_F at level l (NaN when not tracked); ``weight_norm[e, l]``:
+    mean ||W_mu||_F; ``corr_nodes[e][l]`` / ``op_nodes[e][l]``: the per-node values."""
+
+    epoch: np.ndarray
+    loss: np.ndarray
+    pos: np.ndarray
+    neg: np.ndarray
+    corr: np.ndarray
+    op_norm: np.ndarray
+    weight_norm: np.ndarray
+    corr_nodes: list[list[np.ndarray]]
+    op_nodes: list[list[np.ndarray]]
+    settings: dict[str, Any]
+    runtime_s: float = float("nan")
+
+    def to_dict(self, nodes: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "epoch": self.epoch,
+            "loss": self.loss,
+            "pos": self.pos,
+            "neg": self.neg,
+            "corr": self.corr,
+            "op_norm": self.op_norm,
+            "weight_norm": self.weight_norm,
+            "settings": dict(self.settings),
+            "runtime_s": self.runtime_s,
+        }
+        if nodes:
+            out["corr_nodes"] = self.corr_nodes
+            out["op_nodes"] = self.op_nodes
+        return out
+
+
+def validate_training(
+    loss: str,
+    tau: float,
+    lr: float,
+    batch_size: int,
+    epochs: int,
+    draws_per_epoch: int,
+    eval_samples: int = 8192,
+    op_samples: int = 2048,
+) -> tuple[int, int, int, int, int]:
+    """Check the training settings (ConfigError naming the field); returns the integers."""
+    check_choice("loss", loss, LOSSES)
+    check_range("tau", tau, low=0.0, low_open=True)
+    check_range("lr", lr, low=0.0, low_open=True)
+    batch_size = _check_int("batch_size", batch_size, 2 if loss == "infonce" else 1)
+    epochs = _check_int("epochs", epochs, 0)
+    draws = _check_int("draws_per_epoch", draws_per_epoch, batch_size)
+    eval_samples = _check_int("eval_samples", eval_samples, 16)
+    op_samples = _check_int("op_samples", op_samples, 0)
+    return batch_size, epochs, draws, eval_samples, op_samples
+
+
+def train_hltm(
+    tree: HLTM,
+    net: TreeNet,
+    loss: str = "nce",
+    tau: float = 0.1,
+    lr: float = 0.1,
+    batch_size: int = 128,
+    epochs: int = 20,
+    draws_per_epoch: int = 64000,
+    seed: int = 1,
+    *,
+    eval_samples: int = 8192,
+    op_samples: int = 2048,
+    op_layout: str = "theory",
+    log: Callable[[str], None] | None = None,
+) -> HLTMHistory:
+    """Train ``net`` in place on the tree's contrastive task with plain SGD (no momentum, no
+    weight decay), as the official code: each epoch draws ``draws_per_epoch`` fresh (anchor,
+    positive, negative) triplets and takes ceil(draws / batch_size) steps (the last batch may be
+    smaller). Metrics are taken on fresh samples before training and after each epoch
+    (``op_samples=0`` skips the operator norms)."""
+    batch_size, epochs, draws, eval_samples, op_samples = validate_training(
+        loss, tau, lr, batch_size, epochs, draws_per_epoch, eval_samples, op_samples
+    )
+    check_choice("op_layout", op_layout, LAYOUTS)
+    _check_compatible(tree, net)
+    t0 = time.perf_counter()
+    data_rng = np.random.default_rng([int(seed), 1])
+    eval_rng = np.random.default_rng([int(seed), 2])
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.0)
+    L = tree.depth
+    E = epochs + 1
+    hist = {k: np.full(E, np.nan) for k in ("loss", "pos", "neg")}
+    corr = np.full((E, L), np.nan)
+    opn = np.full((E, L), np.nan)
+    wn = np.full((E, L), np.nan)
+    corr_nodes: list[list[np.ndarray]] = []
+    op_nodes: list[list[np.ndarray]] = []
+
+    def evaluate(e: int) -> None:
+        c = best_correlation(tree, net, eval_samples, eval_rng)
+        corr[e], wn[e] = c.per_level, LevelStats.from_nodes(net.weight_norms()).per_level
+        corr_nodes.append(c.per_node)
+        if op_samples > 0:
+            o = operator_norms(tree, net, op_samples, eval_rng, layout=op_layout)
+            opn[e] = o.op.per_level
+            op_nodes.append(o.op.per_node)
+        else:
+            op_nodes.append([])
+
+    evaluate(0)
+    if log:
+        log(f"  epoch 0: best corr {_levels(corr[0])}")
+    for e in range(1, E):
+        a, p, n = tree.triplets(draws, data_rng)
+        xa, xp, xn = (torch.from_numpy(s.x) for s in (a, p, n))
+        tot = np.zeros(3)
+        steps = 0
+        for start in range(0, draws, batch_size):
+            sl = slice(start, start + batch_size)
+            B = xa[sl].shape[0]
+            if loss == "infonce":
+                if B < 2:
+                    continue
+                if net.bn:
+                    f, fp = net(xa[sl]), net(xp[sl])
+                else:
+                    f, fp = net(torch.cat([xa[sl], xp[sl]])).split(B)
+                fn = None
+            elif net.bn:  # separate passes: batch statistics per branch
+                f, fp, fn = net(xa[sl]), net(xp[sl]), net(xn[sl])
+            else:  # one pass over the three branches (identical without bn, and faster)
+                f, fp, fn = net(torch.cat([xa[sl], xp[sl], xn[sl]])).split(B)
+            value, pos, neg = hltm_loss(f, fp, fn, loss, tau)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+            tot += (float(value.detach()), float(pos.detach()), float(neg.detach()))
+            steps += 1
+        if not all(torch.isfinite(w).all() for w in net.parameters()):
+            raise FloatingPointError(
+                f"HLTM training diverged in epoch {e} (non-finite weights); lower lr (got {lr:g})"
+            )
+        hist["loss"][e], hist["pos"][e], hist["neg"][e] = tot / max(steps, 1)
+        evaluate(e)
+        if log:
+            log(f"  epoch {e}: loss {hist['loss'][e]:.4f}, best corr {_levels(corr[e])}")
+    settings = {
+        "depth": tree.depth,
+        "num_children": tree.num_children,
+        "delta_lower": tree.delta_lower,
+        "delta_upper": tree.delta_upper,
+        "hid": net.hid,
+        "bn": net.bn,
+        "loss": loss,
+        "tau": float(tau),
+        "lr": float(lr),
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "draws_per_epoch": draws,
+        "seed": int(seed),
+        "eval_samples": eval_samples,
+        "op_samples": op_samples,
+        "op_layout": op_layout,
+    }
+    return HLTMHistory(
+        epoch=np.arange(E),
+        loss=hist["loss"],
+        pos=hist["pos"],
+        neg=hist["neg"],
+        corr=corr,
+        op_norm=opn,
+        weight_norm=wn,
+        corr_nodes=corr_nodes,
+        op_nodes=op_nodes,
+        settings=settings,
+        runtime_s=time.perf_counter() - t0,
+    )
+
+
+def _levels(values: np.ndarray) -> str:
+    return "[" + " ".join(f"{v:.2f}" for v in values) + "]"
