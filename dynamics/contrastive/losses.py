@@ -21,17 +21,28 @@ Two families (Tian, Yu, Chen & Ganguli 2020; Yeh et al. 2022, DCL):
   {z_j^(1), z_j^(2) : j != i} (the SimCLR "NT-Xent" layout).
 
 :data:`LOSSES` maps names to the batch losses, all callable as ``fn(z1, z2, tau)``.
+
+Inputs (:func:`dynamics.inputs.as_tensors`, the metrics' convention): torch tensors or numpy
+arrays, numpy out only when every array argument is numpy. Torch inputs are NOT detached.
+Integers/booleans become float64 (exact; no gradient), float16/bfloat16 float32, and mixed float
+dtypes are computed in the wider one. Bad input raises :class:`~dynamics.errors.ConfigError`
+naming the argument before any computation: shapes that do not fit (both named), NaN/Inf, and
+where embeddings are L2-normalised (batch losses, :func:`ntxent_distances`, ``"cosine"``) an
+all-zero row (its index named). The value checks cost one pass and ONE host sync per call;
+``check=False`` skips them (for a training step whose loss is NaN-guarded without syncs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from dynamics.errors import ConfigError, check_choice, check_range
+from dynamics.inputs import as_output, as_tensors
 
 CONVENTIONS = ("half_sq", "cosine")
 REDUCTIONS = ("mean", "none")
@@ -41,65 +52,96 @@ def _check_tau(tau: float, field: str = "tau") -> None:
     check_range(field, tau, low=0.0, low_open=True)
 
 
+def _arrays(named: list[tuple[str, Any]], check: bool, shapes: Callable[..., None],
+            nonzero_rows: bool = False) -> tuple[list[Tensor], bool]:
+    return as_tensors(named, detach=False, check=check, shapes=shapes, nonzero_rows=nonzero_rows)
+
+
+def _same_shape(r_pos: Tensor, r_neg: Tensor) -> None:
+    if r_pos.shape != r_neg.shape:
+        raise ConfigError("r_neg", f"must have the shape of r_pos {tuple(r_pos.shape)}, got "
+                                   f"{tuple(r_neg.shape)}")
+
+
 # ---------------------------------------------------------------------------------------------
 # distances
 # ---------------------------------------------------------------------------------------------
 
 
-def pair_distance(f: Tensor, f_prime: Tensor, convention: str = "half_sq") -> Tensor:
+def pair_distance(f: Tensor, f_prime: Tensor, convention: str = "half_sq", *,
+                  check: bool = True) -> Tensor:
     """Distance r between embeddings along the last axis (broadcasting over the others).
 
     ``"half_sq"``: r = 1/2 ||f - f'||^2 (Tian et al. 2020). ``"cosine"``: r = 1 - cos(f, f')
-    (luckmatters code; equal to 1/2 ||u - u'||^2 for the unit vectors u = f/||f||).
+    (luckmatters code; equal to 1/2 ||u - u'||^2 for the unit vectors u = f/||f||; all-zero rows
+    are refused). ``f`` and ``f_prime``: the same last axis, broadcastable leading axes.
     """
     check_choice("convention", convention, CONVENTIONS)
+    (f, f_prime), was_numpy = _arrays([("f", f), ("f_prime", f_prime)], check, _check_broadcast,
+                                      nonzero_rows=convention == "cosine")
+    return as_output(_pair_distance(f, f_prime, convention), was_numpy)
+
+
+def _check_broadcast(f: Tensor, f_prime: Tensor) -> None:
+    try:  # broadcast_shapes raises when the leading axes do not broadcast
+        ok = f.ndim >= 1 and f_prime.ndim >= 1 and f.shape[-1] == f_prime.shape[-1]
+        ok = ok and torch.broadcast_shapes(f.shape[:-1], f_prime.shape[:-1]) is not None
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ConfigError("f_prime", f"must have f's last (embedding) axis and broadcast against "
+                                     f"it: f {tuple(f.shape)}, f_prime {tuple(f_prime.shape)}")
+
+
+def _pair_distance(f: Tensor, f_prime: Tensor, convention: str) -> Tensor:
     if convention == "half_sq":
         return 0.5 * ((f - f_prime) ** 2).sum(-1)
     return 1.0 - F.cosine_similarity(f, f_prime, dim=-1)
 
 
-def pairwise_distances(
-    anchor: Tensor, positive: Tensor, negatives: Tensor, convention: str = "half_sq"
-) -> tuple[Tensor, Tensor]:
+def pairwise_distances(anchor: Tensor, positive: Tensor, negatives: Tensor,
+                       convention: str = "half_sq", *, check: bool = True) -> tuple[Tensor, Tensor]:
     """(r+, r-) for anchors (B, d), positives (B, d) and negatives (B, H, d) or (B, d).
 
     Returns r_pos of shape (B,) and r_neg of shape (B, H) (or (B,) for a (B, d) negative), with
     the distance :func:`pair_distance` of the given ``convention``.
     """
-    if anchor.shape != positive.shape:
-        raise ConfigError(
-            "positive",
-            f"must match the anchor shape {tuple(anchor.shape)}, got {tuple(positive.shape)}",
-        )
-    if negatives.ndim == anchor.ndim:
-        if negatives.shape != anchor.shape:
-            raise ConfigError(
-                "negatives", f"must have shape (B, d) or (B, H, d), got {tuple(negatives.shape)}"
-            )
-        return pair_distance(anchor, positive, convention), pair_distance(
-            anchor, negatives, convention
-        )
-    if (
-        negatives.ndim != anchor.ndim + 1
-        or negatives.shape[:-2] != anchor.shape[:-1]
-        or (negatives.shape[-1] != anchor.shape[-1])
-    ):
-        raise ConfigError(
-            "negatives", f"must have shape (B, d) or (B, H, d), got {tuple(negatives.shape)}"
-        )
-    r_pos = pair_distance(anchor, positive, convention)
-    r_neg = pair_distance(anchor.unsqueeze(-2), negatives, convention)
-    return r_pos, r_neg
+    check_choice("convention", convention, CONVENTIONS)
+    named = [("anchor", anchor), ("positive", positive), ("negatives", negatives)]
+    (anchor, positive, negatives), was_numpy = _arrays(named, check, _check_tuple_shapes,
+                                                       nonzero_rows=convention == "cosine")
+    r_pos = _pair_distance(anchor, positive, convention)
+    if negatives.ndim > anchor.ndim:
+        anchor = anchor.unsqueeze(-2)
+    r_neg = _pair_distance(anchor, negatives, convention)
+    return as_output(r_pos, was_numpy), as_output(r_neg, was_numpy)
 
 
-def ntxent_distances(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
+def _check_tuple_shapes(anchor: Tensor, positive: Tensor, negatives: Tensor) -> None:
+    a, p, n = tuple(anchor.shape), tuple(positive.shape), tuple(negatives.shape)
+    if anchor.ndim < 1:
+        raise ConfigError("anchor", f"must have shape (B, d), got {a}")
+    if p != a:
+        raise ConfigError("positive", f"must match the anchor shape {a}, got {p}")
+    if n != a and (len(n) != len(a) + 1 or n[:-2] != a[:-1] or n[-1] != a[-1]):
+        raise ConfigError("negatives", f"must have shape (B, d) or (B, H, d) for anchors {a}, "
+                                       f"got {n}")
+
+
+def ntxent_distances(z1: Tensor, z2: Tensor, *, check: bool = True) -> tuple[Tensor, Tensor]:
     """r = 1 - cos in the SimCLR NT-Xent layout, as in luckmatters ``loss/nt_xent.py``.
 
     Rows are the 2N anchors [z1; z2]. Returns r_pos (2N,) (anchor i with its other view) and
     r_neg (2N, 2N - 2) (the anchor against every other row except itself and its positive,
     in increasing row order).
     """
-    N = _check_views(z1, z2)
+    z1, z2, was_numpy = _views(z1, z2, check)
+    r_pos, r_neg = _ntxent_distances(z1, z2)
+    return as_output(r_pos, was_numpy), as_output(r_neg, was_numpy)
+
+
+def _ntxent_distances(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
+    N = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)
     sim = z @ z.T
     idx = torch.arange(2 * N, device=z.device)
@@ -117,27 +159,34 @@ def ntxent_distances(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
 # ---------------------------------------------------------------------------------------------
 
 
-def simple_contrastive(r_pos: Tensor, r_neg: Tensor) -> Tensor:
+def simple_contrastive(r_pos: Tensor, r_neg: Tensor, *, check: bool = True) -> Tensor:
     """L_simp = r+ - r- (one negative, H = 1), element-wise, no reduction (Tian et al. 2020).
 
-    Its gradient weights are the constants dL/dr+ = 1, dL/dr- = -1, which is what makes the
-    expected update the covariance operator 2 V_{x0}[Kbar] vec(W) (Sec. 1.3).
+    ``r_pos`` and ``r_neg`` must have the same shape (no broadcasting: pass ``r_neg[:, 0]``
+    for a (B, 1) negative). Its gradient weights are the constants dL/dr+ = 1, dL/dr- = -1,
+    which is what makes the expected update the covariance operator 2 V_{x0}[Kbar] vec(W)
+    (Sec. 1.3).
     """
-    return r_pos - r_neg
+    (r_pos, r_neg), was_numpy = _arrays([("r_pos", r_pos), ("r_neg", r_neg)], check, _same_shape)
+    return as_output(r_pos - r_neg, was_numpy)
 
 
-def soft_triplet(r_pos: Tensor, r_neg: Tensor, tau: float, margin: float = 0.0) -> Tensor:
+def soft_triplet(r_pos: Tensor, r_neg: Tensor, tau: float, margin: float = 0.0, *,
+                 check: bool = True) -> Tensor:
     """L_tri = tau log(1 + exp((r+ - r- + r0)/tau)), margin r0 = ``margin`` >= 0 (Tian et al.
-    2020), element-wise, no reduction; computed as tau softplus(.) for stability.
+    2020), element-wise, no reduction; computed as tau softplus(.) for stability. ``r_pos``
+    and ``r_neg`` must have the same shape.
 
     dL/dr+ = -dL/dr- = sigmoid((r+ - r- + r0)/tau). Tends to max(0, r+ - r- + r0) as tau -> 0.
     """
     _check_tau(tau)
     check_range("margin", margin, low=0.0)
-    return tau * F.softplus((r_pos - r_neg + margin) / tau)
+    (r_pos, r_neg), was_numpy = _arrays([("r_pos", r_pos), ("r_neg", r_neg)], check, _same_shape)
+    return as_output(tau * F.softplus((r_pos - r_neg + margin) / tau), was_numpy)
 
 
-def infonce_from_distances(r_pos: Tensor, r_negs: Tensor, tau: float) -> Tensor:
+def infonce_from_distances(r_pos: Tensor, r_negs: Tensor, tau: float, *,
+                           check: bool = True) -> Tensor:
     """L_nce = -tau log[e^{-r+/tau} / (e^{-r+/tau} + sum_k e^{-r_k-/tau})] (Tian et al. 2020).
 
     ``r_pos`` has shape (...,), ``r_negs`` (..., H); element-wise over the leading axes, no
@@ -147,14 +196,16 @@ def infonce_from_distances(r_pos: Tensor, r_negs: Tensor, tau: float) -> Tensor:
     xi_k = e^{-r_k-/tau} / Z (Z the full denominator) and dL/dr+ = sum_k xi_k < 1.
     """
     _check_tau(tau)
-    if r_negs.ndim != r_pos.ndim + 1 or r_negs.shape[:-1] != r_pos.shape:
-        raise ConfigError(
-            "r_negs",
-            f"must have shape r_pos.shape + (H,) = {tuple(r_pos.shape)} + (H,), got "
-            f"{tuple(r_negs.shape)}",
-        )
+    (r_pos, r_negs), was_numpy = _arrays([("r_pos", r_pos), ("r_negs", r_negs)], check,
+                                         _check_negs_shape)
     logits = torch.cat([-r_pos.unsqueeze(-1), -r_negs], dim=-1) / tau
-    return tau * torch.logsumexp(logits, dim=-1) + r_pos
+    return as_output(tau * torch.logsumexp(logits, dim=-1) + r_pos, was_numpy)
+
+
+def _check_negs_shape(r_pos: Tensor, r_negs: Tensor) -> None:
+    if r_negs.ndim != r_pos.ndim + 1 or r_negs.shape[:-1] != r_pos.shape:
+        raise ConfigError("r_negs", f"must have shape r_pos.shape + (H,) = {tuple(r_pos.shape)} "
+                                    f"+ (H,), got {tuple(r_negs.shape)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,31 +213,38 @@ def infonce_from_distances(r_pos: Tensor, r_negs: Tensor, tau: float) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_views(z1: Tensor, z2: Tensor) -> int:
-    if z1.ndim != 2:
-        raise ConfigError("z1", f"must have shape (N, d), got {tuple(z1.shape)}")
+def _views(z1: Any, z2: Any, check: bool, tau: float | None = None,
+           reduction: str = "mean") -> tuple[Tensor, Tensor, bool]:
+    """Options first (``tau`` > 0 unless None, ``reduction``), then the two views as tensors of
+    one dtype/device: (N, d) each, N >= 2, d >= 1, the same shape; with ``check`` also finite
+    and without all-zero rows (they are L2-normalised)."""
+    if tau is not None:
+        _check_tau(tau)
+    check_choice("reduction", reduction, REDUCTIONS)
+    (z1, z2), was_numpy = _arrays([("z1", z1), ("z2", z2)], check, _check_views, True)
+    return z1, z2, was_numpy
+
+
+def _check_views(z1: Tensor, z2: Tensor) -> None:
+    if z1.ndim != 2 or z1.shape[1] < 1:
+        raise ConfigError("z1", f"must have shape (N, d) with d >= 1, got {tuple(z1.shape)}")
     if z2.shape != z1.shape:
         raise ConfigError("z2", f"must match z1's shape {tuple(z1.shape)}, got {tuple(z2.shape)}")
     if z1.shape[0] < 2:
-        raise ConfigError(
-            "z1", f"needs a batch of N >= 2 samples (negatives), got N = {z1.shape[0]}"
-        )
-    return z1.shape[0]
+        raise ConfigError("z1", f"needs a batch of N >= 2 samples (negatives), got {z1.shape[0]}")
 
 
-def _reduce(per_anchor: Tensor, reduction: str) -> Tensor:
-    check_choice("reduction", reduction, REDUCTIONS)
-    return per_anchor.mean() if reduction == "mean" else per_anchor
+def _reduce(per_anchor: Tensor, reduction: str, was_numpy: bool) -> Tensor:
+    return as_output(per_anchor.mean() if reduction == "mean" else per_anchor, was_numpy)
 
 
 def _view_logits(z1: Tensor, z2: Tensor, tau: float) -> tuple[Tensor, Tensor]:
     """Positive logits s_i/tau (2, N) and negative logits (2, N, 2N) with -inf at j = i.
 
     Direction 0: anchor z_i^(1), negatives [z_j^(1), z_j^(2)]_j; direction 1: anchor z_i^(2),
-    negatives [z_j^(2), z_j^(1)]_j. Both use unit vectors.
+    negatives [z_j^(2), z_j^(1)]_j. Both use unit vectors. The inputs are checked already.
     """
-    N = _check_views(z1, z2)
-    _check_tau(tau)
+    N = z1.shape[0]
     u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
     s12 = u1 @ u2.T
     pos = torch.diagonal(s12) / tau
@@ -198,7 +256,8 @@ def _view_logits(z1: Tensor, z2: Tensor, tau: float) -> tuple[Tensor, Tensor]:
     return torch.stack([pos, pos]), neg
 
 
-def nt_xent(z1: Tensor, z2: Tensor, tau: float, reduction: str = "mean") -> Tensor:
+def nt_xent(z1: Tensor, z2: Tensor, tau: float, reduction: str = "mean", *,
+            check: bool = True) -> Tensor:
     """SimCLR InfoNCE / NT-Xent (Chen et al. 2020) on L2-normalised views (normalised here).
 
     For anchor z_i^(k) with positive z_i^(k') and the 2N - 2 negatives {z_j^(l) : j != i}:
@@ -208,25 +267,28 @@ def nt_xent(z1: Tensor, z2: Tensor, tau: float, reduction: str = "mean") -> Tens
     diagonal removed. No tau prefactor: tau * L_i^(k) = :func:`infonce_from_distances` with
     r = 1 - cos (the e^{1/tau} factors cancel).
     """
+    z1, z2, was_numpy = _views(z1, z2, check, tau, reduction)
     pos, neg = _view_logits(z1, z2, tau)
     denom = torch.logsumexp(torch.cat([pos.unsqueeze(-1), neg], dim=-1), dim=-1)
-    return _reduce(denom - pos, reduction)
+    return _reduce(denom - pos, reduction, was_numpy)
 
 
-def npc_multiplier(z1: Tensor, z2: Tensor, tau: float) -> Tensor:
+def npc_multiplier(z1: Tensor, z2: Tensor, tau: float, *, check: bool = True) -> Tensor:
     """Negative-positive coupling multiplier of DCL (Yeh et al. 2022, Proposition 1), (2, N).
 
     q_{B,i}^(k) = 1 - e^{s_i/tau} / (e^{s_i/tau} + U_{i,k}) in (0, 1), on unit vectors; row 0 is
     k = 1 (anchors z1), row 1 is k = 2. Every partial gradient of the InfoNCE loss L_i^(k)
     equals q_{B,i}^(k) times that of the DCL loss L_DC,i^(k).
     """
+    z1, z2, was_numpy = _views(z1, z2, check, tau)
     pos, neg = _view_logits(z1, z2, tau)
     log_u = torch.logsumexp(neg, dim=-1)
     # 1 - e^p/(e^p + U) = U/(e^p + U) = sigmoid(log U - p)
-    return torch.sigmoid(log_u - pos)
+    return as_output(torch.sigmoid(log_u - pos), was_numpy)
 
 
-def dcl(z1: Tensor, z2: Tensor, tau: float, reduction: str = "mean") -> Tensor:
+def dcl(z1: Tensor, z2: Tensor, tau: float, reduction: str = "mean", *,
+        check: bool = True) -> Tensor:
     """Decoupled contrastive loss (Yeh et al., ECCV 2022, arXiv 2110.06848) on unit vectors.
 
     L_DC,i^(k) = -s_i/tau + log sum_{l, j != i} e^{<z_i^(k), z_j^(l)>/tau}: InfoNCE with the
@@ -235,35 +297,44 @@ def dcl(z1: Tensor, z2: Tensor, tau: float, reduction: str = "mean") -> Tensor:
     (raminnakhli/Decoupled-Contrastive-Learning) returns loss(z1, z2) + loss(z2, z1), which is
     twice this, and masks j = i with a 1e-45 weight instead of exactly.
     """
+    z1, z2, was_numpy = _views(z1, z2, check, tau, reduction)
     pos, neg = _view_logits(z1, z2, tau)
-    return _reduce(torch.logsumexp(neg, dim=-1) - pos, reduction)
+    return _reduce(torch.logsumexp(neg, dim=-1) - pos, reduction, was_numpy)
 
 
-def dclw_weights(z1: Tensor, z2: Tensor, sigma: float = 0.5) -> Tensor:
+def dclw_weights(z1: Tensor, z2: Tensor, sigma: float = 0.5, *, check: bool = True) -> Tensor:
     """DCLW positive weights w_i = 2 - exp(s_i/sigma) / mean_j exp(s_j/sigma).
 
     Equivalently w_i = 2 - N softmax(s/sigma)_i, with s_i the cosine of the two views of
     sample i. They average to exactly 1 over the batch; harder
     positives (lower s_i) get w_i > 1. Not detached (as in the reference code).
     """
-    N = _check_views(z1, z2)
     check_range("sigma", sigma, low=0.0, low_open=True)
+    z1, z2, was_numpy = _views(z1, z2, check)
+    return as_output(_dclw_weights(z1, z2, sigma), was_numpy)
+
+
+def _dclw_weights(z1: Tensor, z2: Tensor, sigma: float) -> Tensor:
     s = F.cosine_similarity(z1, z2, dim=1)
-    return 2.0 - N * torch.softmax(s / sigma, dim=0)
+    return 2.0 - z1.shape[0] * torch.softmax(s / sigma, dim=0)
 
 
-def dclw(z1: Tensor, z2: Tensor, tau: float, sigma: float = 0.5, reduction: str = "mean") -> Tensor:
+def dclw(z1: Tensor, z2: Tensor, tau: float, sigma: float = 0.5, reduction: str = "mean", *,
+         check: bool = True) -> Tensor:
     """Weighted DCL (Yeh et al. 2022): L_i^(k) = -w_i s_i/tau + log sum_{l, j != i} e^{<z_i^(k),
     z_j^(l)>/tau}, with the von Mises-Fisher weights w_i of :func:`dclw_weights` (sigma = 0.5 by
     default, as in the paper). The weights are NOT detached, matching the reference code, so
     they also carry gradient. Mean over the 2N anchors (half the reference code's symmetric sum).
     """
+    check_range("sigma", sigma, low=0.0, low_open=True)
+    z1, z2, was_numpy = _views(z1, z2, check, tau, reduction)
     pos, neg = _view_logits(z1, z2, tau)
-    w = dclw_weights(z1, z2, sigma)
-    return _reduce(torch.logsumexp(neg, dim=-1) - w * pos, reduction)
+    w = _dclw_weights(z1, z2, sigma)
+    return _reduce(torch.logsumexp(neg, dim=-1) - w * pos, reduction, was_numpy)
 
 
-def exact_cov_infonce(z1: Tensor, z2: Tensor, tau: float, beta: float = 0.0) -> Tensor:
+def exact_cov_infonce(z1: Tensor, z2: Tensor, tau: float, beta: float = 0.0, *,
+                      check: bool = True) -> Tensor:
     """The "exact covariance" InfoNCE of the official code of Tian et al. 2020.
 
     Provenance: facebookresearch/luckmatters, ``ssl/real-dataset/loss/nt_xent.py``,
@@ -280,29 +351,46 @@ def exact_cov_infonce(z1: Tensor, z2: Tensor, tau: float, beta: float = 0.0) -> 
     sum. beta > 0 adds an extra penalty on augmentation variance (Sec. 1.3). The
     ``exact_cov_unaug_sim`` option (weights from un-augmented images) is not implemented.
     """
-    r_pos, r_neg = ntxent_distances(z1, z2)
-    return exact_cov_from_distances(r_pos, r_neg, tau, beta)
+    check_range("beta", beta)
+    z1, z2, was_numpy = _views(z1, z2, check, tau)
+    r_pos, r_neg = _ntxent_distances(z1, z2)
+    return as_output(_exact_cov(r_pos, r_neg, tau, beta), was_numpy)
 
 
-def exact_cov_weights(r_neg: Tensor, tau: float) -> Tensor:
+def exact_cov_weights(r_neg: Tensor, tau: float, *, check: bool = True) -> Tensor:
     """w_k = sg[e^{-r_k/tau}] / (1 + sg[e^{-r_k/tau}]) / tau / H for r_neg of shape (B, H);
     detached (stop-gradient), as in luckmatters ``loss_type="exact_cov"``."""
     _check_tau(tau)
+    (r_neg,), was_numpy = _arrays([("r_neg", r_neg)], check, _check_b_bh)
+    return as_output(_exact_cov_weights(r_neg, tau), was_numpy)
+
+
+def _exact_cov_weights(r_neg: Tensor, tau: float) -> Tensor:
     e = torch.exp(-r_neg.detach() / tau)
     return e / (1.0 + e) / tau / r_neg.shape[-1]
 
 
-def exact_cov_from_distances(r_pos: Tensor, r_neg: Tensor, tau: float, beta: float = 0.0) -> Tensor:
+def exact_cov_from_distances(r_pos: Tensor, r_neg: Tensor, tau: float, beta: float = 0.0, *,
+                             check: bool = True) -> Tensor:
     """The exact-cov loss of :func:`exact_cov_infonce` on given distances r_pos (B,), r_neg (B, H):
     mean_rows((sum_k w_k) r_pos - sum_k w_k r_neg,k) + beta mean_rows((sum_k w_k) r_pos), with
     the detached weights of :func:`exact_cov_weights` (H = 2N - 2 in the NT-Xent layout)."""
+    _check_tau(tau)
     check_range("beta", beta)
-    if r_neg.ndim != 2 or r_pos.shape != r_neg.shape[:1]:
-        raise ConfigError(
-            "r_neg",
-            f"must have shape (B, H) with B = {tuple(r_pos.shape)}, got {tuple(r_neg.shape)}",
-        )
-    w = exact_cov_weights(r_neg, tau)
+    (r_pos, r_neg), was_numpy = _arrays([("r_pos", r_pos), ("r_neg", r_neg)], check,
+                                        lambda rp, rn: _check_b_bh(rn, rp))
+    return as_output(_exact_cov(r_pos, r_neg, tau, beta), was_numpy)
+
+
+def _check_b_bh(r_neg: Tensor, r_pos: Tensor | None = None) -> None:
+    """r_neg (B, H), and r_pos (B,) when given."""
+    if r_neg.ndim != 2 or (r_pos is not None and r_pos.shape != r_neg.shape[:1]):
+        with_pos = "" if r_pos is None else f" matching r_pos {tuple(r_pos.shape)} = (B,)"
+        raise ConfigError("r_neg", f"must have shape (B, H){with_pos}, got {tuple(r_neg.shape)}")
+
+
+def _exact_cov(r_pos: Tensor, r_neg: Tensor, tau: float, beta: float) -> Tensor:
+    w = _exact_cov_weights(r_neg, tau)
     w_pos = w.sum(dim=1)
     return (w_pos * r_pos - (w * r_neg).sum(dim=1)).mean() + beta * (w_pos * r_pos).mean()
 

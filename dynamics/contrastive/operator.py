@@ -30,6 +30,11 @@ Conventions:
   (it coincides with the anchor with probability 1/A, as the law of total variance needs), a
   negative is any of the N A points (the anchor's own sample with probability 1/N, as in
   V_total).
+* Inputs x / x_aug (torch or numpy; :meth:`LayeredNet.as_input`) are CAST TO THE NET'S DTYPE:
+  float32 or integer data into the default float64 net is exact; float64 data into a float32
+  net is rounded to float32, the precision that net computes in anyway (use a float64 net for
+  the exact identities). Numpy input goes to the net's device, a torch tensor on another device
+  is refused, NaN/Inf raise :class:`~dynamics.errors.ConfigError`. Outputs are torch tensors.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from dynamics.errors import ConfigError, check_choice, check_range
+from dynamics.inputs import as_tensor, check_finite
 
 ACTIVATIONS = ("relu", "linear")
 MAX_TUPLES = 5_000_000
@@ -99,6 +105,21 @@ class LayeredNet(nn.Module):
     def is_linear(self) -> bool:
         return self.activation == "linear" and self.top == "linear"
 
+    def as_input(self, x, field: str = "x", *, finite: bool = True) -> Tensor:
+        """``x`` (torch or numpy) cast to the net's dtype, on its device (numpy is moved there;
+        a torch tensor elsewhere is refused), finite unless ``finite=False`` (e.g. under vmap,
+        where a data-dependent check cannot run). Autograd still reaches a torch ``x``."""
+        t, was_numpy = as_tensor(field, x, detach=False)
+        w = self.weights[0]
+        if was_numpy:
+            t = t.to(w.device)
+        elif t.device != w.device:
+            raise ConfigError(field, f"is on {t.device} but the net is on {w.device}; move one")
+        t = t.to(w.dtype)
+        if finite:
+            check_finite(field, t)
+        return t
+
     def _check_layer(self, layer: int) -> int:
         if isinstance(layer, bool) or not hasattr(layer, "__index__"):
             raise ConfigError(
@@ -120,7 +141,9 @@ class LayeredNet(nn.Module):
 
     def forward_all(self, x: Tensor) -> tuple[list[Tensor], list[Tensor], Tensor]:
         """(inputs, gates, output): inputs[l-1] = f_{l-1}(x), gates[l-1] = h_l'(W_l f_{l-1})
-        (0/1 for ReLU, ones for linear), output f_L(x). x has shape (B, n_0)."""
+        (0/1 for ReLU, ones for linear), output f_L(x). x has shape (B, n_0) and is cast to the
+        net's dtype (:meth:`as_input`; the finiteness check is left to the callers)."""
+        x = self.as_input(x, finite=False)
         if x.ndim != 2 or x.shape[1] != self.widths[0]:
             raise ConfigError("x", f"must have shape (B, {self.widths[0]}), got {tuple(x.shape)}")
         inputs, gates = [], []
@@ -142,14 +165,14 @@ class LayeredNet(nn.Module):
 
     def layer_input(self, x: Tensor, layer: int) -> Tensor:
         """f_{l-1}(x), shape (B, n_{l-1})."""
-        return self.forward_all(x)[0][self._check_layer(layer) - 1]
+        return self.forward_all(self.as_input(x))[0][self._check_layer(layer) - 1]
 
 
 def preactivation_jacobian(net: LayeredNet, x: Tensor, layer: int) -> Tensor:
     """J_l(x) = D_L W_L D_{L-1} ... W_{l+1} D_l, shape (B, n_L, n_l): the Jacobian of f_L w.r.t.
     the pre-activation output u_l = W_l f_{l-1} of layer l (D_k = diag of layer k's gates)."""
     layer = net._check_layer(layer)
-    _, gates, _ = net.forward_all(x)
+    _, gates, _ = net.forward_all(net.as_input(x))
     L = net.num_layers
     M = torch.diag_embed(gates[L - 1])
     for k in range(L, layer, -1):
@@ -161,6 +184,7 @@ def connection_matrix(net: LayeredNet, x: Tensor, layer: int) -> Tensor:
     """K_l(x) = f_{l-1}(x) kron J_l(x)^T, shape (B, n_{l-1} n_l, n_L), so that
     f_L(x) = K_l(x)^T vec(W_l) (column-major vec): K[b, j n_l + i, o] = f_{l-1}[b, j] J[b, o, i]."""
     layer = net._check_layer(layer)
+    x = net.as_input(x)
     f_in = net.forward_all(x)[0][layer - 1]
     J = preactivation_jacobian(net, x, layer)
     B, n_L, n_l = J.shape
@@ -168,7 +192,12 @@ def connection_matrix(net: LayeredNet, x: Tensor, layer: int) -> Tensor:
     return K.reshape(B, f_in.shape[1] * n_l, n_L)
 
 
-def _check_x_aug(net: LayeredNet | None, x_aug: Tensor) -> tuple[int, int]:
+def _check_x_aug(net: LayeredNet | None, x_aug: Tensor) -> tuple[Tensor, int, int]:
+    """x_aug as a finite (N, A, n0) tensor, cast to the net's dtype when there is a net."""
+    if net is not None:
+        x_aug = net.as_input(x_aug, "x_aug", finite=False)
+    else:
+        x_aug, _ = as_tensor("x_aug", x_aug, detach=False)
     if x_aug.ndim != 3:
         raise ConfigError("x_aug", f"must have shape (N, A, n0), got {tuple(x_aug.shape)}")
     if net is not None and x_aug.shape[2] != net.widths[0]:
@@ -178,13 +207,14 @@ def _check_x_aug(net: LayeredNet | None, x_aug: Tensor) -> tuple[int, int]:
     N, A = x_aug.shape[:2]
     if N < 1 or A < 1:
         raise ConfigError("x_aug", f"needs N >= 1 samples and A >= 1 augmentations, got {N}, {A}")
-    return N, A
+    check_finite("x_aug", x_aug)
+    return x_aug, N, A
 
 
 def augmentation_averaged_connection(net: LayeredNet, x_aug: Tensor, layer: int) -> Tensor:
     """Kbar_l(x0) = E_aug[K_l(x) | x0] (uniform over the A augmentations), shape (N, P, n_L)
     with P = n_{l-1} n_l, for x_aug of shape (N samples, A augmentations, n0)."""
-    N, A = _check_x_aug(net, x_aug)
+    x_aug, N, A = _check_x_aug(net, x_aug)
     K = connection_matrix(net, x_aug.reshape(N * A, -1), layer)
     return K.reshape(N, A, *K.shape[1:]).mean(dim=1)
 
@@ -196,20 +226,20 @@ def covariance_operator(Kbar, weights=None) -> Tensor:
     (clean samples x0, or root labels); the outer product sums over the n_out columns.
     ``weights`` (G,) are probabilities (non-negative, summing to 1; default uniform 1/G) and
     Kbar_mean = sum_g w_g Kbar_g. With r = 1/2||.||^2, -grad_{vec W_l} E[L_simp] = 2 V[Kbar_l]
-    vec(W_l) (Sec. 1.3), i.e. OP_l = V_{x0}[Kbar_l(x0)].
+    vec(W_l) (Sec. 1.3), i.e. OP_l = V_{x0}[Kbar_l(x0)]. Torch or numpy in (integers become
+    float64), torch out in Kbar's dtype; NaN/Inf in Kbar or weights raise ConfigError.
     """
-    K = torch.as_tensor(Kbar)
-    if not K.is_floating_point():
-        K = K.to(torch.get_default_dtype())
+    K, _ = as_tensor("Kbar", Kbar, detach=False)
     if K.ndim != 3:
         raise ConfigError("Kbar", f"must have shape (G, P, n_out), got {tuple(K.shape)}")
+    check_finite("Kbar", K)
     G = K.shape[0]
     if G < 1:
         raise ConfigError("Kbar", "needs at least one group (G >= 1)")
     if weights is None:
         w = torch.full((G,), 1.0 / G, dtype=K.dtype, device=K.device)
     else:
-        w = torch.as_tensor(weights, dtype=K.dtype, device=K.device)
+        w = as_tensor("weights", weights)[0].to(dtype=K.dtype, device=K.device)
         if w.shape != (G,):
             raise ConfigError(
                 "weights", f"must have shape ({G},) to match Kbar, got {tuple(w.shape)}"
@@ -241,7 +271,7 @@ def simple_loss_gradient_operator(
 def augmentation_averaged_covariance(x_aug: Tensor, sample_weights=None) -> Tensor:
     """Sigma_bar = V_{x0}[E_aug x] (n0 x n0, population 1/N normalisation): the covariance of
     the augmentation-averaged inputs, which drives the linear case (Sec. 1.4)."""
-    _check_x_aug(None, x_aug)
+    x_aug, _, _ = _check_x_aug(None, x_aug)
     return covariance_operator(x_aug.mean(dim=1).unsqueeze(-1), sample_weights)
 
 
@@ -251,7 +281,7 @@ def linear_operator(net: LayeredNet, x_aug: Tensor, layer: int, sample_weights=N
     V_{x0}[E_aug f_{l-1}]. For one layer the update is dW = eta W Sigma_bar (power iteration)."""
     if not net.is_linear:
         raise ConfigError("net", "linear_operator needs activation='linear' and top='linear'")
-    N, A = _check_x_aug(net, x_aug)
+    x_aug, N, A = _check_x_aug(net, x_aug)
     layer = net._check_layer(layer)
     with torch.no_grad():
         f_in = net.layer_input(x_aug.reshape(N * A, -1), layer).reshape(N, A, -1)
@@ -295,7 +325,7 @@ LossOfDistances = Callable[[Tensor, Tensor], Tensor]
 
 
 def _tuple_distances(net: LayeredNet, x_aug: Tensor, num_negatives: int):
-    N, A = _check_x_aug(net, x_aug)
+    x_aug, N, A = _check_x_aug(net, x_aug)
     f = net(x_aug.reshape(N * A, -1))
     anchor, positive, negatives = (t.to(f.device) for t in enumerate_tuples(N, A, num_negatives))
     R = 0.5 * ((f.unsqueeze(1) - f.unsqueeze(0)) ** 2).sum(-1)
@@ -346,7 +376,7 @@ def expected_update_operator(
     residue is NOT implemented or verified here. ``loss_fn`` as in :func:`expected_loss`; the
     expectation is over :func:`enumerate_tuples`.
     """
-    N, A = _check_x_aug(net, x_aug)
+    x_aug, N, A = _check_x_aug(net, x_aug)
     layer = net._check_layer(layer)
     with torch.no_grad():
         anchor, positive, negatives, r_pos, r_neg = _tuple_distances(net, x_aug, num_negatives)

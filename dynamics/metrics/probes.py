@@ -17,7 +17,10 @@ into whatever produced the features (everything is detached first).
   Returns a :class:`ProbeResult` with both the final-epoch and the best-over-epochs accuracy.
 
 Invalid input raises :class:`~dynamics.errors.ConfigError` (one line, naming the field) before
-any work starts.
+any work starts: non-numeric or NaN/Inf features, labels that are not whole-number class indices
+>= 0 (strings, booleans, fractions, NaN; see :func:`dynamics.inputs.as_labels`) or whose length
+differs from the feature rows. An all-zero feature row is allowed: the kNN keeps it as the zero
+vector (cosine 0 to every row), as ``F.normalize`` in DINO / solo-learn does.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from dynamics.errors import ConfigError, check_range
+from dynamics.inputs import as_labels, to_tensor
 
 __all__ = [
     "ProbeResult",
@@ -60,21 +64,9 @@ def _check_bool(field: str, value: Any) -> bool:
     return bool(value)
 
 
-def _as_tensor(field: str, value: Any) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.detach()
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(field, f"must be a torch tensor or numpy array ({exc})") from None
-    if arr.dtype == object:
-        raise ConfigError(field, "must be a numeric torch tensor or numpy array (got dtype object)")
-    return torch.from_numpy(np.ascontiguousarray(arr))
-
-
 def _features(field: str, value: Any, device: torch.device | None) -> torch.Tensor:
     """A finite 2-D float tensor (float64 kept, every other dtype -> float32) with >= 1 row."""
-    x = _as_tensor(field, value)
+    x, _ = to_tensor(field, value)
     if x.ndim != 2:
         raise ConfigError(
             field, f"must be a 2-D (n_samples, dim) array, got shape {tuple(x.shape)}"
@@ -90,28 +82,6 @@ def _features(field: str, value: Any, device: torch.device | None) -> torch.Tens
     if not bool(torch.isfinite(x).all()):
         raise ConfigError(field, "must be finite (got NaN or Inf)")
     return x
-
-
-def _labels(field: str, value: Any, n: int, device: torch.device) -> torch.Tensor:
-    """A 1-D int64 tensor of length ``n`` with non-negative integer values."""
-    y = _as_tensor(field, value)
-    if y.ndim != 1:
-        raise ConfigError(
-            field, f"must be a 1-D array of class indices, got shape {tuple(y.shape)}"
-        )
-    if y.shape[0] != n:
-        raise ConfigError(
-            field, f"must have one label per feature row ({n}), got {y.shape[0]} labels"
-        )
-    if y.is_complex() or y.dtype == torch.bool:
-        raise ConfigError(field, f"must hold integer class indices, got dtype {y.dtype}")
-    if y.is_floating_point():
-        if not bool(torch.isfinite(y).all()) or not bool((y == torch.round(y)).all()):
-            raise ConfigError(field, "must hold integer class indices (got non-integer values)")
-    y = y.to(device=device, dtype=torch.int64)
-    if bool((y < 0).any()):
-        raise ConfigError(field, f"must be >= 0 (class indices), got {int(y.min())}")
-    return y
 
 
 def _prepare(
@@ -145,10 +115,10 @@ def _prepare(
         )
     if xte.dtype != xtr.dtype:  # mixed precision input: compute in the wider type
         xtr, xte = xtr.double(), xte.double()
-    ytr = _labels("train_labels", train_labels, xtr.shape[0], xtr.device)
+    ytr = as_labels("train_labels", train_labels, xtr.shape[0], xtr.device)
     yte = None
     if test_labels is not None:
-        yte = _labels("test_labels", test_labels, xte.shape[0], xtr.device)
+        yte = as_labels("test_labels", test_labels, xte.shape[0], xtr.device)
     labelled = [("train_labels", ytr)] + ([] if yte is None else [("test_labels", yte)])
     if num_classes is None:
         num_classes = max(int(y.max()) for _, y in labelled) + 1

@@ -11,26 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynamics._backend import exp, sqrt, where
-from dynamics.theory.modes import delta
-
-
-def invariant_c(p, s, alpha_p):
-    """Eq. 14 constant: c_j = s_j(0) - p_j(0)^2 / alpha_p.
-
-    The paper prints c_j = alpha_p^{-1} p_j^2(0) - s_j(0); that sign is a typo (setting t = 0 in
-    Eq. 14 forces the form used here).
-    """
-    return s - p**2 / alpha_p
-
-
-def parabola_s(p, alpha_p, c=0.0, eta=0.0, t=0.0):
-    """Eq. 14: s_j(t) = p_j(t)^2 / alpha_p + c_j e^{-2 eta t}.
-
-    With ``c = 0`` this is the invariant parabola s = p^2/alpha_p that every trajectory
-    approaches when eta > 0 (Fig. 3, dashed).
-    """
-    return p**2 / alpha_p + c * exp(-2 * eta * t)
+from dynamics._backend import sqrt, where
+from dynamics.theory.modes import delta, invariant_c, parabola_s  # noqa: F401 - Eq. 14 lives with the mode equations
 
 
 def parabola_flow(p, tau, sigma2, eta):

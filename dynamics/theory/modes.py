@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dynamics._backend import exp
 from dynamics.errors import ConfigError, check_finite, check_range
 from dynamics.theory.integrate import STATUS_NAMES, STATUS_OK, integrate_batched
 
@@ -30,6 +31,24 @@ def delta(p, tau, sigma2, eta):
     ds_j/dt = 2 s_j Delta_j (Eq. 12).
     """
     return p * (tau - (1 + sigma2) * p) - eta
+
+
+def invariant_c(p, s, alpha_p):
+    """Eq. 14 constant: c_j = s_j(0) - p_j(0)^2 / alpha_p.
+
+    The paper prints c_j = alpha_p^{-1} p_j^2(0) - s_j(0); that sign is a typo (setting t = 0 in
+    Eq. 14 forces the form used here).
+    """
+    return s - p**2 / alpha_p
+
+
+def parabola_s(p, alpha_p, c=0.0, eta=0.0, t=0.0):
+    """Eq. 14: s_j(t) = p_j(t)^2 / alpha_p + c_j e^{-2 eta t}.
+
+    With ``c = 0`` this is the invariant parabola s = p^2/alpha_p that every trajectory
+    approaches when eta > 0 (Fig. 3, dashed).
+    """
+    return p**2 / alpha_p + c * exp(-2 * eta * t)
 
 
 def dp_dt(p, s, tau, alpha_p, eta, sigma2):
@@ -131,8 +150,6 @@ class ModeTrajectory:
 
     def invariant_c0(self) -> Any:
         """c_j = s_j(0) - p_j(0)^2 / alpha_p (Eq. 14 with the corrected sign)."""
-        from dynamics.theory.closed_form import invariant_c
-
         return invariant_c(self.p[0], self.s[0], self.alpha_p)
 
     def invariant_residual(self) -> Any:
@@ -140,8 +157,6 @@ class ModeTrajectory:
 
         Zero up to integrator error by Eq. 14 (any tau(t), so also in the EMA case).
         """
-        from dynamics.theory.closed_form import parabola_s
-
         t = self.t.reshape((-1,) + (1,) * len(self.batch_shape))
         pred = parabola_s(self.p, self.alpha_p, c=self.invariant_c0(), eta=self.eta, t=t)
         scale = _maximum(abs(self.s), self.p**2 / self.alpha_p)

@@ -378,7 +378,7 @@ def _evaluate(run, cfg, ckpt_path: Path, device: str | None, write: bool,
     from dynamics.io import atomic_write_text
     from dynamics.train.distributed import DistContext
     from dynamics.train.runs import load_method_state, plain
-    from dynamics.train.trainer import build_method_for, configure_torch
+    from dynamics.train.setup import build_method_for, configure_torch
 
     ckpt = None if random_init else _read_eval_checkpoint(run, ckpt_path,
                                                           ckpt_path == run.last)
@@ -390,7 +390,7 @@ def _evaluate(run, cfg, ckpt_path: Path, device: str | None, write: bool,
     restore = configure_torch(cfg, dev)
     try:
         if random_init:
-            from dynamics.train.trainer import seed_everything
+            from dynamics.train.setup import seed_everything
 
             seed_everything(cfg.seed)
             ckpt = {"epoch": 0, "step": 0}
