@@ -148,26 +148,41 @@ def check_output_file(field: str, path: str | os.PathLike,
     return path
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """The package's one JSON convention: a JSON-ready copy of nested dicts/lists of torch
+    tensors, numpy arrays and scalars, paths and complex numbers; **NaN and +-Inf become
+    null** (JSON has no literal for them; readers map null back to NaN where a number is
+    expected). Tuples become lists, keys strings, tensors are detached and moved to the CPU."""
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.floating, float)):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
         v = float(value)
         return v if np.isfinite(v) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
+    if isinstance(value, complex):
+        return [jsonable(value.real), jsonable(value.imag)]
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if type(value).__module__.startswith("torch"):
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu()
+            return jsonable(value.item() if value.ndim == 0 else value.tolist())
     return value
 
 
-def to_json(value: Any) -> str:
-    """JSON text for nested dicts of arrays/scalars (NaN/Inf become null)."""
-    return json.dumps(_jsonable(value), indent=1)
+def to_json(value: Any, indent: int | None = 1) -> str:
+    """JSON text in the convention of :func:`jsonable` (strict: no NaN tokens)."""
+    seps = (",", ":") if indent is None else None
+    return json.dumps(jsonable(value), indent=indent, separators=seps, allow_nan=False)
 
 
 def check_output_path(field: str, path: str | os.PathLike) -> Path:
@@ -214,7 +229,7 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, Any],
     table = np.concatenate(cols, axis=1)
     out = io.StringIO()
     for k, v in meta.items():
-        out.write(f"# {k}: {json.dumps(_jsonable(v))}\n")
+        out.write(f"# {k}: {json.dumps(jsonable(v))}\n")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in table:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from dynamics.io import atomic_write_text
+from dynamics.io import atomic_write_text, jsonable
 
 # --------------------------------------------------------------------------------------------
 # Checks
@@ -237,20 +237,6 @@ CHECKS: dict[str, Callable[[bool], dict[str, Any]]] = {
 # Output
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, Path):
-        return str(v)
-    if hasattr(v, "tolist"):
-        return _jsonable(v.tolist())
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)  # "nan", "inf": JSON has no literal for them
-    return v
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
@@ -379,7 +365,7 @@ def _reproduce(out: Path, quick: bool, log: Callable[[str], object]) -> dict[str
                         "matplotlib": matplotlib.__version__},
     }
     summary["runtime_s"] = round(time.perf_counter() - t0, 2)
-    summary = _jsonable(summary)
+    summary = jsonable(summary)
     atomic_write_text(out / "summary.json",
                        json.dumps(summary, indent=1, allow_nan=False) + "\n")
     atomic_write_text(out / "summary.md", render_markdown(summary))

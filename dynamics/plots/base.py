@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dynamics.io import jsonable
+
 
 @dataclass
 class FigureResult:
@@ -36,21 +38,10 @@ class FigureResult:
         return {
             "name": self.name,
             "paths": [str(p) for p in self.paths],
-            "numbers": {k: _plain(v) for k, v in self.numbers.items()},
-            "settings": {k: _plain(v) for k, v in self.settings.items()},
+            "numbers": {k: jsonable(v) for k, v in self.numbers.items()},
+            "settings": {k: jsonable(v) for k, v in self.settings.items()},
             "seconds": round(float(self.seconds), 3),
         }
-
-
-def _plain(v: Any) -> Any:
-    """JSON-friendly scalars/lists (numpy scalars -> Python)."""
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if hasattr(v, "tolist"):
-        return v.tolist()
-    return v
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ synthetic -- no labels, no probes.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -375,9 +374,9 @@ def evaluate_run(run_dir: str | Path, *, device: str | None = None,
 
 def _evaluate(run, cfg, ckpt_path: Path, device: str | None, write: bool,
               random_init: bool) -> dict[str, Any]:
-    from dynamics.io import atomic_write_text
+    from dynamics.io import atomic_write_text, to_json
     from dynamics.train.distributed import DistContext
-    from dynamics.train.runs import load_method_state, plain
+    from dynamics.train.runs import load_method_state
     from dynamics.train.setup import build_method_for, configure_torch
 
     ckpt = None if random_init else _read_eval_checkpoint(run, ckpt_path,
@@ -407,7 +406,7 @@ def _evaluate(run, cfg, ckpt_path: Path, device: str | None, write: bool,
            "epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "device": str(dev), **result}
     if write:
         target = run.path / "eval_random_init.json" if random_init else run.eval
-        atomic_write_text(target, json.dumps(plain(out), indent=1, allow_nan=False) + "\n")
+        atomic_write_text(target, to_json(out) + "\n")
     return out
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import time
@@ -49,11 +48,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from dynamics.errors import ConfigError, SimulationDiverged
-from dynamics.io import atomic_write_text, check_output_dir
+from dynamics.io import atomic_write_text, check_output_dir, jsonable, to_json
 from dynamics.train.checkpoints import (  # noqa: F401 - re-exported: runs is the public face
     CHECKPOINT_FORMAT,
     atomic_torch_save,
@@ -106,34 +104,12 @@ class TrainingInterrupted(KeyboardInterrupt):
 # JSON helpers
 
 
-def plain(value: Any) -> Any:
-    """JSON-ready copy: tensors/arrays -> lists, numpy scalars -> Python, NaN/Inf -> None."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu()
-        return plain(value.item() if value.ndim == 0 else value.tolist())
-    if isinstance(value, np.ndarray):
-        return plain(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, complex):
-        return [plain(value.real), plain(value.imag)]
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+plain = jsonable  #: the package's one JSON convention (NaN/Inf -> null), see dynamics.io
 
 
 def json_line(row: Mapping[str, Any]) -> str:
     """One compact JSON line (no NaN tokens: non-finite floats are null)."""
-    return json.dumps(plain(row), separators=(",", ":"), allow_nan=False)
+    return to_json(row, indent=None)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -262,8 +238,7 @@ class RunDir:
         return data if isinstance(data, dict) else None
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
-        atomic_write_text(self.summary, json.dumps(plain(summary), indent=1, allow_nan=False)
-                          + "\n")
+        atomic_write_text(self.summary, to_json(summary) + "\n")
 
     def read_config(self) -> TrainConfig:
         if not self.config.is_file():
