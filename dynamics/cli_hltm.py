@@ -17,7 +17,8 @@ uninterrupted run); cells of other settings are refused unless ``--overwrite`` c
 tables, JSON and figure are written from all finished cells at the end, and on SIGINT/SIGTERM
 from the cells finished so far (exit code 130/143, one line saying how many cells are saved).
 
-:func:`hltm_summary` is the small fixed grid that ``ssl-dynamics reproduce`` runs.
+:func:`dynamics.reproduce_hltm.hltm_summary` is the small fixed grid that ``ssl-dynamics
+reproduce`` runs.
 """
 
 from __future__ import annotations
@@ -27,15 +28,23 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dynamics.errors import ConfigError, check_range
 from dynamics.io import check_output_dir
-from dynamics.threads import parse_threads
+from dynamics.plots.hltm import write_outputs
+from dynamics.reproduce_hltm import (  # noqa: F401 - kept importable from here
+    SUMMARY_GRID,
+    SUMMARY_GRID_QUICK,
+    hltm_summary,
+)
+from dynamics.threads import (  # noqa: F401 - torch_threads: kept importable from here
+    cpu_threads,
+    parse_threads,
+    torch_threads,
+)
 
 DEFAULTS: dict[str, Any] = {
     "hid": [2, 10], "delta_lower": [0.7, 0.9], "depth": [4], "seeds": [1, 2, 3],
@@ -51,15 +60,6 @@ OUTPUT_NAMES = ("hltm_table.csv", "hltm_table.md", "hltm.json", "hltm_corr.png",
                 "hltm_corr.pdf")
 CELLS_DIR = "cells"
 
-# The grid of ``reproduce`` (see hltm_summary): full ~1 min, quick a few seconds, on 2 cores.
-SUMMARY_GRID: dict[str, Any] = {
-    "hids": (2, 10), "delta_lowers": (0.7, 0.9), "depths": (4,), "seeds": (1, 2, 3),
-    "epochs": 10, "draws_per_epoch": 32000,
-}
-SUMMARY_GRID_QUICK: dict[str, Any] = {
-    "hids": (2, 10), "delta_lowers": (0.7, 0.9), "depths": (3,), "seeds": (1,),
-    "epochs": 2, "draws_per_epoch": 4096, "eval_samples": 4096, "op_samples": 512,
-}
 
 
 def add_hltm_arguments(p: argparse.ArgumentParser) -> None:
@@ -149,50 +149,10 @@ def _validate(args) -> Path:
     return check_output_dir("out", out)  # creates it; a one-line error if unwritable
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
-@contextlib.contextmanager
-def cpu_threads(n: int) -> Iterator[None]:
-    """Temporarily limit torch and the BLAS/OpenMP pools (threadpoolctl) to ``n`` threads."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        threadpool_limits = None
-    with torch_threads(n), (threadpool_limits(limits=int(n)) if threadpool_limits
-                            else contextlib.nullcontext()):
-        yield
 
 
-def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path, settings: dict[str, Any],
-                  runtime_s: float, cells: dict[str, Any] | None = None) -> list[Path]:
-    """The table (CSV + Markdown), the JSON with histories and the figure; returns the paths.
-    Every file is written atomically. ``cells`` ({"finished", "total", "reused"}) adds
-    ``complete`` and ``cells`` to the JSON (partial outputs after an interrupt)."""
-    from dynamics.contrastive.hltm import summarise_rows
-    from dynamics.io import atomic_write_text, to_json
-    from dynamics.plots.hltm import plot_hltm_grid, write_table
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [write_table(rows, out_dir / "hltm_table.csv"),
-             write_table(rows, out_dir / "hltm_table.md")]
-    payload: dict[str, Any] = {"command": "hltm", "settings": settings, "runtime_s": runtime_s}
-    if cells is not None:
-        payload.update(complete=cells["finished"] == cells["total"], cells=cells)
-    payload.update(summary=summarise_rows(rows), rows=list(rows))
-    paths.append(atomic_write_text(out_dir / "hltm.json", to_json(payload)))
-    paths += plot_hltm_grid(rows, out_dir, "hltm_corr")
-    return paths
 
 
 def _levels(values: Sequence[float]) -> str:
@@ -338,60 +298,5 @@ def run_hltm(args) -> int:
     return 0
 
 
-def _trend_numbers(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Grid-wide contrasts of the mean best |corr| after training (all levels unless noted)."""
-    after = {id(r): np.asarray(r["corr_after"], float) for r in rows}
-    before = {id(r): np.asarray(r["corr_before"], float) for r in rows}
-
-    def mean(sel, which=after, level=None):
-        vals = [which[id(r)] if level is None else which[id(r)][level] for r in rows if sel(r)]
-        return float(np.mean(np.concatenate([np.atleast_1d(v) for v in vals]))) if vals \
-            else float("nan")
-
-    dls = sorted({r["delta_lower"] for r in rows})
-    hids = sorted({r["hid"] for r in rows})
-    out = {
-        "gain_all_levels": mean(lambda r: True) - mean(lambda r: True, before),
-        "gain_root": mean(lambda r: True, level=0) - mean(lambda r: True, before, level=0),
-        "after_root_mean": mean(lambda r: True, level=0),
-        "after_leaf_parents_mean": float(np.mean([after[id(r)][-1] for r in rows])),
-        "root_after_min": float(min(after[id(r)][0] for r in rows)),
-    }
-    if len(dls) > 1:
-        out["polarity_effect"] = (mean(lambda r: r["delta_lower"] == dls[-1])
-                                  - mean(lambda r: r["delta_lower"] == dls[0]))
-    if len(hids) > 1:
-        out["width_effect"] = (mean(lambda r: r["hid"] == hids[-1])
-                               - mean(lambda r: r["hid"] == hids[0]))
-    return out
 
 
-def hltm_summary(out_dir: Path | str, quick: bool = False) -> dict[str, Any]:
-    """The small HLTM grid of ``reproduce``: hid {2, 10} x delta_lower {0.7, 0.9}, depth 4,
-    seeds 1-3, 10 epochs x 32000 draws (about a minute on 2 cores; ``quick``: depth 3, one seed,
-    2 x 4096 draws, a few seconds). Writes the figure, table and JSON under ``out_dir`` and
-    returns ``{"settings", "configs" (mean per level before/after per config), "numbers" (flat
-    floats for the summary), "trends", "paths", "runtime_s"}``."""
-    from dynamics.contrastive.hltm import run_grid, summarise_rows
-
-    grid = dict(SUMMARY_GRID_QUICK if quick else SUMMARY_GRID)
-    kw = {k: v for k, v in grid.items() if k not in ("hids", "delta_lowers", "depths", "seeds")}
-    t0 = time.perf_counter()
-    with torch_threads(1):
-        rows = run_grid(grid["hids"], grid["delta_lowers"], grid["depths"], grid["seeds"],
-                        loss="nce", tau=0.1, lr=0.1, batch_size=128, **kw)
-    runtime = time.perf_counter() - t0
-    settings = {**{k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
-                "loss": "nce", "tau": 0.1, "lr": 0.1, "batch_size": 128, "quick": bool(quick)}
-    paths = write_outputs(rows, Path(out_dir), settings, runtime)
-    configs = summarise_rows(rows)
-    numbers: dict[str, float] = {}
-    for c in configs:
-        key = f"d{c['depth']}_dl{c['delta_lower']:g}_hid{c['hid']}"
-        for when in ("before", "after"):
-            for l, v in enumerate(c[f"corr_{when}"]):
-                numbers[f"{key}_corr_{when}_L{l}"] = float(v)
-        numbers[f"{key}_root_after_min"] = c["root_after_min"]
-    trends = _trend_numbers(rows)
-    return {"settings": settings, "configs": configs, "numbers": numbers, "trends": trends,
-            "paths": [str(p) for p in paths], "runtime_s": runtime}

@@ -332,8 +332,8 @@ def _reproduce(out: Path, quick: bool, log: Callable[[str], object]) -> dict[str
     """The work of :func:`run_reproduce` (``out`` checked and locked)."""
     import matplotlib
 
-    from dynamics.cli_hltm import hltm_summary
     from dynamics.plots import FIGURES, make_figures
+    from dynamics.reproduce_hltm import hltm_summary
 
     fig_dir = out / "figures"
     t0 = time.perf_counter()

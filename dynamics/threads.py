@@ -25,8 +25,10 @@ to a fair share instead of stalling it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -221,6 +223,31 @@ class ThreadGovernor:
         return self.threads
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
+    """Temporarily limit torch and the BLAS/OpenMP pools (threadpoolctl) to ``n`` threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        threadpool_limits = None
+    with torch_threads(n), (threadpool_limits(limits=int(n)) if threadpool_limits
+                            else contextlib.nullcontext()):
+        yield
+
+
 __all__ = ["AUTO", "ThreadChoice", "ThreadGovernor", "apply_threads", "available_cpus",
-           "busy_other_threads", "choose_threads", "local_processes", "parse_threads",
-           "set_threads"]
+           "busy_other_threads", "choose_threads", "cpu_threads", "local_processes",
+           "parse_threads", "set_threads", "torch_threads"]

@@ -74,3 +74,11 @@ def test_modules_have_one_job():
     assert not new, f"modules over {MAX_LINES} lines: {new}"
     grown = sorted(p for p, n in over.items() if n > OVER_LIMIT[p])
     assert not grown, f"listed modules grew: {[(p, over[p], OVER_LIMIT[p]) for p in grown]}"
+
+
+def test_the_library_never_imports_the_cli():
+    mods = _modules()
+    cli = {m for m in mods if m.count(".") == 1 and m.split(".")[1].startswith("cli")}
+    bad = sorted((m, d) for m, f in mods.items() if m not in cli and m != "dynamics.__main__"
+                 for d in _imports(f, mods) & cli)
+    assert not bad, f"library modules importing the CLI: {bad}"

@@ -163,3 +163,23 @@ def plot_hltm_grid(rows: Sequence[dict[str, Any]], out_dir: Path | str,
         if title:
             fig.suptitle(title)
         return style.save_figure(fig, out_dir, stem)
+
+
+def write_outputs(rows: Sequence[dict[str, Any]], out_dir: Path, settings: dict[str, Any],
+                  runtime_s: float, cells: dict[str, Any] | None = None) -> list[Path]:
+    """The table (CSV + Markdown), the JSON with histories and the figure; returns the paths.
+    Every file is written atomically. ``cells`` ({"finished", "total", "reused"}) adds
+    ``complete`` and ``cells`` to the JSON (partial outputs after an interrupt)."""
+    from dynamics.contrastive.hltm import summarise_rows
+    from dynamics.io import atomic_write_text, to_json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [write_table(rows, out_dir / "hltm_table.csv"),
+             write_table(rows, out_dir / "hltm_table.md")]
+    payload: dict[str, Any] = {"command": "hltm", "settings": settings, "runtime_s": runtime_s}
+    if cells is not None:
+        payload.update(complete=cells["finished"] == cells["total"], cells=cells)
+    payload.update(summary=summarise_rows(rows), rows=list(rows))
+    paths.append(atomic_write_text(out_dir / "hltm.json", to_json(payload)))
+    paths += plot_hltm_grid(rows, out_dir, "hltm_corr")
+    return paths
