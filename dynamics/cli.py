@@ -97,6 +97,7 @@ def _cmd_reproduce(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``ssl-dynamics`` argument parser with every sub-command and its flags."""
     parser = _Parser(prog=PROG, description="Theory, simulation and measurement of SSL dynamics.")
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__import__('dynamics').__version__}")
@@ -197,6 +198,7 @@ def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPars
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``ssl-dynamics`` on ``argv``; the command's exit code (2 bad input, 130/143 signal)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

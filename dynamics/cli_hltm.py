@@ -63,6 +63,7 @@ CELLS_DIR = "cells"
 
 
 def add_hltm_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``hltm`` flags (grid, training, output) to the sub-parser ``p``."""
     p.description = __doc__.split("\n\n")[0]
     p.add_argument("--config", help="YAML/JSON file with option values")
     g = p.add_argument_group("grid (every combination is one run)")
@@ -252,6 +253,7 @@ def _interrupted(exc: KeyboardInterrupt, store, cells, out: Path, settings: dict
 
 
 def run_hltm(args) -> int:
+    """Run ``ssl-dynamics hltm``: train the missing grid cells, write tables + figure; exit code."""
     from dynamics.contrastive.hltm_grid import grid_cells, run_grid
     from dynamics.locks import FolderLock
     from dynamics.threads import choose_threads

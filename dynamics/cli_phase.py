@@ -84,6 +84,7 @@ def _range(args, field: str, low: float, high: float) -> tuple[float, float]:
 
 
 def add_phase_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``simulate phase`` flags (kind, model, grid axes, output) to the sub-parser ``p``."""
     p.description = __doc__.split("\n\n")[0]
     p.add_argument("--config", help="YAML/JSON file with option values")
     p.add_argument("--kind", default="basin", choices=KINDS,
@@ -210,6 +211,7 @@ class Progress:
         self.t0 = self.last = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` trajectories finished (``done == 0`` starts the clock)."""
         if self.quiet:
             return
         if done == 0:
@@ -233,6 +235,7 @@ class Progress:
               f"{elapsed:.0f} s elapsed, about {left:.0f} s left", file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        """Close the tqdm bar, if one is open."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -49,6 +49,7 @@ def _allow_intermixed(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``train`` arguments (config, overrides, --resume/--overwrite) to ``p``."""
     p.description = ("Train an SSL method (BYOL, SimSiam, SimCLR; any predictor variant) into "
                      "a run folder <out_dir>/<name>/ with metrics.jsonl, checkpoints and "
                      "summary.json.")
@@ -73,6 +74,7 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
 
 
 def summary_line(summary: dict[str, Any]) -> str:
+    """One line summing up a run's summary.json: status, steps, linear eval, kNN, RankMe."""
     lin = summary.get("linear_eval") or {}
     knn = summary.get("knn") or {}
     col = summary.get("collapse") or {}
@@ -110,6 +112,7 @@ def _config_source(source: str, overrides: list[str], threads: str | None
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Run ``ssl-dynamics train``; exit code 0 finished, 1 diverged, 130/143 interrupted."""
     from dynamics.train.config import load_config
     from dynamics.train.distributed import env_rank
     from dynamics.train.runs import TrainingDiverged, TrainingInterrupted
@@ -135,6 +138,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``eval`` arguments (run folder, checkpoint, device, --random-init) to ``p``."""
     p.description = ("Evaluate a run's checkpoint: weighted kNN and the paper's offline linear "
                      "evaluation on the frozen backbone; writes RUN_DIR/eval.json.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (<out_dir>/<name>)")
@@ -148,6 +152,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    """Run ``ssl-dynamics eval``: kNN and linear evaluation of a run's checkpoint; exit code."""
     from dynamics.train.config import DEVICES
     from dynamics.train.evaluate import evaluate_run
 
@@ -169,6 +174,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def add_compare_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``compare`` arguments (run folders, --format, --out) to ``p``."""
     p.description = ("One table of finished runs: linear eval, kNN, RankMe of projector and "
                      "backbone, normalised std of the projector output; a run evaluated with "
                      "`eval --random-init` also gets its random-initialisation row.")
@@ -179,6 +185,7 @@ def add_compare_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    """Run ``ssl-dynamics compare``: print (and optionally write) one table of runs."""
     from pathlib import Path
 
     from dynamics.errors import ConfigError

@@ -41,6 +41,7 @@ def _as_array(value: Any) -> np.ndarray:
 
 
 def check_finite(field: str, value: Any) -> None:
+    """Check that every element of ``value`` is finite (no NaN or Inf)."""
     if not np.all(np.isfinite(_as_array(value))):
         raise ConfigError(field, "must be finite (got NaN or Inf)")
 
@@ -71,12 +72,14 @@ def check_range(
 
 
 def check_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
+    """Check that ``value`` is one of ``choices``."""
     choices = list(choices)
     if value not in choices:
         raise ConfigError(field, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
 
 
 def check_square(field: str, value: Any, n: int | None = None) -> np.ndarray:
+    """A finite square matrix (``n`` x ``n`` when ``n`` is given), as a numpy array."""
     arr = _as_array(value)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise ConfigError(field, f"must be a square matrix, got shape {arr.shape}")
@@ -101,6 +104,7 @@ def check_psd(field: str, value: Any, n: int | None = None, *, tol: float = 1e-1
 
 
 def check_shape(field: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A finite array of exactly ``shape``, as a numpy array."""
     arr = _as_array(value)
     if arr.shape != tuple(shape):
         raise ConfigError(field, f"must have shape {tuple(shape)}, got {arr.shape}")

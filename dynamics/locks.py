@@ -66,10 +66,12 @@ class FolderLock:
 
     @property
     def path(self) -> Path:
+        """The lock file, ``FOLDER/.lock``."""
         return self.folder / LOCK_NAME
 
     @property
     def held(self) -> bool:
+        """Whether this object holds the lock now."""
         return self._fd is not None
 
     def acquire(self) -> FolderLock:
@@ -95,6 +97,7 @@ class FolderLock:
         return self
 
     def release(self) -> None:
+        """Clear the holder record and drop the lock (a no-op when not held)."""
         if self._fd is None:
             return
         with contextlib.suppress(OSError):

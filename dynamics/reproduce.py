@@ -253,6 +253,7 @@ def _cell(v: Any) -> str:
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
+    """The reproduction summary as Markdown: environment, theory checks table and figures."""
     lines = ["# Reproduction summary: Tian, Chen & Ganguli (ICML 2021)", ""]
     lines.append(f"- mode: {'quick' if summary['quick'] else 'full'}; total runtime "
                  f"{summary['runtime_s']:.1f} s; all checks passed: "

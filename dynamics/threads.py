@@ -49,9 +49,11 @@ class ThreadChoice:
     source: str  #: "auto", "option" or "OMP_NUM_THREADS"
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for JSON)."""
         return asdict(self)
 
     def text(self) -> str:
+        """One human-readable phrase: the thread count and why it was chosen."""
         why = {"option": "as requested", "OMP_NUM_THREADS": "from OMP_NUM_THREADS",
                "auto": f"{self.cpus} core(s), {self.busy_others} busy with other work"}
         return f"{self.threads} thread(s), {why.get(self.source, self.source)}"
@@ -207,6 +209,7 @@ class ThreadGovernor:
         self.changes: list[tuple[float, int]] = []
 
     def tick(self) -> int:
+        """Re-decide the ``auto`` count if ``period`` has passed; the thread count now in use."""
         if not self.enabled:
             return self.threads
         now = time.monotonic()

@@ -14,6 +14,7 @@ from scipy.integrate import solve_ivp
 
 from dynamics.theory import closed_form, matrix_flow, modes, nonisotropic, reduced
 from dynamics.theory import symbolic as S
+from dynamics.theory import symbolic_scalar as SS
 
 
 def _spd(rng, n):
@@ -457,7 +458,7 @@ SC = {"alpha_p": 1.0, "beta": 1.0, "lambda_s": 1.0, "lambda_d": 0.5}
 
 
 def test_scalar_model_fixed_points():
-    fa = S.scalar_model_fixed_points()
+    fa = SS.scalar_model_fixed_points()
     wp, w, wa = fa.state
     _, _, lambda_s, lambda_d = fa.params
     assert sorted(fa.labels) == ["collapsed", "noncollapsed"]
@@ -498,7 +499,7 @@ def test_scalar_model_fixed_points():
 
 
 def test_tied_scalar_model():
-    ta = S.tied_scalar_model()
+    ta = SS.tied_scalar_model()
     w, wa = ta.state
     beta, lambda_s, lambda_d = ta.params
     assert ta.checks["d(w - wp)/dt on w = wp"] == 0
@@ -525,11 +526,11 @@ def test_tied_scalar_model():
 
 
 def test_no_predictor_scalar_model():
-    na = S.no_predictor_scalar_model()
+    na = SS.no_predictor_scalar_model()
     assert na.labels == ["origin"]
     assert na.classify("origin", beta=1.0, lambda_s=1.0, lambda_d=0.5) == "stable"
     assert na.classify("origin", beta=1.0, lambda_s=1.0, lambda_d=1.5) == "saddle"
-    eq = S.no_predictor_scalar_model(equal_lambdas=True)
+    eq = SS.no_predictor_scalar_model(equal_lambdas=True)
     w, wa = eq.state
     assert eq.labels == ["line"] and eq["line"].coords == {w: wa}
     # simulation with wp = 1 fixed collapses for lambda_d < lambda_s
@@ -548,7 +549,7 @@ def test_no_predictor_scalar_model():
 
 
 def test_scalar_model_is_the_mode_system():
-    res = S.scalar_model_vs_modes()
+    res = SS.scalar_model_vs_modes()
     assert res == {"ds": 0, "dp": 0, "dtau": 0}
 
 

@@ -113,6 +113,7 @@ class HLTM:
 
     @property
     def n_leaves(self) -> int:
+        """Number of leaves C^L (the input dimension)."""
         return self.num_children**self.depth
 
     def __repr__(self) -> str:

@@ -43,9 +43,11 @@ class Cell(NamedTuple):
 
     @property
     def key(self) -> str:  # repr(float) round-trips, so distinct values get distinct keys
+        """Record file stem, e.g. ``d4_dl0.7_hid10_s1``."""
         return f"d{self.depth}_dl{self.delta_lower!r}_hid{self.hid}_s{self.seed}"
 
     def text(self) -> str:
+        """The cell's coordinates in words, for log lines."""
         return (f"depth {self.depth} delta_lower {self.delta_lower:g} hid {self.hid} "
                 f"seed {self.seed}")
 
@@ -212,6 +214,7 @@ class CellStore:
         self._scan()
 
     def path(self, cell: Cell) -> Path:
+        """The record file of ``cell``, ``FOLDER/<key>.json``."""
         return self.folder / f"{cell.key}.json"
 
     def _read(self, path: Path) -> dict[str, Any] | None:

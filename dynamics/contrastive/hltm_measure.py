@@ -43,6 +43,7 @@ class LevelStats:
 
     @classmethod
     def from_nodes(cls, per_node: Sequence[np.ndarray]) -> LevelStats:
+        """Build from per-node values, computing the per-level means."""
         per_node = [np.asarray(v, dtype=float) for v in per_node]
         return cls(per_node, np.array([float(np.mean(v)) for v in per_node]))
 

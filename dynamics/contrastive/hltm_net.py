@@ -89,6 +89,7 @@ class TreeNet(nn.Module):
         self.biases = nn.ParameterList(biases)
 
     def in_dim(self, level: int) -> int:
+        """Input width of a node at ``level``: C leaf values or C * hid child outputs."""
         return self.num_children if level == self.depth - 1 else self.num_children * self.hid
 
     def _normalise(self, pre: Tensor) -> tuple[Tensor, Tensor]:

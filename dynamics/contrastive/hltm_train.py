@@ -92,6 +92,7 @@ class HLTMHistory:
     runtime_s: float = float("nan")
 
     def to_dict(self, nodes: bool = False) -> dict[str, Any]:
+        """The history as a dict (per-node values only when ``nodes``)."""
         out: dict[str, Any] = {
             "epoch": self.epoch,
             "loss": self.loss,

@@ -99,10 +99,12 @@ class LayeredNet(nn.Module):
 
     @property
     def num_layers(self) -> int:
+        """L, the number of weight matrices."""
         return len(self.weights)
 
     @property
     def is_linear(self) -> bool:
+        """True when every layer, the top included, is linear (no ReLU gates)."""
         return self.activation == "linear" and self.top == "linear"
 
     def as_input(self, x, field: str = "x", *, finite: bool = True) -> Tensor:
@@ -161,6 +163,7 @@ class LayeredNet(nn.Module):
         return inputs, gates, f
 
     def forward(self, x: Tensor) -> Tensor:
+        """The output f_L(x), shape (B, n_L)."""
         return self.forward_all(x)[2]
 
     def layer_input(self, x: Tensor, layer: int) -> Tensor:

@@ -80,6 +80,7 @@ def embedding_spectrum(z: Any, centered: bool = True) -> Any:
 
 
 def variance_fraction_from_eigenvalues(lam: torch.Tensor, k: int) -> float:
+    """sum_{j<=k} lambda_j / sum_j lambda_j of descending eigenvalues ``lam``; NaN if all 0."""
     lam = lam.to(torch.float64)
     total = lam.sum()
     if not bool(total > 0):

@@ -135,12 +135,14 @@ class CorrelationEstimator:
         return out(s, self._numpy), out(u, self._numpy)
 
     def state_dict(self) -> dict[str, Any]:
+        """Settings, update count and the current F, for checkpoints."""
         return {"dim": self.dim, "rho": self.rho, "centered": self.centered,
                 "n_updates": self.n_updates,
                 "F": None if self._F is None else self._F.detach().clone(),
                 "numpy": self._numpy}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; the settings (dim, rho, centered) must match."""
         for key in ("dim", "rho", "centered"):
             if state[key] != getattr(self, key):
                 raise ConfigError(key, f"state has {key}={state[key]!r}, this estimator "

@@ -98,6 +98,7 @@ def rankme(Z: Any, eps: float = 1e-7) -> float:
 
 
 def participation_ratio_from_eigenvalues(lam: torch.Tensor) -> float:
+    """(sum_k lambda_k)^2 / sum_k lambda_k^2 of given eigenvalues; NaN if they are all zero."""
     lam = lam.to(torch.float64)
     denom = (lam * lam).sum()
     if not bool(denom > 0):

@@ -150,6 +150,7 @@ class StreamingMoments(_Accumulator):
     # -- results -----------------------------------------------------------------------------
     @property
     def mean(self) -> Any:
+        """Mean row of all samples so far."""
         return self._out(self._need()[0])
 
     def gram64(self) -> torch.Tensor:
@@ -201,11 +202,13 @@ class StreamingMoments(_Accumulator):
 
     # -- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """Count, mean, M2 and output settings, for checkpoints."""
         return {"centered": self.centered, "count": self.count,
                 "mean": None if self._mean is None else self._mean.clone(),
                 "m2": None if self._m2 is None else self._m2.clone(), **self._io_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
         self._load_io_state(state)
         self.centered, self.count = bool(state["centered"]), int(state["count"])
         self._mean = None if state["mean"] is None else torch.as_tensor(state["mean"]).to(
@@ -224,6 +227,7 @@ class StreamingRankMe(StreamingMoments):
         self.eps = check_positive("eps", eps, allow_zero=True)
 
     def compute(self) -> float:
+        """RankMe of all samples so far (Garrido et al. 2023)."""
         return self.rankme(self.eps)
 
 
@@ -233,6 +237,7 @@ class StreamingSpectrum(StreamingMoments):
     :meth:`participation_ratio` and :meth:`top_k_variance_fraction` use the same moments."""
 
     def compute(self) -> Any:
+        """Covariance eigenvalues of all samples so far, descending."""
         return self.spectrum()
 
 
@@ -250,9 +255,11 @@ class StreamingNormalizedStd(_Accumulator):
 
     @property
     def count(self) -> int:
+        """Number of rows folded in so far."""
         return 0 if self._acc is None else self._acc[0]
 
     def update(self, z: Any) -> StreamingNormalizedStd:
+        """Fold in a batch z (B, d): per-dimension moments of its L2-normalised rows."""
         zt, was_numpy = as_matrix("z", z)
         if self._acc is not None and zt.shape[1] != self._acc[1].shape[0]:
             raise ConfigError("z", f"must have {self._acc[1].shape[0]} columns like the earlier "
@@ -263,6 +270,7 @@ class StreamingNormalizedStd(_Accumulator):
         return self
 
     def merge(self, other: StreamingNormalizedStd) -> StreamingNormalizedStd:
+        """Fold in another accumulator's samples (exact: Chan et al.'s merge)."""
         self._check_other(other)
         if other._acc is not None:
             n, m, m2 = other._acc
@@ -271,17 +279,20 @@ class StreamingNormalizedStd(_Accumulator):
         return self
 
     def compute(self) -> float:
+        """mean_k sqrt(M2_k / (N-1)) of the normalised rows; needs N >= 2."""
         if self._acc is None or self._acc[0] < 2:
             raise ConfigError("count", f"needs at least 2 samples, has {self.count}")
         n, _, m2 = self._acc
         return float((m2 / (n - 1)).clamp_min(0).sqrt().mean())
 
     def state_dict(self) -> dict[str, Any]:
+        """Per-dimension moments and output settings, for checkpoints."""
         acc = None if self._acc is None else (self._acc[0], self._acc[1].clone(),
                                               self._acc[2].clone())
         return {"acc": acc, **self._io_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
         self._load_io_state(state)
         acc = state["acc"]
         self._acc = None if acc is None else (
@@ -306,6 +317,7 @@ class StreamingAlignment(_Accumulator):
         self._sum: torch.Tensor | None = None
 
     def update(self, x: Any, y: Any) -> StreamingAlignment:
+        """Fold in a batch of positive pairs (x_i, y_i): adds ||x_i - y_i||^alpha to the sum."""
         terms = alignment_terms(x, y, self.alpha, self.normalize)
         terms = self._adopt(terms, not isinstance(x, torch.Tensor))
         s = terms.sum()
@@ -314,6 +326,7 @@ class StreamingAlignment(_Accumulator):
         return self
 
     def merge(self, other: StreamingAlignment) -> StreamingAlignment:
+        """Fold in another accumulator's pairs (same alpha and normalize)."""
         self._check_other(other)
         if (other.alpha, other.normalize) != (self.alpha, self.normalize):
             raise ConfigError("other", "must use the same alpha and normalize")
@@ -324,15 +337,18 @@ class StreamingAlignment(_Accumulator):
         return self
 
     def compute(self) -> float:
+        """Alignment E||x - y||^alpha over all pairs so far (Wang & Isola 2020)."""
         if self._sum is None or self.count == 0:
             raise ConfigError("count", "needs at least one pair (call update first)")
         return float(self._sum / self.count)
 
     def state_dict(self) -> dict[str, Any]:
+        """Settings, pair count, running sum and output settings, for checkpoints."""
         return {"alpha": self.alpha, "normalize": self.normalize, "count": self.count,
                 "sum": None if self._sum is None else float(self._sum), **self._io_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
         self._load_io_state(state)
         self.alpha, self.normalize = float(state["alpha"]), bool(state["normalize"])
         self.count = int(state["count"])
@@ -369,6 +385,7 @@ class StreamingBatchUniformity(_Accumulator):
         self._batch_sum: torch.Tensor | None = None
 
     def update(self, x: Any) -> StreamingBatchUniformity:
+        """Fold in one batch x (B >= 2): its within-batch pairs only."""
         xt, was_numpy = as_matrix("x", x, min_rows=2)
         xt = self._adopt(row_norms_checked("x", xt, self.normalize), was_numpy)
         b = xt.shape[0]
@@ -382,6 +399,7 @@ class StreamingBatchUniformity(_Accumulator):
         return self
 
     def merge(self, other: StreamingBatchUniformity) -> StreamingBatchUniformity:
+        """Fold in another accumulator's batches (same t and normalize)."""
         self._check_other(other)
         if (other.t, other.normalize) != (self.t, self.normalize):
             raise ConfigError("other", "must use the same t and normalize")
@@ -399,14 +417,17 @@ class StreamingBatchUniformity(_Accumulator):
         return self._lse, self._batch_sum
 
     def compute(self) -> float:
+        """Pooled uniformity: log mean exp(-t d^2) over all within-batch pairs so far."""
         lse, _ = self._need()
         return float(lse) - math.log(self.n_pairs)
 
     def batch_mean(self) -> float:
+        """Mean over batches of the per-batch uniformity values."""
         _, total = self._need()
         return float(total) / self.n_batches
 
     def state_dict(self) -> dict[str, Any]:
+        """Settings, pair/batch counts, running sums and output settings, for checkpoints."""
         return {"t": self.t, "normalize": self.normalize, "n_pairs": self.n_pairs,
                 "n_batches": self.n_batches,
                 "lse": None if self._lse is None else float(self._lse),
@@ -414,6 +435,7 @@ class StreamingBatchUniformity(_Accumulator):
                 **self._io_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
         self._load_io_state(state)
         self.t, self.normalize = float(state["t"]), bool(state["normalize"])
         self.n_pairs, self.n_batches = int(state["n_pairs"]), int(state["n_batches"])

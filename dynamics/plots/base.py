@@ -28,13 +28,16 @@ class FigureResult:
 
     @property
     def png(self) -> Path:
+        """The PNG file written."""
         return next(p for p in self.paths if p.suffix == ".png")
 
     @property
     def pdf(self) -> Path:
+        """The PDF file written."""
         return next(p for p in self.paths if p.suffix == ".pdf")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (paths as strings, numbers and settings made JSON-safe)."""
         return {
             "name": self.name,
             "paths": [str(p) for p in self.paths],
@@ -57,6 +60,7 @@ class FigureSpec:
     script: str = ""
 
     def load(self):
+        """Import ``module`` and return its figure function."""
         return getattr(importlib.import_module(self.module), self.function)
 
     def make(self, out_dir: Path | str, *, quick: bool = False) -> FigureResult:

@@ -79,6 +79,7 @@ def _zoom_inset(ax, iso, eta: float) -> None:
 
 
 def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
+    """Draw Fig. 3 (phase portraits of Eqs. 11-12, eta = 0, 0.01, 1) into ``out_dir``."""
     nx, ny = (32, 24) if quick else (80, 60)
     gp = np.linspace(*P_LIM, 160)
     gs = np.linspace(*S_LIM, 140)

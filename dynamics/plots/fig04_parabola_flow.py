@@ -75,6 +75,7 @@ def _simulated_boundary(eta: float, p0: np.ndarray, t_end: float) -> tuple[np.nd
 
 
 def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
+    """Draw Fig. 4 (the 1-D flow of Eq. 16 on the invariant parabola) into ``out_dir``."""
     eta_c = float(collapse_threshold(TAU, SIGMA2))
     p = np.linspace(*P_RANGE, 600)
     n_starts = 41 if quick else 161

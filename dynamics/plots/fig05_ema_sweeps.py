@@ -50,6 +50,7 @@ def _convergence_time(t: np.ndarray, s: np.ndarray, frac: float = 0.02) -> float
 
 
 def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
+    """Draw Fig. 5 (Eqs. 11-13 with EMA, eta and beta sweeps) into ``out_dir``."""
     n_modes = 8
     t_end = 300.0
     n_save = 301 if quick else 1201

@@ -54,6 +54,7 @@ def _runs(eta: float, beta: float, seeds: range, t_end: float, n_save: int):
 
 
 def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
+    """Draw Fig. 7 (correlation of Wa and W under Lemma 1, Eqs. 2-4) into ``out_dir``."""
     seeds = range(3 if quick else 10)
     t_end = 40.0 if quick else 100.0
     n_save = 161 if quick else 401

@@ -33,6 +33,7 @@ FLOOR = 1e-10
 
 
 def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
+    """Draw Fig. 8 (||A||_F and ||B||_F under Eq. 62 on the balanced manifold) into ``out_dir``."""
     t_end = 200.0
     n_save = 201 if quick else 801
     rng = np.random.default_rng(SEED)

@@ -45,6 +45,7 @@ def initial_state(seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
+    """Draw Fig. 9 (||[F, Wp]||_F and lambda_min(K) under Eq. 67) into ``out_dir``."""
     t_end = 60.0
     n_save = 241 if quick else 1201
     Wp0, F0 = initial_state()

@@ -133,6 +133,7 @@ def _grid_starts(box, n: int = 3, margin: float = 0.15) -> tuple[np.ndarray, np.
 
 
 def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
+    """Draw Fig. 10 (the scalar model, Eqs. 104-106, three panels) into ``out_dir``."""
     t_end = 60.0
     fps_lib = scalar_fixed_points(LAMBDA_S, LAMBDA_D)
     ratio = fps_lib.branch_wp  # lambda_d / lambda_s

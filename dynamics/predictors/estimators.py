@@ -118,14 +118,17 @@ class CrossCorrelationEstimator:
 
     @property
     def rho(self) -> float:
+        """Running-average weight rho of the update C <- rho C + (1 - rho) C_B."""
         return self._joint.rho
 
     @property
     def centered(self) -> bool:
+        """Whether each batch's means are subtracted."""
         return self._joint.centered
 
     @property
     def n_updates(self) -> int:
+        """Number of batches folded in so far."""
         return self._joint.n_updates
 
     def update(self, f_a: Any, f: Any) -> CrossCorrelationEstimator:
@@ -160,9 +163,11 @@ class CrossCorrelationEstimator:
         return self._block(slice(0, d), slice(0, d))
 
     def state_dict(self) -> dict[str, Any]:
+        """``dim`` and the joint estimator's state, for checkpoints."""
         return {"dim": self.dim, "joint": self._joint.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; ``dim`` must match."""
         if state["dim"] != self.dim:
             raise ConfigError("dim", f"state has dim={state['dim']!r}, this estimator "
                                      f"{self.dim!r}")
@@ -206,10 +211,12 @@ class SpectralPredictorState:
 
     @property
     def rho(self) -> float:
+        """Running-average weight rho of F (Eq. 19)."""
         return self.corr.rho
 
     @property
     def all_reduce(self) -> AllReduce | None:
+        """The DDP averaging hook applied to each batch statistic, or None."""
         return self.corr.all_reduce
 
     @property

@@ -319,6 +319,7 @@ class PredictorRule:
 
     @property
     def spectral(self) -> bool:
+        """True for eigenvalue rules s -> p (everything but the ridge rule)."""
         return not self.needs_cross
 
     def resolve(self, kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -345,6 +346,7 @@ class PredictorRule:
         return kw
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the rule with its pinned and resolved keywords."""
         return self.fn(*args, **self.fixed, **self.resolve(kwargs))
 
 

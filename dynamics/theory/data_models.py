@@ -50,14 +50,17 @@ class AdditiveGaussian:
 
     @property
     def dim(self) -> int:
+        """Input dimension d."""
         return self.Sigma_x.shape[0]
 
     @property
     def X(self) -> np.ndarray:
+        """X = E[xbar xbar^T] = Sigma_x."""
         return self.Sigma_x
 
     @property
     def Xprime(self) -> np.ndarray:
+        """X' = E[Var[x' | x]] = Sigma_n."""
         return self.Sigma_n
 
     def sample(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -99,18 +102,22 @@ class MultiplicativeScrambling:
 
     @property
     def dim(self) -> int:
+        """Input dimension d."""
         return self.Sigma_x.shape[0]
 
     @property
     def Pc(self) -> np.ndarray:
+        """P^c = I - U U^T, the projector onto the preserved subspace."""
         return np.eye(self.dim) - self.U @ self.U.T
 
     @property
     def X(self) -> np.ndarray:
+        """X = P^c Sigma_x P^c."""
         return self.Pc @ self.Sigma_x @ self.Pc
 
     @property
     def Xprime(self) -> np.ndarray:
+        """X' = b_std^2 tr(U^T Sigma_x U) U U^T."""
         tr = float(np.trace(self.U.T @ self.Sigma_x @ self.U))
         return self.b_std**2 * tr * (self.U @ self.U.T)
 
@@ -122,6 +129,7 @@ class MultiplicativeScrambling:
         return self.Pc @ x + self.U @ scrambled
 
     def sample(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Two scrambled views of the same x, each of shape (dim, batch) (columns are samples)."""
         x = self._Lx @ rng.standard_normal((self.dim, batch))
         return self._view(x, rng), self._view(x, rng)
 

@@ -121,6 +121,7 @@ class MatrixFlowConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict."""
         return asdict(self)
 
 
@@ -173,6 +174,7 @@ class MatrixTrajectory:
 
     @property
     def ok(self) -> bool:
+        """True when the integration reached the end time."""
         return self.status == "completed"
 
     @property
@@ -246,6 +248,7 @@ class MatrixTrajectory:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain arrays for saving: t, W, Wp, Wa, X and Xp."""
         return {"t": self.t, "W": self.W, "Wp": self.Wp, "Wa": self.Wa, "X": self.X,
                 "Xp": self.Xp}
 

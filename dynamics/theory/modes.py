@@ -125,10 +125,12 @@ class ModeTrajectory:
 
     @property
     def ema(self) -> bool:
+        """True when tau evolved by Eq. 13 (EMA target), False for fixed tau."""
         return self.beta is not None
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
+        """The broadcast shape of the inputs (``p.shape[1:]``)."""
         return tuple(self.p.shape[1:])
 
     def final(self) -> dict[str, Any]:
@@ -164,15 +166,18 @@ class ModeTrajectory:
         return abs(self.s - pred) / scale
 
     def status_text(self) -> str:
+        """How many elements ended with each status, e.g. ``"12 completed, 1 blow-up or NaN"``."""
         st = _to_numpy(self.status)
         counts = {STATUS_NAMES[int(k)]: int((st == k).sum()) for k in np.unique(st)}
         return ", ".join(f"{v} {k}" for k, v in counts.items())
 
     @property
     def ok(self) -> bool:
+        """True when every element reached ``t_end``."""
         return bool(np.all(_to_numpy(self.status) == STATUS_OK))
 
     def to_numpy(self) -> ModeTrajectory:
+        """A copy with every array converted to numpy."""
         conv = {k: _to_numpy(getattr(self, k)) for k in
                 ("t", "p", "s", "tau", "alpha_p", "eta", "sigma2", "status", "n_steps")}
         conv["beta"] = None if self.beta is None else _to_numpy(self.beta)

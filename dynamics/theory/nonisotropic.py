@@ -178,10 +178,12 @@ class ScalarFixedPoints:
 
     @property
     def origin(self) -> tuple[float, float, float]:
+        """The collapsed point (wp, w, wa) = (0, 0, 0), on the line w = wa = 0."""
         return (0.0, 0.0, 0.0)
 
     @property
     def branch_wp(self) -> float:
+        """wp = lambda_d / lambda_s on the non-collapsed fixed-point line."""
         return self.lambda_d / self.lambda_s
 
     def point(self, w: float) -> tuple[float, float, float]:
@@ -241,10 +243,12 @@ class ScalarTrajectory:
 
     @property
     def ok(self) -> bool:
+        """True when every element reached ``t_end``."""
         st = self.status.cpu().numpy() if isinstance(self.status, torch.Tensor) else self.status
         return bool(np.all(np.asarray(st) == STATUS_OK))
 
     def status_text(self) -> str:
+        """How many elements ended with each status, e.g. ``"8 completed"``."""
         st = np.asarray(self.status.cpu() if isinstance(self.status, torch.Tensor)
                         else self.status)
         return ", ".join(f"{int((st == k).sum())} {STATUS_NAMES[int(k)]}" for k in np.unique(st))

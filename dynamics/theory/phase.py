@@ -77,6 +77,14 @@ from dynamics.theory.closed_form import (
     parabola_flow,
 )
 from dynamics.theory.modes import dp_dt, ds_dt, mode_rhs, simulate_modes
+from dynamics.theory.phase_axes import (  # noqa: F401 - AXIS_NAMES, FIXED_NAMES: public here
+    _DEFAULTS,
+    AXIS_NAMES,
+    FIXED_NAMES,
+    _diagram_axes,
+    _diagram_grid,
+    _np,
+)
 from dynamics.theory.stability import classify_eigenvalues
 
 S_TOL = 1e-6
@@ -90,13 +98,6 @@ T_END_ETA0 = 2000.0
 
 T_END_MAX = 20000.0
 """Cap of :func:`default_t_end` (pass ``t_end`` explicitly for eta below about 1e-3)."""
-
-AXIS_NAMES = ("eta", "alpha_p", "beta", "sigma2", "tau")
-"""Hyper-parameters that may label an axis of :func:`hyperparameter_diagram`."""
-
-FIXED_NAMES = AXIS_NAMES + ("tau0",)
-
-_DEFAULTS = {"eta": 0.0, "alpha_p": 1.0, "sigma2": 0.0, "tau": 1.0}
 
 _COMPLEX_STEP = 1e-30
 
@@ -163,6 +164,7 @@ class FixedPoint:
     segments: tuple[tuple[float, float, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (eigenvalues split into real and imaginary parts)."""
         ev = np.asarray(self.eigenvalues)
         return {"p": self.p, "s": self.s, "kind": self.kind,
                 "eigenvalues_real": ev.real.tolist(), "eigenvalues_imag": ev.imag.tolist(),
@@ -373,12 +375,6 @@ def atomic_save(arrays: dict[str, Any], meta: dict[str, Any], path) -> Path:
     return save_arrays(path, arrays, meta)
 
 
-def _np(x):
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
 # --------------------------------------------------------------------------------------------
 # Basins of collapse on a (p0, s0) grid
 
@@ -407,6 +403,7 @@ class BasinDiagram:
 
     @property
     def fraction_collapsed(self) -> float:
+        """Fraction of the grid's initial conditions that collapse."""
         return float(np.mean(self.collapsed))
 
     _ARRAYS = ("p0", "s0", "p", "s", "tau", "collapsed", "settled", "predicted", "status")
@@ -423,6 +420,7 @@ class BasinDiagram:
 
     @classmethod
     def load(cls, path) -> BasinDiagram:
+        """Read a diagram written by :meth:`save`."""
         arrays, meta = load_arrays(path)
         arrays = {k: np.asarray(arrays[k]) for k in cls._ARRAYS}
         arrays["collapsed"] = arrays["collapsed"].astype(bool)
@@ -621,6 +619,7 @@ class PhaseDiagram:
 
     @classmethod
     def load(cls, path) -> PhaseDiagram:
+        """Read a diagram written by :meth:`save`."""
         arrays, meta = load_arrays(path)
         arrays = {k: np.asarray(arrays[k]) for k in cls._ARRAYS}
         arrays["collapsed"] = arrays["collapsed"].astype(bool)
@@ -628,19 +627,6 @@ class PhaseDiagram:
         fixed = {k: _param_value(v) for k, v in meta["fixed"].items()}
         return cls(x_name=meta["x_name"], y_name=meta["y_name"], fixed=fixed,
                    t_end=float(meta["t_end"]), s_tol=float(meta["s_tol"]), **arrays)
-
-
-def _axis(which: str, axis) -> tuple[str, np.ndarray]:
-    try:
-        name, values = axis
-    except (TypeError, ValueError):
-        raise ConfigError(which, "must be a (name, values) pair") from None
-    check_choice(which, name, AXIS_NAMES)
-    vals = _np(values).astype(float)
-    if vals.ndim != 1 or vals.size == 0:
-        raise ConfigError(which, f"values for {name!r} must be a non-empty 1-D array, got "
-                                 f"shape {vals.shape}")
-    return name, vals
 
 
 def hyperparameter_diagram(
@@ -675,38 +661,13 @@ def hyperparameter_diagram(
     :func:`default_t_end` over the grid's eta and beta.
     """
     fixed = dict(fixed or {})
-    xn, xv = _axis("x", x)
-    yn, yv = _axis("y", y)
-    if xn == yn:
-        raise ConfigError("y", f"must differ from x (both are {xn!r})")
-    for k in fixed:
-        check_choice("fixed", k, FIXED_NAMES)
-        if k in (xn, yn):
-            raise ConfigError("fixed", f"{k!r} is also an axis; give it in one place only")
-    ema = "beta" in (xn, yn) or fixed.get("beta") is not None
-    if ema and ("tau" in (xn, yn) or "tau" in fixed):
-        raise ConfigError("tau", "is evolved by Eq. 13 when beta (EMA) is set; give its initial "
-                                 "value as fixed['tau0']")
-    if not ema and "tau0" in fixed:
-        raise ConfigError("tau0", "is the initial EMA ratio and needs beta; without beta set "
-                                  "tau (held fixed)")
+    xn, xv, yn, yv, ema = _diagram_axes(x, y, fixed)
     p0a, s0a = np.broadcast_arrays(_np(p0).astype(float), _np(s0).astype(float))
     if p0a.ndim != 1 or p0a.size == 0:
         raise ConfigError("p0", f"p0 and s0 must be non-empty 1-D arrays of modes, got shape "
                                 f"{p0a.shape}")
     ny, nx, nm = yv.size, xv.size, p0a.size
-    grid: dict[str, Any] = {}
-    for k, v in fixed.items():
-        if v is not None and np.ndim(_np(v)) != 0:
-            raise ConfigError("fixed", f"{k!r} must be a scalar (put a sweep on an axis)")
-        grid[k] = None if v is None else np.asarray(float(_np(v)))
-    for k, v in _DEFAULTS.items():
-        if k not in grid and k not in (xn, yn) and not (ema and k == "tau"):
-            grid[k] = np.asarray(v)
-    grid[xn] = xv[None, :, None]
-    grid[yn] = yv[:, None, None]
-    if "tau" in grid:
-        check_range("tau", grid["tau"], low=0)
+    grid = _diagram_grid(fixed, xn, xv, yn, yv, ema)
     check_range("s_tol", s_tol, low=0, low_open=True)
     tau0 = grid.get("tau0", np.asarray(0.0)) if ema else grid["tau"]
     beta = grid.get("beta") if ema else None

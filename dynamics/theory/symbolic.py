@@ -34,7 +34,6 @@ import numpy as np
 import sympy as sp
 
 from dynamics.theory import closed_form, matrix_flow, modes, reduced
-from dynamics.theory.nonisotropic import scalar_rhs
 from dynamics.theory.stability import classify_eigenvalues  # noqa: F401 (re-exported)
 
 # --------------------------------------------------------------------------------------------
@@ -263,6 +262,7 @@ class FixedPointAnalysis:
 
     @property
     def labels(self) -> list[str]:
+        """The labels of the fixed points, in order."""
         return [pt.label for pt in self.points]
 
     def __getitem__(self, label: str) -> FixedPoint:
@@ -386,30 +386,8 @@ def mode_fixed_points(*, eta_zero: bool = False) -> FixedPointAnalysis:
     rhs = sp.Matrix([dp, ds])
     J = rhs.jacobian([p, s])
 
-    points: list[dict] = []
-    lines: list[dict] = []
-    for factor, _ in sp.factor_list(sp.expand(ds), p, s)[1]:
-        if factor.has(s):
-            for s_val in sp.solve(factor, s):
-                rest = sp.expand(dp.subs(s, s_val))
-                if rest == 0:
-                    lines.append({s: s_val})
-                else:
-                    points += [{p: p_val, s: s_val} for p_val in sp.solve(rest, p)]
-        else:
-            for p_val in sp.solve(factor, p):
-                rest = sp.expand(dp.subs(p, p_val))
-                if rest == 0:
-                    lines.append({p: p_val})
-                else:
-                    points += [{p: p_val, s: sp.simplify(s_val)} for s_val in sp.solve(rest, s)]
-    # Drop duplicates and points that lie on a line of fixed points.
-    unique: list[dict] = []
-    for pt in points:
-        on_line = any(all(sp.simplify(pt[k] - v) == 0 for k, v in ln.items()) for ln in lines)
-        dup = any(all(sp.simplify(pt[k] - q[k]) == 0 for k in (p, s)) for q in unique)
-        if not (on_line or dup):
-            unique.append(pt)
+    points, lines = _solve_factored(dp, ds, p, s)
+    unique = _distinct_points(points, lines, p, s)
 
     checks: dict[str, sp.Expr] = {}
     labelled: list[tuple[str, dict]] = []
@@ -435,6 +413,40 @@ def mode_fixed_points(*, eta_zero: bool = False) -> FixedPointAnalysis:
             pt.eigenvalues = _eigenvalues_on_delta_root(J, sym, coords[p])
         pts.append(pt)
     return FixedPointAnalysis((p, s), (tau, alpha_p, eta, sigma2), rhs, J, pts, checks)
+
+
+def _solve_factored(dp, ds, p, s) -> tuple[list[dict], list[dict]]:
+    """Zeros of (dp, ds) found factor by factor of ds (Eq. 12: ds/dt = 2 s Delta(p)):
+    isolated points ``{p: .., s: ..}`` and lines of fixed points ``{s: ..}`` / ``{p: ..}``."""
+    points: list[dict] = []
+    lines: list[dict] = []
+    for factor, _ in sp.factor_list(sp.expand(ds), p, s)[1]:
+        if factor.has(s):
+            for s_val in sp.solve(factor, s):
+                rest = sp.expand(dp.subs(s, s_val))
+                if rest == 0:
+                    lines.append({s: s_val})
+                else:
+                    points += [{p: p_val, s: s_val} for p_val in sp.solve(rest, p)]
+        else:
+            for p_val in sp.solve(factor, p):
+                rest = sp.expand(dp.subs(p, p_val))
+                if rest == 0:
+                    lines.append({p: p_val})
+                else:
+                    points += [{p: p_val, s: sp.simplify(s_val)} for s_val in sp.solve(rest, s)]
+    return points, lines
+
+
+def _distinct_points(points: list[dict], lines: list[dict], p, s) -> list[dict]:
+    """``points`` without duplicates and without those that lie on a line of fixed points."""
+    unique: list[dict] = []
+    for pt in points:
+        on_line = any(all(sp.simplify(pt[k] - v) == 0 for k, v in ln.items()) for ln in lines)
+        dup = any(all(sp.simplify(pt[k] - q[k]) == 0 for k in (p, s)) for q in unique)
+        if not (on_line or dup):
+            unique.append(pt)
+    return unique
 
 
 def _eigenvalues_on_delta_root(J: sp.Matrix, sym: dict, p_root) -> list:
@@ -599,119 +611,6 @@ def mode_k_eigenvalue() -> tuple[sp.Expr, sp.Expr]:
     k = sp.expand(K[0, 0])
     ref = exact(closed_form.k_eigenvalue(p, s, tau, alpha_p, eta, sigma2))
     return k, sp.expand(k - ref)
-
-
-# --------------------------------------------------------------------------------------------
-# 5. Appendix D scalar model (Eqs. 104-106)
-
-
-def scalar_symbols() -> dict[str, sp.Symbol]:
-    """State wp, w, wa (real) and parameters alpha_p, beta, lambda_s, lambda_d (> 0)."""
-    return {
-        "wp": sp.Symbol("wp", real=True),
-        "w": sp.Symbol("w", real=True),
-        "wa": sp.Symbol("wa", real=True),
-        "alpha_p": sp.Symbol("alpha_p", positive=True),
-        "beta": sp.Symbol("beta", positive=True),
-        "lambda_s": sp.Symbol("lambda_s", positive=True),
-        "lambda_d": sp.Symbol("lambda_d", positive=True),
-    }
-
-
-def _scalar_rhs_sym(sym, **overrides):
-    """``nonisotropic.scalar_rhs`` (Eqs. 104-106, eta = 0) on the symbols, some overridden."""
-    vals = {k: overrides.get(k, sym[k]) for k in sym}
-    return scalar_rhs(vals["wp"], vals["w"], vals["wa"], alpha_p=vals["alpha_p"],
-                      beta=vals["beta"], lambda_s=vals["lambda_s"], lambda_d=vals["lambda_d"],
-                      eta=0)
-
-
-@lru_cache(maxsize=1)
-def scalar_model_fixed_points() -> FixedPointAnalysis:
-    """Fixed points of the full 3-D scalar model (Eqs. 104-106) with Jacobians.
-
-    The right-hand side is ``nonisotropic.scalar_rhs`` (eta = 0) evaluated on symbols.
-    Labels: ``"collapsed"``: w = wa = 0 with wp *free* (a whole line through the origin, not only
-    the origin); ``"noncollapsed"``: wp = lambda_d/lambda_s, w = wa free (Appendix D). Each has
-    one zero eigenvalue along its line; on the collapsed line the other two have product
-    beta wp (lambda_s wp - lambda_d), so it is normally a saddle for 0 < wp < lambda_d/lambda_s
-    and normally stable outside that interval.
-    """
-    sym = scalar_symbols()
-    state = (sym["wp"], sym["w"], sym["wa"])
-    params = (sym["alpha_p"], sym["beta"], sym["lambda_s"], sym["lambda_d"])
-
-    def label(sol):
-        return "collapsed" if sol.get(sym["w"]) == 0 else "noncollapsed"
-
-    return analyse(_scalar_rhs_sym(sym), state, params, label)
-
-
-@lru_cache(maxsize=1)
-def tied_scalar_model() -> FixedPointAnalysis:
-    """Scalar model on the invariant set w = wp with alpha_p = 1 (Appendix D, Fig. 10 middle).
-
-    ``checks["d(w - wp)/dt on w = wp"]`` is 0: with alpha_p = 1 Eq. 104 equals Eq. 105 when
-    wp = w, so w = wp is invariant. On it the state is (w, wa) with dw/dt = w (wa lambda_d -
-    w^2 lambda_s), dwa/dt = beta (w - wa). Labels: ``"origin"`` (eigenvalues 0 and -beta:
-    non-hyperbolic; the centre direction w = wa has dw/dt ~ lambda_d w^2 > 0, so it is unstable
-    from w > 0) and ``"nontrivial"``: w = wa = lambda_d/lambda_s (stable).
-    """
-    sym = scalar_symbols()
-    w, wa = sym["w"], sym["wa"]
-    dwp, dw, dwa = _scalar_rhs_sym(sym, wp=w, alpha_p=1)
-    checks = {"d(w - wp)/dt on w = wp": sp.expand(dw - dwp)}
-    params = (sym["beta"], sym["lambda_s"], sym["lambda_d"])
-
-    def label(sol):
-        return "origin" if sol.get(w) == 0 else "nontrivial"
-
-    fa = analyse([dw, dwa], (w, wa), params, label)
-    fa.checks.update(checks)
-    return fa
-
-
-@lru_cache(maxsize=2)
-def no_predictor_scalar_model(*, equal_lambdas: bool = False) -> FixedPointAnalysis:
-    """Scalar model without predictor, wp = 1 fixed (Appendix D, Fig. 10 right).
-
-    (w, wa) with dw/dt = wa lambda_d - w lambda_s, dwa/dt = beta (w - wa). For lambda_d !=
-    lambda_s the only fixed point is the ``"origin"``, with det J = beta (lambda_s - lambda_d):
-    stable for lambda_d < lambda_s (additive noise: collapse). ``equal_lambdas=True`` sets
-    lambda_d = lambda_s: then the line w = wa (``"line"``) is fixed.
-    """
-    sym = scalar_symbols()
-    over = {"wp": 1}
-    if equal_lambdas:
-        over["lambda_d"] = sym["lambda_s"]
-    _, dw, dwa = _scalar_rhs_sym(sym, **over)
-    params = (sym["beta"], sym["lambda_s"], sym["lambda_d"])
-
-    def label(sol):
-        return "origin" if sol.get(sym["w"]) == 0 and sol.get(sym["wa"]) == 0 else "line"
-
-    return analyse([dw, dwa], (sym["w"], sym["wa"]), params, label)
-
-
-def scalar_model_vs_modes() -> dict[str, sp.Expr]:
-    """Appendix D's scalar model equals the mode equations (Eqs. 11-13, eta = 0) under
-    s = w^2, p = wp, tau = wa/w, lambda_s = 1 + sigma2, lambda_d = 1.
-
-    Returns the residuals (d(w^2)/dt - ds_dt, dwp/dt - dp_dt, d(wa/w)/dt - dtau_dt), each
-    simplified to exactly 0.
-    """
-    sym = scalar_symbols()
-    ms = mode_symbols()
-    wp, w, wa, alpha_p, beta = (sym[k] for k in ("wp", "w", "wa", "alpha_p", "beta"))
-    sigma2 = ms["sigma2"]
-    dwp, dw, dwa = scalar_rhs(wp, w, wa, alpha_p=alpha_p, beta=beta, lambda_s=1 + sigma2,
-                              lambda_d=1, eta=0)
-    s, tau = w**2, wa / w
-    return {
-        "ds": sp.simplify(2 * w * dw - modes.ds_dt(wp, s, tau, 0, sigma2)),
-        "dp": sp.simplify(dwp - modes.dp_dt(wp, s, tau, alpha_p, 0, sigma2)),
-        "dtau": sp.simplify((dwa * w - wa * dw) / w**2 - modes.dtau_dt(wp, tau, beta, 0, sigma2)),
-    }
 
 
 # --------------------------------------------------------------------------------------------

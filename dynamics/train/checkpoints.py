@@ -74,6 +74,7 @@ def load_newest_readable(folder: Path, map_location: Any = "cpu"
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read one checkpoint file; a one-line :class:`ConfigError` if unreadable or not ours."""
     path = Path(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=False)
@@ -101,6 +102,7 @@ def rng_state(device: torch.device | None = None) -> dict[str, Any]:
 
 
 def set_rng_state(state: Mapping[str, Any], device: torch.device | None = None) -> None:
+    """Restore the global RNG states saved by :func:`rng_state`."""
     import random
 
     random.setstate(state["python"])
@@ -135,6 +137,7 @@ def method_state(method: torch.nn.Module) -> dict[str, Any]:
 
 
 def load_method_state(method: torch.nn.Module, state: Mapping[str, Any]) -> None:
+    """Restore a method from :func:`method_state`: its modules, then its stateful objects."""
     method.load_state_dict(state["modules"])
     saved = state.get("objects", {})
     for name, obj in stateful_objects(method).items():

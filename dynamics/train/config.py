@@ -165,6 +165,7 @@ class TrainConfig:
 
     @property
     def run_dir(self) -> Path:
+        """The run's folder, ``out_dir / name``."""
         return Path(self.out_dir) / self.name
 
     @property

@@ -76,10 +76,12 @@ class DistContext:
 
     @property
     def is_main(self) -> bool:
+        """Whether this is rank 0 (the one that logs and writes files)."""
         return self.rank == 0
 
     @property
     def is_distributed(self) -> bool:
+        """Whether a process group with more than one rank is in use."""
         return self.world_size > 1 and self.backend is not None
 
     # -- collectives (no-ops in a single process) ---------------------------------------------
@@ -93,6 +95,7 @@ class DistContext:
         return tensor
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum ``tensor`` over the ranks, in place; returns it."""
         if self.is_distributed:
             import torch.distributed as tdist
 
@@ -139,6 +142,7 @@ class DistContext:
         return box[0]
 
     def barrier(self) -> None:
+        """Wait until every rank gets here (no-op in a single process)."""
         if self.is_distributed:
             import torch.distributed as tdist
 

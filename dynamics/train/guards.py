@@ -34,11 +34,13 @@ class NanGuard:
         self.first_bad = torch.full((), self.NONE, dtype=torch.int64, device=device)
 
     def update(self, loss: torch.Tensor, step: int) -> None:
+        """Record ``step`` if ``loss`` is not finite and no earlier bad step was seen (no sync)."""
         bad = ~torch.isfinite(loss.detach())
         self.first_bad = torch.where(bad & (self.first_bad == self.NONE),
                                      torch.full_like(self.first_bad, step), self.first_bad)
 
     def check(self) -> int | None:
+        """The earliest non-finite step of any rank, or None; a collective, call on all ranks."""
         v = int(self.dist.all_reduce_min(self.first_bad.clone()))
         return None if v == self.NONE else v
 
@@ -52,6 +54,7 @@ class StopRequested(KeyboardInterrupt):
 
     @property
     def name(self) -> str:
+        """The signal's name, e.g. ``"SIGTERM"``."""
         return signal.Signals(self.signum).name
 
 

@@ -131,6 +131,7 @@ class Instrument:
     # -- per step ------------------------------------------------------------------------------
     @torch.no_grad()
     def observe(self, out: Any) -> None:
+        """Take in one step: loss, extras, F (Eq. 19) when kept here, and the sample buffer."""
         loss = out.loss.detach().to(torch.float64)
         self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
         self._count += 1
@@ -250,6 +251,7 @@ class Instrument:
 
     # -- checkpointing -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """Running sums, F estimator and sample buffer, for an exact resume."""
         return {"own_F": self.own_F,
                 "corr": None if self.corr is None else self.corr.state_dict(),
                 "buffer": [tuple(t.detach().clone() for t in b) for b in self._buffer],

@@ -80,9 +80,11 @@ class LoggingBackends:
 
     @property
     def active(self) -> bool:
+        """Whether any backend is open."""
         return self._tb is not None or self._wandb is not None
 
     def log(self, row: Mapping[str, Any], step: int) -> None:
+        """Copy one metrics row (eval rows under ``eval/``) to every backend at ``step``."""
         if not self.active:
             return
         skip = {"step", "kind"}
@@ -96,11 +98,13 @@ class LoggingBackends:
             self._wandb.log(values, step=step)
 
     def log_summary(self, summary: Mapping[str, Any]) -> None:
+        """Copy the run summary's scalars to the W&B run summary."""
         if self._wandb is not None:
             for name, v in scalars(summary).items():
                 self._wandb.summary[name] = v
 
     def close(self) -> None:
+        """Close the TensorBoard writer and finish the W&B run (idempotent)."""
         if self._tb is not None:
             self._tb.close()
             self._tb = None

@@ -45,6 +45,7 @@ class Progress:
             print(text, file=sys.stderr, flush=True)
 
     def start(self, total: int, initial: int) -> None:
+        """Start timing (and the bar, if any) at step ``initial`` of ``total``."""
         self._mark = (time.perf_counter(), initial)
         self._last_line = time.monotonic()
         if not self.use_bar:
@@ -98,6 +99,7 @@ class Progress:
               file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        """Close the bar, if any."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -148,14 +148,17 @@ class JsonlWriter:
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def write(self, row: Mapping[str, Any]) -> None:
+        """Append ``row`` as one JSON line and flush."""
         self._fh.write(json_line(row) + "\n")
         self._fh.flush()
 
     def sync(self) -> None:
+        """Flush and fsync the file (before a checkpoint refers to its rows)."""
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
     def close(self) -> None:
+        """Close the file (idempotent)."""
         if not self._fh.closed:
             self._fh.close()
 
@@ -172,40 +175,50 @@ class RunDir:
 
     @property
     def config(self) -> Path:
+        """``config.yaml``: the run's resolved config."""
         return self.path / "config.yaml"
 
     @property
     def metrics(self) -> Path:
+        """``metrics.jsonl``: the train and eval rows."""
         return self.path / "metrics.jsonl"
 
     @property
     def spectra(self) -> Path:
+        """``spectra.jsonl``: the full spectra, one line per train row."""
         return self.path / "spectra.jsonl"
 
     @property
     def summary(self) -> Path:
+        """``summary.json``: status and final results."""
         return self.path / "summary.json"
 
     @property
     def eval(self) -> Path:
+        """``eval.json``: the final linear evaluation."""
         return self.path / "eval.json"
 
     @property
     def checkpoints(self) -> Path:
+        """The ``checkpoints`` folder."""
         return self.path / "checkpoints"
 
     @property
     def last(self) -> Path:
+        """``checkpoints/last.pt``: the newest checkpoint."""
         return self.checkpoints / "last.pt"
 
     @property
     def tensorboard(self) -> Path:
+        """The ``tensorboard`` log folder."""
         return self.path / "tensorboard"
 
     def epoch_checkpoint(self, epoch: int) -> Path:
+        """``checkpoints/epoch_XXXX.pt`` of ``epoch``."""
         return self.checkpoints / f"epoch_{epoch:04d}.pt"
 
     def looks_like_run(self) -> bool:
+        """Whether the folder holds any run file (config, metrics, summary, checkpoints)."""
         return any(p.exists() for p in (self.config, self.metrics, self.summary,
                                         self.checkpoints))
 
@@ -229,6 +242,7 @@ class RunDir:
                        hint="wait for it to end, or choose another name")
 
     def read_summary(self) -> dict[str, Any] | None:
+        """The parsed ``summary.json``, or None if missing or unreadable."""
         if not self.summary.is_file():
             return None
         try:
@@ -238,9 +252,11 @@ class RunDir:
         return data if isinstance(data, dict) else None
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
+        """Write ``summary.json`` atomically."""
         atomic_write_text(self.summary, to_json(summary) + "\n")
 
     def read_config(self) -> TrainConfig:
+        """The run's :class:`TrainConfig`; one-line :class:`ConfigError` if missing or invalid."""
         if not self.config.is_file():
             raise ConfigError("run_dir", f"{self.path} has no config.yaml (not a run folder)")
         try:
@@ -249,6 +265,7 @@ class RunDir:
             raise ConfigError("run_dir", f"{self.config} is not a valid config: {exc}") from None
 
     def write_config(self, cfg: TrainConfig) -> None:
+        """Write ``config.yaml`` atomically."""
         atomic_write_text(self.config, to_yaml(cfg))
 
 
@@ -333,8 +350,15 @@ def plan_run(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False)
         raise ConfigError("name", f"run {where} exists and is unfinished "
                                   f"({_progress_text(summary)}); pass --resume to continue it "
                                   f"or --overwrite to start again")
-    old = run.read_config()
-    diffs = config_differences(old, cfg)
+    return _plan_resume(run, cfg, summary, finished)
+
+
+def _plan_resume(run: RunDir, cfg: TrainConfig, summary: dict[str, Any] | None,
+                 finished: bool) -> RunPlan:
+    """The ``--resume`` part of :func:`plan_run`: same config (but the resumable keys), more
+    training to do, and a checkpoint to start from (or none yet: start again)."""
+    where = str(run.path)
+    diffs = config_differences(run.read_config(), cfg)
     if diffs:
         listed = ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs)
         raise ConfigError("resume", f"config differs from {run.config}: {listed}; only "
@@ -390,6 +414,7 @@ def start_run(plan: RunPlan, cfg: TrainConfig, *, checkpoint_step: int | None = 
 
 
 def require_run_dir(path: str | os.PathLike) -> RunDir:
+    """The :class:`RunDir` at ``path``; one-line :class:`ConfigError` if it is not a run folder."""
     run = RunDir(Path(path))
     if not run.path.is_dir():
         raise ConfigError("run_dir", f"{run.path} is not a folder")

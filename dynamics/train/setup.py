@@ -16,6 +16,7 @@ from dynamics.train.config import TrainConfig, lr_scale
 
 
 def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's legacy global and torch's RNGs with ``seed``."""
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - third-party code may use the legacy RNG
     torch.manual_seed(seed)

@@ -54,13 +54,16 @@ class Augmentation:
     """Base class: ``op(x, generator)`` checks the input, converts uint8 to float and applies."""
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """Check ``x`` is (B, C, H, W), convert it to float and :meth:`apply` the operation."""
         _check_images(x)
         return self.apply(to_float(x), generator)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """The operation on a float (B, C, H, W) batch, parameters drawn with ``generator``."""
         raise NotImplementedError
 
     def to_torchvision(self):  # pragma: no cover - overridden
+        """The equivalent per-sample torchvision ``v2`` transform."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

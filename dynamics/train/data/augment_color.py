@@ -122,6 +122,7 @@ class ColorJitter(Augmentation):
         self.p, self.random_order = float(p), random_order
 
     def apply(self, x, generator):
+        """Jitter each applied sample with its own factors, in its own order of the four ops."""
         B, dev = x.shape[0], x.device
         applied = _rand((B,), generator, dev) < self.p
         one = torch.ones(B, device=dev, dtype=x.dtype)
@@ -150,6 +151,7 @@ class ColorJitter(Augmentation):
         return x
 
     def to_torchvision(self):
+        """``v2.RandomApply([v2.ColorJitter(...)], p)``."""
         from torchvision.transforms import v2
 
         cj = v2.ColorJitter(self.brightness, self.contrast, self.saturation, self.hue)
@@ -164,12 +166,14 @@ class RandomGrayscale(Augmentation):
         self.p = float(p)
 
     def apply(self, x, generator):
+        """Gray out each sample with probability ``p``; 1-channel input is returned as is."""
         if x.shape[1] == 1:
             return x
         gray = _rand((x.shape[0],), generator, x.device) < self.p
         return torch.where(gray[:, None, None, None], grayscale(x).expand_as(x), x)
 
     def to_torchvision(self):
+        """``v2.RandomGrayscale(p)``."""
         from torchvision.transforms import v2
 
         return v2.RandomGrayscale(self.p)

@@ -54,6 +54,8 @@ def resized_crop(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height:
 
 
 class RandomResizedCrop(Augmentation):
+    """torchvision's RandomResizedCrop with a per-sample box and antialiased bilinear resize."""
+
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), antialias: bool = True):
         self.size = _size2(size)
         if not 0 < scale[0] <= scale[1]:
@@ -92,26 +94,32 @@ class RandomResizedCrop(Augmentation):
         return top.long(), left.long(), h.long(), w.long()
 
     def apply(self, x, generator):
+        """Crop each sample to its own box and resample it to ``size``."""
         top, left, h, w = self.sample_boxes(x.shape[0], x.shape[2], x.shape[3], generator,
                                             x.device)
         return resized_crop(x, top, left, h, w, self.size, self.antialias)
 
     def to_torchvision(self):
+        """``v2.RandomResizedCrop`` with the same size, scale, ratio and antialias."""
         from torchvision.transforms import v2
 
         return v2.RandomResizedCrop(self.size, self.scale, self.ratio, antialias=self.antialias)
 
 
 class RandomHorizontalFlip(Augmentation):
+    """Mirror each sample left-right with probability p (torchvision)."""
+
     def __init__(self, p: float = 0.5):
         check_range("p", p, low=0, high=1)
         self.p = float(p)
 
     def apply(self, x, generator):
+        """Flip the width axis of each sample with probability ``p``."""
         flip = _rand((x.shape[0],), generator, x.device) < self.p
         return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
     def to_torchvision(self):
+        """``v2.RandomHorizontalFlip(p)``."""
         from torchvision.transforms import v2
 
         return v2.RandomHorizontalFlip(self.p)

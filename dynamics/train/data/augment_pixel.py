@@ -40,6 +40,7 @@ class GaussianBlur(Augmentation):
         self.kernel_size, self.sigma, self.p = kernel_size, tuple(sigma), float(p)
 
     def apply(self, x, generator):
+        """Blur each sample (with probability ``p``) with its own sigma; reflect padding."""
         B, C, H, W = x.shape
         k, pad = self.kernel_size, self.kernel_size // 2
         if pad >= min(H, W):
@@ -59,6 +60,7 @@ class GaussianBlur(Augmentation):
         return y.reshape(B, C, H, W)
 
     def to_torchvision(self):
+        """``v2.GaussianBlur``, wrapped in ``v2.RandomApply`` when ``p < 1``."""
         from torchvision.transforms import v2
 
         blur = v2.GaussianBlur(self.kernel_size, self.sigma)
@@ -73,18 +75,22 @@ class GaussianNoise(Augmentation):
         self.std, self.clip = float(std), clip
 
     def apply(self, x, generator):
+        """``x`` plus N(0, std^2) noise drawn with ``generator``, clipped if ``clip``."""
         gdev = generator.device if generator is not None else x.device
         noise = torch.randn(x.shape, generator=generator, device=gdev, dtype=x.dtype)
         y = x + self.std * noise.to(x.device)
         return y.clamp(0.0, 1.0) if self.clip else y
 
     def to_torchvision(self):
+        """``v2.GaussianNoise(0, std, clip)``."""
         from torchvision.transforms import v2
 
         return v2.GaussianNoise(0.0, self.std, clip=self.clip)
 
 
 class Normalize(Augmentation):
+    """Per-channel ``(x - mean) / std`` (torchvision Normalize)."""
+
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         if len(mean) != len(std) or any(s <= 0 for s in std):
             raise ConfigError("std", f"mean and std need equal lengths and std > 0, got "
@@ -92,6 +98,7 @@ class Normalize(Augmentation):
         self.mean, self.std = tuple(map(float, mean)), tuple(map(float, std))
 
     def apply(self, x, generator=None):
+        """Subtract ``mean`` and divide by ``std`` channel-wise; ``generator`` is unused."""
         if x.shape[1] != len(self.mean):
             raise ConfigError("images", f"have {x.shape[1]} channels but Normalize has "
                                         f"{len(self.mean)}")
@@ -100,6 +107,7 @@ class Normalize(Augmentation):
         return (x - m) / s
 
     def to_torchvision(self):
+        """``v2.Normalize(mean, std)``."""
         from torchvision.transforms import v2
 
         return v2.Normalize(self.mean, self.std)

@@ -38,6 +38,7 @@ class Recipe:
     dtype: torch.dtype = field(default=torch.float32)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Apply the ops in order to ``x`` (as float ``dtype``); returns the augmented views."""
         _check_images(x)
         x = to_float(x, self.dtype)
         for op in self.ops:
@@ -50,6 +51,7 @@ class Recipe:
 
 
 def cifar_recipe(size=32) -> Recipe:
+    """CIFAR-10 views of Tian, Chen & Ganguli 2021's official code (no blur)."""
     return Recipe("cifar", [
         RandomResizedCrop(size), RandomHorizontalFlip(0.5),
         ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), RandomGrayscale(0.2),
@@ -58,6 +60,7 @@ def cifar_recipe(size=32) -> Recipe:
 
 
 def stl_recipe(size=96) -> Recipe:
+    """STL-10 views of Tian, Chen & Ganguli 2021's official code: stronger jitter, blur, no norm."""
     return Recipe("stl", [
         RandomResizedCrop(size), RandomHorizontalFlip(0.5),
         ColorJitter(0.8, 0.8, 0.8, 0.2, p=0.8), RandomGrayscale(0.2),
@@ -66,6 +69,7 @@ def stl_recipe(size=96) -> Recipe:
 
 
 def digits_recipe(size=8) -> Recipe:
+    """Our recipe for 8x8 grayscale digits: mild crop, pixel noise, normalise; no flip."""
     return Recipe("digits", [
         RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.8, 1.25)),
         GaussianNoise(0.1), Normalize(DIGITS_MEAN, DIGITS_STD),
@@ -75,6 +79,7 @@ def digits_recipe(size=8) -> Recipe:
 
 
 def none_recipe(size=None, mean=None, std=None) -> Recipe:
+    """No augmentation: uint8 -> float, then Normalize if ``mean``/``std`` are given."""
     ops: list[Augmentation] = [] if mean is None else [Normalize(mean, std)]
     return Recipe("none", ops, _size2(size) if size else (0, 0), mean, std,
                   "uint8 -> float in [0, 1] (then Normalize if mean/std given)")
@@ -86,6 +91,7 @@ RECIPES: dict[str, Callable[..., Recipe]] = {
 
 
 def get_recipe(recipe: str | Recipe, **kwargs) -> Recipe:
+    """The :class:`Recipe` named ``recipe`` in ``RECIPES`` (built with ``kwargs``), or itself."""
     if isinstance(recipe, Recipe):
         return recipe
     check_choice("augment.recipe", recipe, RECIPES)
@@ -105,6 +111,7 @@ class TwoViewAugment:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two augmented views ``(v1, v2)`` of the batch ``x``."""
         _check_images(x)
         if self.recipe2 is not None:
             return self.recipe(x, generator), self.recipe2(x, generator)
@@ -124,6 +131,7 @@ class EvalTransform:
         self.norm = None if mean is None else Normalize(mean, std)
 
     def __call__(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        """Resize, centre-crop and normalise ``x``; ``generator`` is unused (deterministic)."""
         _check_images(x)
         x = to_float(x)
         if self.size is not None and tuple(x.shape[2:]) != self.size:

@@ -39,6 +39,7 @@ from dynamics.train.data.folder import read_image_folder
 
 
 def default_data_root() -> Path:
+    """``$SSL_DYNAMICS_DATA`` if set, else ``~/.cache/ssl-dynamics/data``."""
     return Path(os.environ.get("SSL_DYNAMICS_DATA", "~/.cache/ssl-dynamics/data")).expanduser()
 
 
@@ -76,21 +77,26 @@ class ImageDataset:
 
     @property
     def num_classes(self) -> int:
+        """Number of class names."""
         return len(self.classes)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
         return tuple(self.images.shape[1:])
 
     @property
     def device(self) -> torch.device:
+        """Device the images live on."""
         return self.images.device
 
     def to(self, device) -> ImageDataset:
+        """A copy with images and labels moved to ``device``."""
         return ImageDataset(self.images.to(device), self.labels.to(device), self.classes,
                             self.name, self.source, dict(self.meta))
 
     def subset(self, index) -> ImageDataset:
+        """The data set restricted to the samples ``index`` (same classes and metadata)."""
         index = torch.as_tensor(index, dtype=torch.int64, device=self.images.device)
         return ImageDataset(self.images[index], self.labels[index], self.classes, self.name,
                             self.source, dict(self.meta))
@@ -139,10 +145,12 @@ def _torchvision_dataset(name: str, root, download: bool, **kwargs):
 
 
 def load_cifar10(root=None, split: str = "train", download: bool = False) -> ImageDataset:
+    """CIFAR-10 (32x32, 10 classes), split ``train`` or ``test``, via torchvision."""
     return _load_cifar("cifar10", root, split, download)
 
 
 def load_cifar100(root=None, split: str = "train", download: bool = False) -> ImageDataset:
+    """CIFAR-100 (32x32, 100 classes), split ``train`` or ``test``, via torchvision."""
     return _load_cifar("cifar100", root, split, download)
 
 
@@ -240,6 +248,7 @@ class SyntheticViews:
 
     @property
     def dim(self) -> int:
+        """Input dimension of the data model."""
         return int(self.model.dim)
 
     @property

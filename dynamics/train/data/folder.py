@@ -44,6 +44,7 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
 def is_archive(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a tar archive (by its suffix, see ``TAR_SUFFIXES``)."""
     return str(path).lower().endswith(TAR_SUFFIXES)
 
 

@@ -90,6 +90,7 @@ class DeviceBatchLoader:
 
     # -- state ---------------------------------------------------------------------------------
     def set_epoch(self, epoch: int, step: int = 0) -> None:
+        """Start the next iteration at ``(epoch, step)``."""
         if epoch < 0 or not 0 <= step <= len(self):
             raise ConfigError("step", f"must be in [0, {len(self)}] with epoch >= 0, got "
                                       f"epoch={epoch}, step={step}")
@@ -102,6 +103,7 @@ class DeviceBatchLoader:
         return {"seed": self.seed, "epoch": self.epoch, "step": self.step}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resume from :meth:`state_dict` (the seed must match this loader's)."""
         if int(state["seed"]) != self.seed:
             raise ConfigError("seed", f"checkpoint was written with seed {state['seed']}, this "
                                       f"loader has {self.seed}")
@@ -119,6 +121,7 @@ class DeviceBatchLoader:
         return perm[:total][self.rank:: self.world_size]
 
     def augment_generator(self, epoch: int, step: int) -> torch.Generator:
+        """The augmentation generator of ``(epoch, step)`` on this rank, seeded on ``device``."""
         g = torch.Generator(device=self.device)
         return g.manual_seed(mix_seed(self.seed, epoch, step, self.rank, _AUG_STREAM))
 

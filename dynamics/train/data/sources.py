@@ -40,11 +40,13 @@ class DeviceSource:
         self.steps_per_epoch = len(self.loader)
 
     def epoch(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The ``(view1, view2)`` batches of ``epoch`` from step ``start`` on."""
         self.loader.set_epoch(epoch, start)
         for (v1, v2), _ in self.loader:
             yield v1, v2
 
     def state(self, epoch: int, step: int) -> dict[str, int]:
+        """The resumable position ``{seed, epoch, step}``."""
         return {"seed": self.loader.seed, "epoch": epoch, "step": step}
 
 
@@ -58,6 +60,7 @@ class SyntheticSource:
                                                                   * dist.world_size))
 
     def epoch(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The ``(view1, view2)`` batches of ``epoch`` from step ``start`` on."""
         from dynamics.train.data.loader import mix_seed
 
         for step in range(start, self.steps_per_epoch):
@@ -65,6 +68,7 @@ class SyntheticSource:
             yield self.views.sample_views(self.batch, g, device=self.device)
 
     def state(self, epoch: int, step: int) -> dict[str, int]:
+        """The resumable position ``{seed, epoch, step}``."""
         return {"seed": self.seed, "epoch": epoch, "step": step}
 
 
@@ -116,6 +120,7 @@ class LoaderSource:
                                                   f"{self.sampler.per_rank} images per process")
 
     def epoch(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The ``(view1, view2)`` batches of ``epoch`` from step ``start`` on, moved to device."""
         from dynamics.train.data.loader import mix_seed
 
         self.sampler.epoch, self.sampler.start = epoch, start
@@ -124,10 +129,12 @@ class LoaderSource:
             yield (v1.to(self.device, non_blocking=True), v2.to(self.device, non_blocking=True))
 
     def state(self, epoch: int, step: int) -> dict[str, int]:
+        """The resumable position ``{seed, epoch, step}``."""
         return {"seed": self.seed, "epoch": epoch, "step": step}
 
 
 def make_source(cfg: TrainConfig, data, device, dist: DistContext):
+    """The batch source for ``cfg``: synthetic, on-device or the DataLoader fallback."""
     if cfg.data.dataset == "synthetic":
         return SyntheticSource(data.pretrain, cfg, device, dist)
     if cfg.data.on_device:

@@ -59,6 +59,7 @@ class Method(nn.Module):
     name: str = "method"
 
     def training_step(self, view1: Tensor, view2: Tensor) -> StepOutput:
+        """Forward both views and compute the loss; returns a :class:`StepOutput`."""
         raise NotImplementedError
 
     def forward(self, view1: Tensor, view2: Tensor) -> StepOutput:

@@ -50,13 +50,16 @@ class BYOL(SiameseMethod):
             p.requires_grad_(False)
 
     def target_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the target encoder and projector (theta_a)."""
         return [*self.target_encoder.parameters(), *self.target_projector.parameters()]
 
     def online_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the online encoder and projector (theta), same order as the target's."""
         return [*self.encoder.parameters(), *self.projector.parameters()]
 
     def targets(self, view1: Tensor, view2: Tensor, z1: Tensor, z2: Tensor
                 ) -> tuple[Tensor, Tensor]:
+        """Target-network outputs of both views, no grad; the online ``z1, z2`` if m = 0, no SG."""
         if not self.stop_grad:  # m = 0: the target is the online network, gradient flows
             return z1, z2
         with torch.no_grad():

@@ -118,6 +118,7 @@ class SiameseMethod(Method):
 
     # --- pieces ---------------------------------------------------------------------------
     def online_modules(self) -> list[torch.nn.Module]:
+        """The online network's trained modules besides the predictor: encoder, projector."""
         return [self.encoder, self.projector]
 
     def targets(self, view1: Tensor, view2: Tensor, z1: Tensor, z2: Tensor
@@ -137,6 +138,7 @@ class SiameseMethod(Method):
 
     # --- Method interface -----------------------------------------------------------------
     def training_step(self, view1: Tensor, view2: Tensor) -> StepOutput:
+        """One step in the official luckmatters order (see the module docstring)."""
         h1, h2 = self.encoder(view1), self.encoder(view2)
         z1, z2 = self.projector(h1), self.projector(h2)
         t1, t2 = self.targets(view1, view2, z1, z2)
@@ -182,10 +184,13 @@ class SiameseMethod(Method):
 
     @torch.no_grad()
     def backbone_features(self, x: Tensor) -> Tensor:
+        """The online encoder's output h."""
         return self.encoder(x)
 
     def predictor_matrix(self) -> Tensor | None:
+        """The predictor's Wp (see :meth:`Predictor.matrix`)."""
         return self.predictor.matrix()
 
     def correlation_matrix(self) -> Tensor | None:
+        """The predictor's running F (DirectPred Eq. 19), or None if it keeps none."""
         return self.predictor.correlation()

@@ -78,6 +78,7 @@ class SimCLR(Method):
         self.optim = optim_settings(cfg)
 
     def loss(self, z1: Tensor, z2: Tensor) -> Tensor:
+        """The ``method.loss`` contrastive loss of the projector outputs of the two views."""
         if self.loss_name == "align_uniform":
             return align_uniform_loss(z1, z2, self.unif_t, self.unif_weight)
         # no per-step value checks (a host sync): the trainer's NaN guard watches the loss
@@ -86,6 +87,7 @@ class SimCLR(Method):
         return LOSSES[self.loss_name](z1, z2, self.tau, check=False)
 
     def training_step(self, view1: Tensor, view2: Tensor) -> StepOutput:
+        """Encode and project both views, then the contrastive loss (float32 under autocast)."""
         h1, h2 = self.encoder(view1), self.encoder(view2)
         z1, z2 = at_least_fp32(self.projector(h1), self.projector(h2))
         with full_precision(z1):  # the loss in float32 under bf16 autocast
@@ -102,4 +104,5 @@ class SimCLR(Method):
 
     @torch.no_grad()
     def backbone_features(self, x: Tensor) -> Tensor:
+        """The encoder's output h."""
         return self.encoder(x)

@@ -22,6 +22,7 @@ class SimSiam(SiameseMethod):
 
     def targets(self, view1: Tensor, view2: Tensor, z1: Tensor, z2: Tensor
                 ) -> tuple[Tensor, Tensor]:
+        """The online projector outputs ``z1, z2`` as targets, detached if ``stop_grad``."""
         if self.stop_grad:
             return z1.detach(), z2.detach()
         return z1, z2

@@ -93,6 +93,7 @@ class ConvNet(nn.Module):
         self.out_dim = chans[-1]
 
     def forward(self, x):
+        """(B, C, H, W) images -> (B, 4w) pooled features."""
         return self.pool(self.features(x)).flatten(1)
 
 

@@ -54,6 +54,7 @@ class PredictorKind:
 
     @property
     def closed_form(self) -> bool:
+        """Whether the kind sets its weight by a closed-form rule (not by the gradient)."""
         return self.rule is not None
 
     def rule_name(self, cfg: Any) -> str | None:
@@ -107,6 +108,7 @@ def unregister_predictor(name: str) -> None:
 
 
 def get_kind(name: Any) -> PredictorKind:
+    """The registered kind ``name``; a one-line :class:`ConfigError` if unknown."""
     check_choice("predictor.kind", name, PREDICTOR_KINDS_REGISTRY)
     return PREDICTOR_KINDS_REGISTRY[name]
 

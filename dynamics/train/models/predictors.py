@@ -85,12 +85,15 @@ class Predictor(nn.Module):
         return False
 
     def matrix(self) -> Tensor | None:
+        """The linear predictor's weight Wp (d x d, detached), or None."""
         return None
 
     def correlation(self) -> Tensor | None:
+        """The running F = E[f f^T] (Eq. 19, float64) where kept, else None."""
         return None
 
     def sqrt_matrix(self) -> Tensor | None:
+        """Wp^{1/2} for the cosine IsoLoss; None means Wp = I."""
         return None
 
 
@@ -101,6 +104,7 @@ class IdentityPredictor(Predictor):
     closed_form = True
 
     def forward(self, x: Tensor) -> Tensor:
+        """Return ``x`` unchanged."""
         return x
 
 
@@ -115,12 +119,15 @@ class LinearPredictor(Predictor):
         self.linear = nn.Linear(self.dim, self.dim, bias=bool(bias))
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x Wp^T + b``."""
         return self.linear(x)
 
     def matrix(self) -> Tensor:
+        """``linear.weight`` (Wp), detached."""
         return self.linear.weight.detach()
 
     def sqrt_matrix(self) -> Tensor:
+        """(S_+)^{1/2} of the symmetrised weight S = (Wp + Wp^T)/2."""
         return _psd_sqrt(self.linear.weight)
 
 
@@ -138,11 +145,13 @@ class SymmetricPredictor(LinearPredictor):
 
     @torch.no_grad()
     def symmetrize(self) -> None:
+        """W <- (W + W^T)/2, in place."""
         w = self.linear.weight
         w.copy_((w + w.T) / 2)
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int) -> bool:
+        """Symmetrise the weight; returns True."""
         self.symmetrize()
         return True
 
@@ -158,6 +167,7 @@ class MLPPredictor(Predictor):
         self.net = mlp_head(self.dim, int(hidden), self.dim, bias=bool(bias))
 
     def forward(self, x: Tensor) -> Tensor:
+        """The two-layer head applied to ``x``."""
         return self.net(x)
 
 
@@ -178,12 +188,14 @@ class SymmetricMLPPredictor(MLPPredictor):
 
     @torch.no_grad()
     def tie(self) -> None:
+        """W0 <- (W0 + W1^T)/2 and W1 <- W0^T, in place."""
         w0 = (self.first.weight + self.last.weight.T) / 2
         self.first.weight.copy_(w0)
         self.last.weight.copy_(w0.T)
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int) -> bool:
+        """Re-tie the two weights; returns True."""
         self.tie()
         return True
 
@@ -274,12 +286,14 @@ class ClosedFormPredictor(LinearPredictor):
     # hooks -----------------------------------------------------------------------------------
     @torch.no_grad()
     def observe(self, online: Tensor, target: Tensor | None = None) -> None:
+        """Fold the batch into F (Eq. 19; ridge: also the cross statistics) before the forward."""
         st = self._sync_in()
         st.accumulate(online.detach(), None if target is None else target.detach())
         self._sync_out(st)
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int) -> bool:
+        """Set the weight from F by the kind's rule every ``freq`` calls; True if rewritten."""
         st = self._sync_in()
         rewritten = st.maybe_update(self.linear.weight)
         if rewritten:
@@ -288,4 +302,5 @@ class ClosedFormPredictor(LinearPredictor):
         return rewritten
 
     def correlation(self) -> Tensor | None:
+        """A copy of the running F (float64), or None before the first :meth:`observe`."""
         return self.F.detach().clone() if self._n else None
