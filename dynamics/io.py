@@ -94,11 +94,15 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 # Output paths, checked before any work starts
 
 
+PROBE_PREFIX = ".write-test."
+"""Name prefix of the short-lived files :func:`check_output_dir` creates to test a folder."""
+
+
 def _probe_writable(field: str, folder: Path) -> None:
     """Create and remove a file in ``folder`` (the only test that also holds for root, on
     read-only mounts and on network file systems)."""
     try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=PROBE_PREFIX)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

@@ -377,3 +377,15 @@ def test_compare_markdown_renders_and_formats_epochs():
     assert all(len(cells(ln)) == n for ln in lines)
     assert r"std(z/\|z\|)" in lines[0] and r"a\|b" in lines[2]
     assert cells(lines[2])[4].strip() == "12.35" and cells(lines[3])[4].strip() == "40"
+
+
+def test_a_write_probe_of_another_rank_does_not_make_the_folder_foreign(tmp_path):
+    """Under torchrun every rank checks the run folder; one rank's short-lived write probe
+    must not make another rank see a non-empty, foreign folder (a flaky DDP start)."""
+    from dynamics.io import PROBE_PREFIX
+
+    cfg = cfg_for(tmp_path)
+    run = runs.RunDir(cfg.run_dir)
+    with run.lock():
+        (run.path / f"{PROBE_PREFIX}abc123").write_text("")
+        assert runs.plan_run(cfg).mode == "new"

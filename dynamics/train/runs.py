@@ -223,10 +223,13 @@ class RunDir:
                                         self.checkpoints))
 
     def is_empty(self) -> bool:
-        """No files but (possibly) the lock file of :mod:`dynamics.locks`."""
+        """No files but (possibly) the lock file of :mod:`dynamics.locks` and the write probes
+        of :func:`dynamics.io.check_output_dir` (another rank may be probing right now)."""
+        from dynamics.io import PROBE_PREFIX
         from dynamics.locks import LOCK_NAME
 
-        return not any(p.name != LOCK_NAME for p in self.path.iterdir())
+        return not any(p.name != LOCK_NAME and not p.name.startswith(PROBE_PREFIX)
+                       for p in self.path.iterdir())
 
     def lock(self, hint: str = "wait for it to end, or choose another name") -> Any:
         """The :class:`~dynamics.locks.FolderLock` of this run folder (not yet acquired)."""
