@@ -13,7 +13,6 @@ OVER_LIMIT = {
     "dynamics/theory/phase.py": 711,
     "dynamics/theory/symbolic.py": 646,
     "dynamics/train/trainer.py": 623,
-    "dynamics/train/runs.py": 444,
     "dynamics/predictors/spectral.py": 446,
     "dynamics/metrics/streaming.py": 447,
     "dynamics/train/evaluate.py": 414,
