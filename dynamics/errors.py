@@ -41,7 +41,18 @@ def _as_array(value: Any) -> np.ndarray:
 
 
 def check_finite(field: str, value: Any) -> None:
-    """Check that every element of ``value`` is finite (no NaN or Inf)."""
+    """Check that every element of ``value`` is finite (no NaN or Inf): the package's one
+    finiteness check. Torch tensors are checked where they live (no copy off a GPU); anything
+    else through numpy."""
+    try:
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            if value.numel() and not bool(torch.isfinite(value).all()):
+                raise ConfigError(field, "must be finite (got NaN or Inf)")
+            return
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        pass
     if not np.all(np.isfinite(_as_array(value))):
         raise ConfigError(field, "must be finite (got NaN or Inf)")
 

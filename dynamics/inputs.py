@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dynamics.errors import ConfigError
+from dynamics.errors import ConfigError, check_finite  # noqa: F401 - the one check, re-exported
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -97,12 +97,6 @@ def as_tensors(
 def as_output(t: torch.Tensor, was_numpy: bool) -> Any:
     """Array output in the caller's type: numpy when the input was numpy, else ``t``."""
     return t.detach().cpu().numpy() if was_numpy else t
-
-
-def check_finite(field: str, t: torch.Tensor) -> None:
-    """One-line error when ``t`` holds NaN or Inf."""
-    if t.numel() and not bool(torch.isfinite(t).all()):
-        raise ConfigError(field, "must be finite (got NaN or Inf)")
 
 
 def check_values(named: Sequence[tuple[str, torch.Tensor]], *, nonzero_rows: bool = False) -> None:
