@@ -165,9 +165,13 @@ def merge_moments(a: tuple[int, torch.Tensor, torch.Tensor],
     return n, mean, m2a + m2b + corr
 
 
-def sym_eigh(a: torch.Tensor, *, descending: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """``torch.linalg.eigh`` of the explicitly symmetrised (A + A^T)/2, eigenvalues descending
-    (eigenvectors as columns, reordered to match)."""
+def sym_eigh(a: torch.Tensor, *, descending: bool = True, dtype: torch.dtype | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.linalg.eigh`` of the explicitly symmetrised (A + A^T)/2 (computed in ``dtype``
+    when given), eigenvalues descending (eigenvectors as columns, reordered to match). The
+    package's one symmetric eigendecomposition (metrics, predictor rules, instrumentation)."""
+    if dtype is not None:
+        a = a.to(dtype)
     s, u = torch.linalg.eigh((a + a.T) / 2)
     if descending:
         s, u = s.flip(0), u.flip(1)

@@ -255,9 +255,9 @@ def sym_eigh64(F: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(s, U)`` of (F + F^T)/2 computed in float64 on F's device, eigenvalues descending,
     eigenvectors as the columns of U (``torch.linalg.eigh``; the official code's ``torch.eig``
     no longer exists)."""
-    f = F.to(torch.float64)
-    s, u = torch.linalg.eigh((f + f.T) / 2)
-    return s.flip(0), u.flip(1)
+    from dynamics.metrics._common import sym_eigh
+
+    return sym_eigh(F, dtype=torch.float64)
 
 
 def ridge_predictor(F: Any, cross: Any, ridge: float = 0.0) -> Any:

@@ -72,6 +72,7 @@ from dynamics.metrics import (
     rankme,
     uniformity,
 )
+from dynamics.metrics._common import sym_eigh
 from dynamics.train.distributed import DistContext
 
 #: Eigenvalues listed at each end of a spectrum in a metrics row.
@@ -216,7 +217,7 @@ class Instrument:
             cos = _safe(predictor_eigenspace_alignment, wp, F)
             spectra["alignment_cos"] = None if cos is None else cos.tolist()
             if _finite(F):
-                u = torch.linalg.eigh((F + F.T) / 2).eigenvectors.flip(1)
+                u = sym_eigh(F)[1]
                 spectra["rayleigh_p"] = ((u * (wp @ u)).sum(0)).tolist()
 
         bufs = self._buffers()
