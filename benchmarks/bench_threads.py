@@ -12,7 +12,7 @@ Two workloads, each timed in a fresh process (so that no thread pool carries ove
 
 Conditions: ``idle`` and ``contended`` (``--busy`` competing processes, each spinning one core
 for the whole measurement, started before the workload). Each cell is the median of
-``--repeats`` runs. The verdict line is the brief's criterion: under contention the policy keeps
+``--repeats`` runs. The verdict line checks the target: under contention the policy keeps
 at least a third of its idle throughput.
 
     python benchmarks/bench_threads.py [--epochs 8] [--grid 256] [--busy 2] [--repeats 3]
