@@ -170,12 +170,8 @@ def local_processes() -> int:
         return 1
 
 
-_blas_limiter: Any = None
-
-
 def set_threads(n: int) -> None:
     """Set torch's intra-op pool and the BLAS/OpenMP pools of numpy/scipy to ``n`` threads."""
-    global _blas_limiter
     import torch
 
     if torch.get_num_threads() != n:
@@ -184,7 +180,7 @@ def set_threads(n: int) -> None:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
         return
-    _blas_limiter = threadpool_limits(limits=n)
+    threadpool_limits(limits=n)  # takes effect at once and stays (no context manager here)
 
 
 def apply_threads(spec: Any = AUTO, *, field: str = "threads") -> ThreadChoice:

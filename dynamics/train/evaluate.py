@@ -323,22 +323,17 @@ def offline_linear_eval(method: Any, data: EvalData, cfg: TrainConfig, device: t
 def _read_eval_checkpoint(run, path: Path, default: bool) -> dict[str, Any]:
     """Load the checkpoint to evaluate; when the default ``last.pt`` cannot be read, the error
     names the newest readable epoch checkpoint to pass with ``--checkpoint``."""
-    from dynamics.train.runs import epoch_checkpoints, load_checkpoint
+    from dynamics.train.runs import load_checkpoint, load_newest_readable
 
     try:
         return load_checkpoint(path, map_location="cpu")
     except ConfigError as exc:
         if not default:
             raise
-        for alt in reversed(epoch_checkpoints(run.checkpoints)):
-            try:
-                load_checkpoint(alt, map_location="cpu")
-            except ConfigError:
-                continue
-            raise ConfigError("checkpoint", f"{str(exc).removeprefix('checkpoint: ')}; the "
-                                            f"newest readable one is {alt}: pass --checkpoint "
-                                            f"{alt}") from None
-        raise
+        alt, _, _ = load_newest_readable(run.checkpoints)  # one-line error when none is
+        raise ConfigError("checkpoint", f"{str(exc).removeprefix('checkpoint: ')}; the newest "
+                                        f"readable one is {alt}: pass --checkpoint {alt}"
+                          ) from None
 
 
 def evaluate_run(run_dir: str | Path, *, device: str | None = None,
