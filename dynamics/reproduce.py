@@ -30,11 +30,13 @@ import math
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dynamics.config import option
 from dynamics.io import atomic_write_text, jsonable
 
 # --------------------------------------------------------------------------------------------
@@ -306,6 +308,15 @@ def _render_hltm(h: dict[str, Any]) -> list[str]:
     return lines
 
 
+@dataclass
+class ReproduceRun:
+    """The typed config of ``ssl-dynamics reproduce`` (loaded by
+    :func:`dynamics.config.load_typed`)."""
+
+    out: str = option("results", "output folder (summary.md, summary.json, figures/)")
+    quick: bool = option(False, "smaller, faster version")
+
+
 def run_reproduce(out_dir: Path | str, *, quick: bool = False,
                   log: Callable[[str], object] = print) -> dict[str, Any]:
     """Make every registered figure into ``out_dir/figures/`` and run the theory checks.
@@ -320,12 +331,14 @@ def run_reproduce(out_dir: Path | str, *, quick: bool = False,
     run: a second reproduce into the same folder is refused with a one-line
     :class:`~dynamics.errors.ConfigError` on ``out`` that names the running process.
     """
+    from dynamics.config import write_config  # noqa: I001
     from dynamics.io import check_output_dir
     from dynamics.locks import FolderLock
 
     out = check_output_dir("out", out_dir)
     with FolderLock(out, field="out", what="output folder"):
         check_output_dir("out", out / "figures")
+        write_config(ReproduceRun(str(out_dir), quick), out, command="reproduce")
         return _reproduce(out, quick, log)
 
 

@@ -154,6 +154,26 @@ def _at_most(field: str, value, limit: float, why: str) -> None:
                                  f"{float(arr[arr > limit].ravel()[0]):g}")
 
 
+def check_model_limits(*, alpha_p=None, t_end=None, **params) -> None:
+    """The commands' *upper* limits on model parameters, complementing (not repeating) the
+    range checks the simulation functions make themselves: every value of ``params`` (eta,
+    sigma2, beta, tau, ...) at most :data:`PARAM_LIMIT`, alpha_p in
+    [1/PARAM_LIMIT, PARAM_LIMIT] and t_end at most :data:`T_END_LIMIT`. NaN and negative
+    values pass here and are refused by the simulation's own checks."""
+    why = "larger values make the flow too stiff to integrate"
+    if alpha_p is not None:
+        _at_most("alpha_p", alpha_p, PARAM_LIMIT, why)
+        arr = np.asarray(alpha_p, dtype=float)
+        if np.any(arr < 1 / PARAM_LIMIT) and np.all(arr > 0):
+            raise ConfigError("alpha_p", f"must be at least {1 / PARAM_LIMIT:g} (the invariants "
+                                         f"divide by it), got {float(arr.min()):g}")
+    for name, value in params.items():
+        if value is not None:
+            _at_most(name, value, PARAM_LIMIT, why)
+    if t_end is not None:
+        _at_most("t_end", t_end, T_END_LIMIT, "longer runs would not finish in reasonable time")
+
+
 def check_rate(field: str, value) -> None:
     """alpha_p: in [1/PARAM_LIMIT, PARAM_LIMIT] (Theorem 1's invariant and Eq. 14 divide by
     it, so a smaller one overflows them)."""

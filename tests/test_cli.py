@@ -83,12 +83,12 @@ def test_config_file_and_override(tmp_path, capsys):
         (["simulate", "modes", "--out", "x.txt"], "out: must end in one of .json, .csv, .npz"),
         (["simulate", "modes", "--eta", "abc"], "argument --eta: invalid float value"),
         (["simulate", "modes", "--bogus", "1"], "unrecognized arguments: --bogus"),
-        (["simulate", "matrix", "--predictor", "mlp"], "argument --predictor: invalid choice"),
+        (["simulate", "matrix", "--predictor", "mlp"], "predictor: must be one of learned, identity, symmetric"),
         (["simulate", "matrix", "--no-stop-grad"], "stop_grad: false requires target=simsiam"),
         (["simulate", "matrix", "--beta", "0"], "beta: must be in (0, inf), got 0"),
         (["simulate", "matrix", "--X", "missing.npy"], "X: file not found"),
-        (["simulate", "modes", "--device", "tpu"], "device: must be cpu or cuda"),
-        (["figures", "fig99"], "names: unknown figure 'fig99'"),
+        (["simulate", "modes", "--device", "tpu"], "device: must be one of cpu, cuda"),
+        (["figures", "fig99"], "figure: unknown figure 'fig99'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, needle, capsys):
@@ -111,7 +111,7 @@ def test_unknown_config_key(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("etaa: 0.1\n")
     code, _, err = run(["simulate", "modes", "--config", str(cfg)], capsys)
-    assert code == 2 and "config.etaa: unknown option; allowed:" in err
+    assert code == 2 and "etaa: unknown key; allowed: p0, s0, alpha_p, eta" in err
 
 
 def test_blowup_keeps_partial_output(tmp_path, capsys):
@@ -173,7 +173,7 @@ def test_phase_basin_and_hyper(tmp_path, capsys):
         (["--kind", "hyper", "--x", "eta", "1", "0", "5"], "x: needs MAX > MIN"),
         (["--kind", "basin", "--s0-range", "-1", "2"], "s0_range: needs 0 <= MIN < MAX"),
         (["--kind", "basin", "--out", "p.csv"], "out: must end in .npz or .json"),
-        (["--kind", "triangle"], "argument --kind: invalid choice"),
+        (["--kind", "triangle"], "kind: must be one of basin, hyper"),
     ],
 )
 def test_phase_bad_input(argv, needle, capsys):

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import dynamics.cli_phase as cli_phase
+import dynamics.cli.phase as cli_phase
 import dynamics.theory.matrix_flow as matrix_flow
 import dynamics.theory.modes as modes
 import dynamics.theory.phase as phase
+import dynamics.theory.phase_collapse as phase_collapse
 from dynamics import resources
 from dynamics.cli import build_parser, main
 from dynamics.errors import ConfigError
@@ -36,7 +37,7 @@ def no_work(monkeypatch):
     import dynamics.reproduce
 
     monkeypatch.setattr(modes, "simulate_modes", fail)
-    monkeypatch.setattr(phase, "simulate_modes", fail)
+    monkeypatch.setattr(phase_collapse, "simulate_modes", fail)
     monkeypatch.setattr(matrix_flow, "simulate_matrix", fail)
     monkeypatch.setattr(dynamics.plots, "make_figures", fail)
     monkeypatch.setattr(dynamics.reproduce, "_reproduce", fail)
@@ -269,7 +270,7 @@ def test_reproduce_refused_while_folder_locked(tmp_path, capsys, no_work):
 def test_phase_progress_lines_and_quiet(tmp_path, capsys, monkeypatch):
     import dynamics.plots.diagrams as diagrams
 
-    monkeypatch.setattr(phase, "CHUNK", 40)
+    monkeypatch.setattr(phase_collapse, "CHUNK", 40)
     monkeypatch.setattr(cli_phase.Progress, "line_every_s", 0.0)
     monkeypatch.setattr(diagrams, "plot_basin", lambda d, png: [png])  # (speed)
     argv = ["simulate", "phase", "--grid", "11", "--t-end", "5", "--out",
@@ -293,7 +294,7 @@ def test_chunked_phase_equals_one_batch(monkeypatch):
     p0, s0 = np.linspace(-1, 2, 9), np.linspace(0, 2, 7)
     whole = phase.basin_grid(p0, s0, eta=0.05, t_end=50)
     calls = []
-    monkeypatch.setattr(phase, "CHUNK", 10)
+    monkeypatch.setattr(phase_collapse, "CHUNK", 10)
     parts = phase.basin_grid(p0, s0, eta=0.05, t_end=50,
                              progress=lambda d, t: calls.append((d, t)))
     assert calls[0] == (0, 63) and calls[-1] == (63, 63) and len(calls) == 8

@@ -256,10 +256,12 @@ def test_npc_multiplier_grows_with_batch_size():
 
 
 def test_registry_and_validation():
-    assert set(LOSSES) >= {"nt_xent", "infonce", "dcl", "dclw", "exact_cov"}
+    assert set(LOSSES.names(family="contrastive")) >= {"nt_xent", "infonce", "dcl", "dclw",
+                                                       "exact_cov", "align_uniform"}
     z1, z2 = _views(N=6, seed=10, requires_grad=True)
-    for name, fn in LOSSES.items():
-        loss = fn(z1, z2, 0.5)
+    for entry in LOSSES.entries(family="contrastive"):
+        name = entry.name
+        loss = entry.obj(z1, z2, **{kw: 0.5 for kw in entry.tags["args"]})
         assert loss.ndim == 0 and torch.isfinite(loss), name
         g = torch.autograd.grad(loss, z1)[0]
         assert torch.isfinite(g).all() and float(g.norm()) > 0, name

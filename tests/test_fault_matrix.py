@@ -42,7 +42,7 @@ SIMULATE = [
     (["simulate", "phase", "--t-end", "1e300"], "t_end"),
     (["simulate", "phase", "--kind", "hyper", "--x", "zeta", "0", "1", "3"], "x"),
     (["simulate", "phase", "--kind", "hyper", "--n-modes", "0"], "n_modes"),
-    (["figures", "fig99"], "names"),
+    (["figures", "fig99"], "figure"),
 ]
 
 TRAIN = [

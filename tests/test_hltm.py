@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynamics.cli_hltm import add_hltm_arguments, hltm_summary, run_hltm
+from dynamics.cli.hltm import add_hltm_arguments, hltm_summary, run_hltm
 from dynamics.contrastive import hltm as H
 from dynamics.contrastive.hltm import (
     HLTM,
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _one_thread():
     """The layers are tiny: one torch thread is fastest and immune to busy cores."""
-    from dynamics.cli_hltm import torch_threads
+    from dynamics.cli.hltm import torch_threads
 
     with torch_threads(1):
         yield
@@ -463,18 +463,24 @@ def test_cli_writes_files_and_summary(tmp_path, capsys):
 
 
 def test_cli_config_files_are_valid(tmp_path, capsys):
-    from dynamics.cli import _apply_config
+    from dynamics.config import load_typed
+    from dynamics.contrastive.hltm_config import HLTMGridRun
 
     for cfg in sorted((ROOT / "experiments" / "hltm").glob("*.yaml")):
-        parser, args = _parse(["--config", str(cfg)])
-        args = _apply_config(parser, args, ["--config", str(cfg)])
-        assert args.epochs >= 1 and args.hid and args.seeds, cfg
+        run = load_typed(HLTMGridRun, cfg)
+        assert run.epochs >= 1 and run.hid and run.seeds, cfg
     smoke = ROOT / "experiments" / "hltm" / "grid_smoke.yaml"
-    parser, args = _parse(["--config", str(smoke), "--out", str(tmp_path), "--quiet"])
-    args = _apply_config(parser, args, ["--config", str(smoke), "--out", str(tmp_path),
-                                        "--quiet"])
+    parser, args = _parse(["--config", str(smoke), "--out", str(tmp_path), "--quiet",
+                           "epochs=2", "--lr", "0.05"])
     assert run_hltm(args) == 0
     assert (tmp_path / "hltm_corr.png").exists()
+    # the resolved config (file <- key=value <- flags) is saved and reruns the same grid
+    saved = load_typed(HLTMGridRun, tmp_path / "config.yaml")
+    assert (saved.epochs, saved.lr, saved.hid) == (2, 0.05, [2, 4])
+    parser, args = _parse(["--config", str(tmp_path / "config.yaml"), "--out", str(tmp_path),
+                           "--quiet"])
+    assert run_hltm(args) == 0
+    assert "resuming" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv,field", [

@@ -114,7 +114,7 @@ def _error_texts(path: Path):
 def test_training_errors_only_name_keys_and_flags_that_exist():
     import argparse
 
-    from dynamics.cli_train import add_compare_arguments, add_eval_arguments, add_train_arguments
+    from dynamics.cli.train import add_compare_arguments, add_eval_arguments, add_train_arguments
 
     keys = _config_keys()
     sections = {k.split(".")[0] for k in keys if "." in k}
@@ -126,7 +126,7 @@ def test_training_errors_only_name_keys_and_flags_that_exist():
     dotted = re.compile(r"(?<![\w./-])(" + "|".join(sorted(sections)) + r")\.([a-z_]+)")
     flag = re.compile(r"(?<![\w-])--[a-z][a-z_-]+")
     bad = []
-    files = [*(ROOT / "dynamics" / "train").rglob("*.py"), ROOT / "dynamics" / "cli_train.py"]
+    files = [*(ROOT / "dynamics" / "train").rglob("*.py"), ROOT / "dynamics" / "cli" / "train.py"]
     for path in files:
         for line, text in _error_texts(path):
             for m in dotted.finditer(text):

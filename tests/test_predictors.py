@@ -29,11 +29,11 @@ from dynamics.predictors import (
     predictor_from_correlation,
     predictor_from_spectrum,
     ridge_predictor,
-    simulate_directpred_linear,
     threshold_eigenvalues,
 )
 from dynamics.theory.closed_form import fixed_points
 from dynamics.theory.data_models import AdditiveGaussian
+from dynamics.theory.directpred_linear import simulate_directpred_linear
 from dynamics.theory.matrix_flow import MatrixFlowConfig
 from dynamics.theory.sgd import simulate_sgd
 

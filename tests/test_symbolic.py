@@ -168,7 +168,7 @@ def _grid():
 
 
 def test_mode_fixed_points_symbolic_form():
-    fp = S.mode_fixed_points()
+    fp = S.mode_fixed_points_symbolic()
     p, s = fp.state
     tau, alpha_p, eta, sigma2 = fp.params
     assert fp.labels == ["origin", "p_minus", "p_plus"]
@@ -190,7 +190,7 @@ def test_mode_fixed_points_symbolic_form():
 
 
 def test_mode_fixed_points_agree_with_plain_sympy_solve():
-    fp = S.mode_fixed_points()
+    fp = S.mode_fixed_points_symbolic()
     p, s = fp.state
     tau, alpha_p, eta, sigma2 = fp.params
     sols = sp.solve(list(fp.rhs), [p, s], dict=True)
@@ -203,7 +203,7 @@ def test_mode_fixed_points_agree_with_plain_sympy_solve():
 
 def test_mode_fixed_points_match_closed_form_on_grid():
     tau, sigma2, eta, alpha_p, frac = _grid()
-    num = S.mode_fixed_points_numeric(tau, sigma2, eta, alpha_p)
+    num = S.mode_fixed_points_lambdified(tau, sigma2, eta, alpha_p)
     pm, pp = closed_form.fixed_points(tau, sigma2, eta)
     np.testing.assert_allclose(num["p_minus"]["p"], pm, rtol=1e-12, atol=1e-15, equal_nan=True)
     np.testing.assert_allclose(num["p_plus"]["p"], pp, rtol=1e-12, atol=1e-15, equal_nan=True)
@@ -240,7 +240,7 @@ def _fd_jacobian(p, s, tau, alpha_p, eta, sigma2, h=1e-6):
 
 def test_mode_jacobian_eigenvalues_match_finite_differences():
     tau, sigma2, eta, alpha_p, frac = _grid()
-    num = S.mode_fixed_points_numeric(tau, sigma2, eta, alpha_p)
+    num = S.mode_fixed_points_lambdified(tau, sigma2, eta, alpha_p)
     checked = 0
     for idx in np.ndindex(tau.shape):
         if frac[idx] > 0.95:  # near-degenerate / absent points are covered elsewhere
@@ -260,7 +260,7 @@ def test_mode_jacobian_eigenvalues_match_finite_differences():
 def test_p_star_eigenvalue_is_the_parabola_flow_derivative():
     """The non-trivial eigenvalue at p*_pm equals d/dp of Eq. 16 (closed_form.parabola_flow)."""
     tau, sigma2, eta = 1.2, 0.3, 0.1
-    num = S.mode_fixed_points_numeric(tau, sigma2, eta, 2.0)
+    num = S.mode_fixed_points_lambdified(tau, sigma2, eta, 2.0)
     h = 1e-6
     for label in ("p_minus", "p_plus"):
         p = num[label]["p"]
@@ -272,7 +272,7 @@ def test_p_star_eigenvalue_is_the_parabola_flow_derivative():
 
 
 def test_mode_stability_classification():
-    fp = S.mode_fixed_points()
+    fp = S.mode_fixed_points_symbolic()
     par = {"tau": 1.0, "sigma2": 0.5, "alpha_p": 1.0}
     for eta in (0.01, 0.05, 0.15):
         assert fp.classify("origin", eta=eta, **par) == "stable"
@@ -290,7 +290,7 @@ def test_mode_stability_classification():
 
 
 def test_eta_zero_lines_of_fixed_points():
-    fz = S.mode_fixed_points(eta_zero=True)
+    fz = S.mode_fixed_points_symbolic(eta_zero=True)
     p, s = fz.state
     tau, alpha_p, eta, sigma2 = fz.params
     assert sorted(fz.labels) == ["collapsed", "noncollapsed"]
@@ -316,8 +316,8 @@ def test_eta_zero_lines_of_fixed_points():
 
 def test_stability_matches_simulate_modes_end_states():
     tau, sigma2, eta, alpha_p = 1.0, 0.5, 0.05, 1.0
-    fp = S.mode_fixed_points()
-    num = S.mode_fixed_points_numeric(tau, sigma2, eta, alpha_p)
+    fp = S.mode_fixed_points_symbolic()
+    num = S.mode_fixed_points_lambdified(tau, sigma2, eta, alpha_p)
     rng = np.random.default_rng(3)
     p0, s0, where = [], [], []
     # The origin's Jacobian [[-eta, alpha_p tau], [0, -2 eta]] is far from normal: an s-kick of
@@ -352,14 +352,14 @@ def test_stability_matches_simulate_modes_end_states():
                                        [num["p_plus"]["p"], num["p_plus"]["s"]], rtol=1e-7)
     # above the collapse threshold even a large mode collapses (p*_pm absent)
     eta_hi = 1.5 * closed_form.collapse_threshold(tau, sigma2)
-    assert np.isnan(S.mode_fixed_points_numeric(tau, sigma2, eta_hi, alpha_p)["p_plus"]["p"])
+    assert np.isnan(S.mode_fixed_points_lambdified(tau, sigma2, eta_hi, alpha_p)["p_plus"]["p"])
     hi = modes.simulate_modes(np.array([0.6, 2.0]), np.array([0.4, 4.0]), alpha_p=alpha_p,
                               eta=eta_hi, sigma2=sigma2, tau0=tau, t_end=1000.0, n_save=3)
     assert hi.ok and np.all(np.abs(hi.p[-1]) < 1e-8) and np.all(hi.s[-1] < 1e-8)
 
 
 def test_parabola_fixed_points_and_stability():
-    pa = S.parabola_fixed_points()
+    pa = S.parabola_fixed_points_symbolic()
     assert pa.labels == ["origin", "p_minus", "p_plus"]
     assert pa.checks["Eq. 16 - Eq. 11 on parabola"] == 0
     tau, alpha_p, eta, sigma2 = pa.params
@@ -380,7 +380,7 @@ def test_parabola_fixed_points_and_stability():
         assert pa.classify("origin", **par) == "stable"
         assert pa.classify("p_minus", **par) == "unstable"
         assert pa.classify("p_plus", **par) == "stable"
-    pz = S.parabola_fixed_points(eta_zero=True)
+    pz = S.parabola_fixed_points_symbolic(eta_zero=True)
     assert pz.labels == ["origin", "p_plus"]
     assert pz["origin"].eigenvalues == [0]
     assert S.is_zero(pz["p_plus"].coords[pz.state[0]] - tau / (1 + sigma2))

@@ -146,7 +146,7 @@ def test_interrupt_mid_epoch_then_resume_equals_the_uninterrupted_run(run_a, tmp
 
 
 def test_eval_command_reevaluates_the_last_checkpoint(run_a, capsys):
-    from dynamics.cli_train import add_eval_arguments, run_eval
+    from dynamics.cli.train import add_eval_arguments, run_eval
 
     _, run, summary = run_a
     p = argparse.ArgumentParser()

@@ -16,13 +16,8 @@ from dynamics.metrics.alignment_uniformity import alignment, uniformity
 from dynamics.theory.data_models import AdditiveGaussian
 from dynamics.theory.matrix_flow import MatrixFlowConfig
 from dynamics.theory.sgd import simulate_sgd
-from dynamics.train.config import (
-    CONTRASTIVE_LOSSES,
-    NONCONTRASTIVE_LOSSES,
-    PREDICTOR_KINDS,
-    TrainConfig,
-    validate,
-)
+from dynamics.losses import LOSSES
+from dynamics.train.config import PREDICTOR_KINDS, TrainConfig, validate
 from dynamics.train.methods import METHODS, align_uniform_loss, build_method
 from dynamics.train.models.predictor_registry import get_kind, predictor_config
 
@@ -85,7 +80,7 @@ def train(method, steps=3, lr_scale=1.0, data=None):
 def _combinations():
     """Every (method, predictor kind, loss, stop_grad) the config validates."""
     for name, kind, loss, sg in itertools.product(
-            METHODS, PREDICTOR_KINDS, NONCONTRASTIVE_LOSSES + CONTRASTIVE_LOSSES, (True, False)):
+            METHODS, PREDICTOR_KINDS, LOSSES.names(family="regression") + LOSSES.names(family="contrastive"), (True, False)):
         ema = 0.0 if not sg and name == "byol" else None  # stop_grad=False needs ema 0
         cfg = tiny_cfg(name, kind, loss, stop_grad=sg, ema=ema)
         if name == "simclr" and not sg:
@@ -137,8 +132,9 @@ def test_every_allowed_combination_trains(cfg):
 
 
 def test_combination_count():
-    # 2 non-contrastive methods x 10 kinds x 3 losses (+ stop_grad=False variants) + 5 SimCLR
-    assert len(list(_combinations())) == 2 * 10 * 3 * 2 + 5
+    # 2 non-contrastive methods x 10 kinds x 3 losses (+ stop_grad=False variants) + 6 SimCLR
+    # (infonce, its alias nt_xent, dcl, dclw, exact_cov, align_uniform)
+    assert len(list(_combinations())) == 2 * 10 * 3 * 2 + 6
 
 
 @pytest.mark.parametrize("name,kind,loss", [("byol", "linear", "cosine"),

@@ -207,7 +207,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
 
 
 def _train_args(config, overrides):
-    from dynamics.cli_train import add_train_arguments
+    from dynamics.cli.train import add_train_arguments
 
     p = argparse.ArgumentParser()
     add_train_arguments(p)
@@ -220,7 +220,7 @@ def _train_args(config, overrides):
     ("optim.lr=-1", "optim.lr: must be in (0, inf), got -1"),
 ])
 def test_config_errors_are_one_line_before_any_work(tmp_path, override, message):
-    from dynamics.cli_train import run_train
+    from dynamics.cli.train import run_train
 
     out = tmp_path / "out"
     args = _train_args(SMOKE, [f"out_dir={out}", override])

@@ -44,9 +44,63 @@ from dynamics.contrastive.hltm_measure import (
     operator_norms,
 )
 from dynamics.contrastive.hltm_net import TreeNet, _check_compatible
-from dynamics.errors import ConfigError, check_choice, check_range
+from dynamics.errors import check_choice, check_range
+from dynamics.losses import LOSSES as ALL_LOSSES
 
-LOSSES = ("nce", "subtract", "infonce")
+
+def _pos(f: Tensor, f_pos: Tensor) -> Tensor:
+    return torch.mean((f - f_pos) ** 2)
+
+
+def nce_loss(f: Tensor, f_pos: Tensor, f_neg: Tensor | None, tau: float
+             ) -> tuple[Tensor, Tensor, Tensor]:
+    """The official code's quirk: -sigmoid((neg - pos)/tau), a probability from batch means."""
+    pos, neg = _pos(f, f_pos), torch.mean((f - f_neg) ** 2)
+    return -torch.sigmoid((neg - pos) / tau), pos, neg
+
+
+def subtract_loss(f: Tensor, f_pos: Tensor, f_neg: Tensor | None, tau: float
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    """L_simp = pos - neg (the covariance-operator loss of Sec. 1.3)."""
+    pos, neg = _pos(f, f_pos), torch.mean((f - f_neg) ** 2)
+    return pos - neg, pos, neg
+
+
+def infonce_loss(f: Tensor, f_pos: Tensor, f_neg: Tensor | None, tau: float
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+    """In-batch InfoNCE with r = 1/2 ||f - f'||^2, scaled by tau (module docstring)."""
+    pos = _pos(f, f_pos)
+    r = 0.5 * torch.cdist(f, f_pos) ** 2  # r_ij = 1/2 ||f_i - f+_j||^2
+    target = torch.arange(f.shape[0])
+    L = tau * nn.functional.cross_entropy(-r / tau, target)
+    B = f.shape[0]
+    neg = (2 * r.sum() - 2 * r.diagonal().sum()) / max(1, B * (B - 1)) / f.shape[1]
+    return L, pos, neg.detach()
+
+
+_SOURCE = "Tian, Yu, Chen & Ganguli 2020; official code ssl/hltm"
+ALL_LOSSES.register("hltm_nce", nce_loss, source=_SOURCE, family="hltm", option="nce",
+                    in_batch=False)
+ALL_LOSSES.register("hltm_subtract", subtract_loss, source=_SOURCE, family="hltm",
+                    option="subtract", in_batch=False)
+ALL_LOSSES.register("hltm_infonce", infonce_loss, source="Tian et al. 2020, Sec. 1.1",
+                    family="hltm", option="infonce", in_batch=True)
+
+
+def loss_options() -> tuple[str, ...]:
+    """The values of the HLTM ``loss`` setting: the ``option`` tags of the ``hltm`` family of
+    :data:`dynamics.losses.LOSSES`."""
+    return tuple(e.tags["option"] for e in ALL_LOSSES.entries(family="hltm"))
+
+
+def _loss_entry(loss: str):
+    options = loss_options()
+    check_choice("loss", loss, options)
+    return ALL_LOSSES.entries(family="hltm")[options.index(loss)]
+
+
+#: The HLTM loss options at import time (see :func:`loss_options` for the live list).
+LOSSES = loss_options()
 
 
 def hltm_loss(
@@ -55,20 +109,7 @@ def hltm_loss(
     """(L, pos, neg) for a batch of embeddings; see the module docstring for the three losses.
     ``pos``/``neg`` are the batch-and-dimension mean squared distances (``neg`` of ``infonce`` is
     the mean over the in-batch off-diagonal pairs)."""
-    pos = torch.mean((f - f_pos) ** 2)
-    if loss == "infonce":
-        r = 0.5 * torch.cdist(f, f_pos) ** 2  # r_ij = 1/2 ||f_i - f+_j||^2
-        target = torch.arange(f.shape[0])
-        L = tau * nn.functional.cross_entropy(-r / tau, target)
-        B = f.shape[0]
-        neg = (2 * r.sum() - 2 * r.diagonal().sum()) / max(1, B * (B - 1)) / f.shape[1]
-        return L, pos, neg.detach()
-    neg = torch.mean((f - f_neg) ** 2)
-    if loss == "nce":  # the official code's quirk: a probability, from batch means
-        return -torch.sigmoid((neg - pos) / tau), pos, neg
-    if loss == "subtract":
-        return pos - neg, pos, neg
-    raise ConfigError("loss", f"must be one of {', '.join(LOSSES)}; got {loss!r}")
+    return _loss_entry(loss).obj(f, f_pos, f_neg, tau)
 
 
 @dataclass
@@ -121,10 +162,11 @@ def validate_training(
     op_samples: int = 2048,
 ) -> tuple[int, int, int, int, int]:
     """Check the training settings (ConfigError naming the field); returns the integers."""
-    check_choice("loss", loss, LOSSES)
+    check_choice("loss", loss, loss_options())
     check_range("tau", tau, low=0.0, low_open=True)
     check_range("lr", lr, low=0.0, low_open=True)
-    batch_size = _check_int("batch_size", batch_size, 2 if loss == "infonce" else 1)
+    in_batch = _loss_entry(loss).tags["in_batch"]  # in-batch negatives: B >= 2
+    batch_size = _check_int("batch_size", batch_size, 2 if in_batch else 1)
     epochs = _check_int("epochs", epochs, 0)
     draws = _check_int("draws_per_epoch", draws_per_epoch, batch_size)
     eval_samples = _check_int("eval_samples", eval_samples, 16)
@@ -158,6 +200,8 @@ def train_hltm(
     )
     check_choice("op_layout", op_layout, LAYOUTS)
     _check_compatible(tree, net)
+    entry = _loss_entry(loss)
+    in_batch = entry.tags["in_batch"]  # in-batch negatives: no explicit negative branch
     t0 = time.perf_counter()
     data_rng = np.random.default_rng([int(seed), 1])
     eval_rng = np.random.default_rng([int(seed), 2])
@@ -193,7 +237,7 @@ def train_hltm(
         for start in range(0, draws, batch_size):
             sl = slice(start, start + batch_size)
             B = xa[sl].shape[0]
-            if loss == "infonce":
+            if in_batch:
                 if B < 2:
                     continue
                 if net.bn:
@@ -205,7 +249,7 @@ def train_hltm(
                 f, fp, fn = net(xa[sl]), net(xp[sl]), net(xn[sl])
             else:  # one pass over the three branches (identical without bn, and faster)
                 f, fp, fn = net(torch.cat([xa[sl], xp[sl], xn[sl]])).split(B)
-            value, pos, neg = hltm_loss(f, fp, fn, loss, tau)
+            value, pos, neg = entry.obj(f, fp, fn, tau)
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()

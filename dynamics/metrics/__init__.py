@@ -17,8 +17,11 @@ Modules:
   ``top_k_variance_fraction``, ``covariance``
 - :mod:`~dynamics.metrics.directpred` — Tian, Chen & Ganguli 2021: ``CorrelationEstimator``,
   predictor/F eigenspace alignment, asymmetry, eigenvalue slope
-- :mod:`~dynamics.metrics.streaming` — constant-memory accumulators over batches
-- :mod:`~dynamics.metrics.probes` — weighted cosine kNN and the linear-evaluation probe
+- :mod:`~dynamics.metrics.streaming` — constant-memory accumulators over batches (moments,
+  spectrum, RankMe, normalized std; the pair-based alignment and within-batch uniformity
+  accumulators in :mod:`~dynamics.metrics.streaming_pairs`, re-exported there)
+- :mod:`~dynamics.metrics.probes` — weighted cosine kNN and the linear-evaluation probe (the
+  latter in :mod:`~dynamics.metrics.linear_eval`, re-exported there)
 """
 
 from dynamics.metrics.alignment_uniformity import alignment, uniformity, uniformity_on_sphere

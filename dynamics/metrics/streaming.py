@@ -25,6 +25,11 @@ sample. For the exact all-pairs value keep the embeddings and call
 Isola's code, where uniformity is a per-batch quantity over **within-batch pairs** only; it
 reports the pooled value (log of the mean of exp(-t d^2) over all within-batch pairs of all
 batches) and the mean of the per-batch values.
+
+Module layout: the moment-based accumulators are defined here; the pair-based
+:class:`StreamingAlignment` and :class:`StreamingBatchUniformity` live in
+:mod:`dynamics.metrics.streaming_pairs` (re-exported here), the shared base class in
+:mod:`dynamics.metrics._accumulator`.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 import torch
 
 from dynamics.errors import ConfigError
+from dynamics.metrics._accumulator import _Accumulator
 from dynamics.metrics._common import (
     as_matrix,
     check_int,
@@ -42,48 +48,23 @@ from dynamics.metrics._common import (
     merge_moments,
     moments64,
     out,
-    row_norms_checked,
     sym_eigvalsh,
 )
-from dynamics.metrics.alignment_uniformity import _auto_block, alignment_terms, pair_logsumexp
 from dynamics.metrics.collapse import variance_fraction_from_eigenvalues
 from dynamics.metrics.rank import (
     rankme_from_singular_values,
     singular_values_from_gram,
 )
+from dynamics.metrics.streaming_pairs import StreamingAlignment, StreamingBatchUniformity
 
-
-class _Accumulator:
-    """Device / output-type bookkeeping shared by the accumulators."""
-
-    def __init__(self) -> None:
-        self._device: torch.device | None = None
-        self._dtype: torch.dtype = torch.float64
-        self._numpy = False
-
-    def _adopt(self, t: torch.Tensor, was_numpy: bool) -> torch.Tensor:
-        if self._device is None:
-            self._device, self._dtype, self._numpy = t.device, t.dtype, was_numpy
-        return t.to(self._device)
-
-    def _out(self, t: torch.Tensor) -> Any:
-        return out(t.to(self._dtype), self._numpy)
-
-    def _io_state(self) -> dict[str, Any]:
-        return {"device": None if self._device is None else str(self._device),
-                "dtype": str(self._dtype).replace("torch.", ""), "numpy": self._numpy}
-
-    def _load_io_state(self, state: dict[str, Any]) -> None:
-        self._device = None if state["device"] is None else torch.device(state["device"])
-        self._dtype = getattr(torch, state["dtype"])
-        self._numpy = bool(state["numpy"])
-
-    def _check_other(self, other: Any) -> None:
-        if type(other) is not type(self):
-            raise ConfigError("other", f"must be a {type(self).__name__}, got "
-                                       f"{type(other).__name__}")
-        if self._device is None and other._device is not None:
-            self._device, self._dtype, self._numpy = other._device, other._dtype, other._numpy
+__all__ = [
+    "StreamingAlignment",
+    "StreamingBatchUniformity",
+    "StreamingMoments",
+    "StreamingNormalizedStd",
+    "StreamingRankMe",
+    "StreamingSpectrum",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,150 +279,3 @@ class StreamingNormalizedStd(_Accumulator):
         self._acc = None if acc is None else (
             int(acc[0]), torch.as_tensor(acc[1]).to(self._device, torch.float64),
             torch.as_tensor(acc[2]).to(self._device, torch.float64))
-
-
-# --------------------------------------------------------------------------------------------
-# Alignment and within-batch uniformity
-
-
-class StreamingAlignment(_Accumulator):
-    """:func:`~dynamics.metrics.alignment` over many batches of positive pairs: the running sum
-    of ||x_i - y_i||^alpha (float64) and the pair count; ``compute()`` -> their ratio, equal to
-    ``alignment(cat(xs), cat(ys))``."""
-
-    def __init__(self, alpha: float = 2.0, *, normalize: bool = False):
-        super().__init__()
-        self.alpha = check_positive("alpha", alpha)
-        self.normalize = bool(normalize)
-        self.count = 0
-        self._sum: torch.Tensor | None = None
-
-    def update(self, x: Any, y: Any) -> StreamingAlignment:
-        """Fold in a batch of positive pairs (x_i, y_i): adds ||x_i - y_i||^alpha to the sum."""
-        terms = alignment_terms(x, y, self.alpha, self.normalize)
-        terms = self._adopt(terms, not isinstance(x, torch.Tensor))
-        s = terms.sum()
-        self._sum = s if self._sum is None else self._sum + s
-        self.count += terms.shape[0]
-        return self
-
-    def merge(self, other: StreamingAlignment) -> StreamingAlignment:
-        """Fold in another accumulator's pairs (same alpha and normalize)."""
-        self._check_other(other)
-        if (other.alpha, other.normalize) != (self.alpha, self.normalize):
-            raise ConfigError("other", "must use the same alpha and normalize")
-        if other._sum is not None:
-            s = other._sum.to(self._device)
-            self._sum = s if self._sum is None else self._sum + s
-            self.count += other.count
-        return self
-
-    def compute(self) -> float:
-        """Alignment E||x - y||^alpha over all pairs so far (Wang & Isola 2020)."""
-        if self._sum is None or self.count == 0:
-            raise ConfigError("count", "needs at least one pair (call update first)")
-        return float(self._sum / self.count)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Settings, pair count, running sum and output settings, for checkpoints."""
-        return {"alpha": self.alpha, "normalize": self.normalize, "count": self.count,
-                "sum": None if self._sum is None else float(self._sum), **self._io_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`."""
-        self._load_io_state(state)
-        self.alpha, self.normalize = float(state["alpha"]), bool(state["normalize"])
-        self.count = int(state["count"])
-        self._sum = None if state["sum"] is None else torch.tensor(
-            state["sum"], dtype=torch.float64, device=self._device)
-
-
-class StreamingBatchUniformity(_Accumulator):
-    """Uniformity over **within-batch pairs**, the semantics of Wang & Isola's training code
-    (each batch contributes its B(B-1)/2 distinct pairs; pairs across batches are never
-    formed, so this is *not* the all-pairs uniformity of the concatenated data — for that
-    keep the samples and call :func:`~dynamics.metrics.uniformity`).
-
-    - ``compute()`` (pooled): log of the mean of exp(-t ||x_i - x_j||^2) over all within-batch
-      pairs of all batches, log( sum_b sum_{i<j in b} e^{-t d_ij^2} / sum_b B_b(B_b-1)/2 ).
-      One batch: equal to ``uniformity(x, t)``. Memory O(1) (a float64 log-sum-exp and a pair
-      count). With equal batch sizes this is the consistent estimator of L_unif(t) and is
-      closer to it than the batch mean (Jensen).
-    - :meth:`batch_mean`: the mean over batches of the per-batch ``uniformity`` values (what
-      averaging the per-step training loss over an epoch reports).
-
-    Batches need B >= 2; rows L2-normalised unless ``normalize=True``.
-    """
-
-    def __init__(self, t: float = 2.0, *, normalize: bool = False,
-                 block_size: int | None = None):
-        super().__init__()
-        self.t = check_positive("t", t)
-        self.normalize = bool(normalize)
-        self.block_size = None if block_size is None else _auto_block(1, block_size)
-        self.n_pairs = 0
-        self.n_batches = 0
-        self._lse: torch.Tensor | None = None
-        self._batch_sum: torch.Tensor | None = None
-
-    def update(self, x: Any) -> StreamingBatchUniformity:
-        """Fold in one batch x (B >= 2): its within-batch pairs only."""
-        xt, was_numpy = as_matrix("x", x, min_rows=2)
-        xt = self._adopt(row_norms_checked("x", xt, self.normalize), was_numpy)
-        b = xt.shape[0]
-        pairs = b * (b - 1) // 2
-        lse = pair_logsumexp(xt, self.t, self.block_size)
-        value = lse - math.log(pairs)
-        self._lse = lse if self._lse is None else torch.logaddexp(self._lse, lse)
-        self._batch_sum = value if self._batch_sum is None else self._batch_sum + value
-        self.n_pairs += pairs
-        self.n_batches += 1
-        return self
-
-    def merge(self, other: StreamingBatchUniformity) -> StreamingBatchUniformity:
-        """Fold in another accumulator's batches (same t and normalize)."""
-        self._check_other(other)
-        if (other.t, other.normalize) != (self.t, self.normalize):
-            raise ConfigError("other", "must use the same t and normalize")
-        if other._lse is not None and other._batch_sum is not None:
-            lse, bs = other._lse.to(self._device), other._batch_sum.to(self._device)
-            self._lse = lse if self._lse is None else torch.logaddexp(self._lse, lse)
-            self._batch_sum = bs if self._batch_sum is None else self._batch_sum + bs
-            self.n_pairs += other.n_pairs
-            self.n_batches += other.n_batches
-        return self
-
-    def _need(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._lse is None or self._batch_sum is None:
-            raise ConfigError("count", "needs at least one batch (call update first)")
-        return self._lse, self._batch_sum
-
-    def compute(self) -> float:
-        """Pooled uniformity: log mean exp(-t d^2) over all within-batch pairs so far."""
-        lse, _ = self._need()
-        return float(lse) - math.log(self.n_pairs)
-
-    def batch_mean(self) -> float:
-        """Mean over batches of the per-batch uniformity values."""
-        _, total = self._need()
-        return float(total) / self.n_batches
-
-    def state_dict(self) -> dict[str, Any]:
-        """Settings, pair/batch counts, running sums and output settings, for checkpoints."""
-        return {"t": self.t, "normalize": self.normalize, "n_pairs": self.n_pairs,
-                "n_batches": self.n_batches,
-                "lse": None if self._lse is None else float(self._lse),
-                "batch_sum": None if self._batch_sum is None else float(self._batch_sum),
-                **self._io_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`."""
-        self._load_io_state(state)
-        self.t, self.normalize = float(state["t"]), bool(state["normalize"])
-        self.n_pairs, self.n_batches = int(state["n_pairs"]), int(state["n_batches"])
-
-        def _t(v):
-            return None if v is None else torch.tensor(v, dtype=torch.float64,
-                                                       device=self._device)
-
-        self._lse, self._batch_sum = _t(state["lse"]), _t(state["batch_sum"])

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from dynamics.errors import ConfigError
 from dynamics.plots.base import FigureResult, FigureSpec
+from dynamics.registry import Registry
 
-FIGURES: dict[str, FigureSpec] = {
-    spec.name: spec
-    for spec in (
+#: The paper figures by name (a :class:`~dynamics.registry.Registry` of :class:`FigureSpec`;
+#: the CLI, ``reproduce`` and the docs read it).
+FIGURES = Registry("figure", field="figure")
+for _spec in (
         FigureSpec("fig3", "Phase portrait of the decoupled mode dynamics (Eqs. 11-12)",
                    "dynamics.plots.fig03_phase_portrait", paper_ref="Fig. 3",
                    script="figures/fig03_phase_portrait.py"),
@@ -41,8 +43,8 @@ FIGURES: dict[str, FigureSpec] = {
         FigureSpec("fig10", "Appendix D scalar model: flows with and without predictor",
                    "dynamics.plots.fig10_scalar_model", paper_ref="Fig. 10",
                    script="figures/fig10_scalar_model.py"),
-    )
-}
+):
+    FIGURES.register(_spec.name, _spec, doc=_spec.title, source=_spec.paper_ref)
 
 
 def resolve_names(names: Iterable[str] | str | None) -> list[str]:

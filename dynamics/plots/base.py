@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dynamics.config import option
 from dynamics.io import jsonable
 
 
@@ -75,3 +76,14 @@ class FigureSpec:
         result = self.load()(out, quick=quick)
         result.seconds = time.perf_counter() - t0
         return result
+
+
+@dataclass
+class FiguresRun:
+    """The typed config of ``ssl-dynamics figures`` (loaded by
+    :func:`dynamics.config.load_typed`): which registered figures, where, how long."""
+
+    names: list[str] = option(help="figures to make (fig3, 3 or fig03; empty or all: every "
+                                   "registered figure)", factory=list)
+    out: str = option("results/figures", "output folder")
+    quick: bool = option(False, "fewer / shorter trajectories (seconds per figure)")

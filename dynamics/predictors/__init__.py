@@ -7,20 +7,21 @@ Modules:
   (``directpred_eigenvalues`` code/paper forms of Eq. 18, ``directset_eigenvalues`` DirectSet /
   DirectCopy, ``threshold_eigenvalues`` Table 7), ``predictor_from_spectrum``,
   ``predictor_from_correlation``, ``ridge_predictor`` (Table 1), the registry
-  ``PREDICTOR_RULES`` / ``get_rule``
+  ``PREDICTOR_RULES`` / ``get_rule``; its helper maths (input checks, ``sym_eigh64``,
+  ``predictor_from_spectrum``) in :mod:`~dynamics.predictors.spectral_linalg`
 - :mod:`~dynamics.predictors.estimators` — ``CrossCorrelationEstimator`` (E[f_a f^T]) and
   ``SpectralPredictorState`` (running F, ``freq``, in-place weight rewrite in the official
   order, DDP ``all_reduce`` hook, checkpoints)
 - :mod:`~dynamics.predictors.isoloss` — IsoLoss (Halvagal et al. 2023), Euclidean and cosine
-- :mod:`~dynamics.predictors.linear_sim` — ``simulate_directpred_linear``: DirectPred on the
-  linear model of :mod:`dynamics.theory` (the theory link)
+- :mod:`~dynamics.predictors.update_rules` — the update-rule interface (learned / identity /
+  symmetric / spectral) that the theory's ODE and SGD and the training predictors share
+  (DirectPred on the linear model: :mod:`dynamics.theory.directpred_linear`)
 
 The running estimate of F itself is :class:`dynamics.metrics.directpred.CorrelationEstimator`.
 """
 
 from dynamics.predictors.estimators import CrossCorrelationEstimator, SpectralPredictorState
 from dynamics.predictors.isoloss import isoloss_cosine, isoloss_euclidean
-from dynamics.predictors.linear_sim import simulate_directpred_linear
 from dynamics.predictors.spectral import (
     PREDICTOR_RULES,
     PredictorRule,
@@ -49,7 +50,6 @@ __all__ = [
     "predictor_from_correlation",
     "predictor_from_spectrum",
     "ridge_predictor",
-    "simulate_directpred_linear",
     "sym_eigh64",
     "threshold_eigenvalues",
 ]

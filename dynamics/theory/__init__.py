@@ -8,7 +8,8 @@ Modules (one job each):
 - :mod:`~dynamics.theory.closed_form` — Eqs. 14-17, fixed points, collapse threshold
 - :mod:`~dynamics.theory.integrate` — batched adaptive Dormand-Prince integrator (numpy/torch)
 - :mod:`~dynamics.theory.data_models` — data/augmentation models with exact X, X'
-- :mod:`~dynamics.theory.sgd` — discrete minibatch SGD of the same linear model
+- :mod:`~dynamics.theory.sgd` — discrete minibatch SGD of the same linear model (one loop, any
+  predictor update rule); :mod:`~dynamics.theory.directpred_linear` — with the spectral rule
 - :mod:`~dynamics.theory.symbolic` — sympy derivations checked against the numeric code
 - :mod:`~dynamics.theory.phase` — phase portraits and phase diagrams
 - :mod:`~dynamics.theory.nonisotropic` — Appendix D: non-isotropic data, scalar model
@@ -25,6 +26,7 @@ from dynamics.theory.closed_form import (
     tau_ema,
 )
 from dynamics.theory.data_models import AdditiveGaussian, MultiplicativeScrambling
+from dynamics.theory.directpred_linear import simulate_directpred_linear
 from dynamics.theory.matrix_flow import MatrixFlowConfig, MatrixTrajectory, simulate_matrix
 from dynamics.theory.modes import ModeTrajectory, delta, mode_rhs, simulate_modes
 from dynamics.theory.reduced import ReducedTrajectory, simulate_reduced
@@ -49,6 +51,7 @@ __all__ = [
     "simulate_matrix",
     "simulate_modes",
     "simulate_reduced",
+    "simulate_directpred_linear",
     "simulate_sgd",
     "tau_ema",
 ]

@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from dynamics.errors import ConfigError, check_choice, check_psd, check_range, check_shape
+from dynamics.predictors.update_rules import UPDATE_RULES, flow_rules
 from dynamics.theory.integrate import solve_ivp_guarded
 
-PREDICTORS = ("learned", "identity", "symmetric")
+#: Predictor variants of the flow: the update rules with a continuous-time flow.
+PREDICTORS = flow_rules()
 TARGETS = ("ema", "simsiam")
 METHODS = ("RK45", "DOP853", "Radau", "BDF", "LSODA", "RK23")
 
@@ -94,8 +96,10 @@ class MatrixFlowConfig:
     """Hyper-parameters and switches of the matrix flow.
 
     alpha_p: relative predictor learning rate (> 0). beta: EMA rate (> 0; only for target="ema").
-    eta: weight decay (>= 0). predictor: "learned" (Eq. 2), "identity" (no predictor, Wp = I
-    fixed) or "symmetric" (A3: Wp symmetric, flow symmetrised). target: "ema" (Eq. 4) or
+    eta: weight decay (>= 0). predictor: an update rule of
+    :data:`~dynamics.predictors.update_rules.UPDATE_RULES` -- "learned" (Eq. 2), "identity"
+    (no predictor, Wp = I fixed), "symmetric" (A3: Wp symmetric, flow symmetrised) or, for the
+    SGD simulation only, "spectral" (Wp set from F, Eq. 18). target: "ema" (Eq. 4) or
     "simsiam" (Wa = W). stop_grad: False gives the flow of Theorem 2 (requires target="simsiam").
     """
 
@@ -110,7 +114,7 @@ class MatrixFlowConfig:
         check_range("alpha_p", self.alpha_p, low=0, low_open=True)
         check_range("beta", self.beta, low=0, low_open=True)
         check_range("eta", self.eta, low=0)
-        check_choice("predictor", self.predictor, PREDICTORS)
+        check_choice("predictor", self.predictor, tuple(UPDATE_RULES))
         check_choice("target", self.target, TARGETS)
         if not isinstance(self.stop_grad, bool):
             raise ConfigError("stop_grad", f"must be true or false, got {self.stop_grad!r}")
@@ -125,6 +129,19 @@ class MatrixFlowConfig:
         return asdict(self)
 
 
+def flow_rule(cfg: MatrixFlowConfig):
+    """The update rule of ``cfg.predictor``; ConfigError if it has no continuous-time flow."""
+    if cfg.predictor not in PREDICTORS:
+        raise ConfigError("predictor", f"must be one of {', '.join(PREDICTORS)} for the "
+                                       f"continuous-time flow, got {cfg.predictor!r} (the "
+                                       "SGD simulation takes it)")
+    return UPDATE_RULES[cfg.predictor]
+
+
+def _theorem1_applies(cfg: MatrixFlowConfig) -> bool:
+    return UPDATE_RULES[cfg.predictor].theorem1 and cfg.stop_grad
+
+
 def flow_rhs(W, Wp, Wa, X, Xp, cfg: MatrixFlowConfig, eye=None):
     """(dW, dWp, dWa) for the variant selected by ``cfg``.
 
@@ -133,17 +150,14 @@ def flow_rhs(W, Wp, Wa, X, Xp, cfg: MatrixFlowConfig, eye=None):
     """
     if eye is None:
         eye = np.eye(Wp.shape[0])
-    if cfg.predictor == "identity":
-        Wp = eye
+    rule = flow_rule(cfg)
+    Wp = rule.used(Wp, eye)
     if cfg.target == "simsiam":
         Wa = W
     dW, dWp, dWa = lemma1_rhs(W, Wp, Wa, X, Xp, alpha_p=cfg.alpha_p, beta=cfg.beta, eta=cfg.eta)
     if not cfg.stop_grad:
         dW = theorem2_dW(W, Wp, X, Xp, eta=cfg.eta, eye=eye)
-    if cfg.predictor == "identity":
-        dWp = 0 * dWp
-    elif cfg.predictor == "symmetric":
-        dWp = (dWp + dWp.T) / 2
+    dWp = rule.flow(dWp)
     if cfg.target == "simsiam":
         dWa = dW
     return dW, dWp, dWa
@@ -212,7 +226,7 @@ class MatrixTrajectory:
         the learned predictor (any target); the theorem does not cover the other variants, for
         which NaN is returned."""
         cfg = self.config
-        if cfg.predictor != "learned" or not cfg.stop_grad:
+        if not _theorem1_applies(cfg):
             return np.full(self.t.shape, np.nan)
         WWt = self.W @ np.swapaxes(self.W, -1, -2)
         PtP = np.swapaxes(self.Wp, -1, -2) @ self.Wp / cfg.alpha_p
@@ -243,7 +257,7 @@ class MatrixTrajectory:
             "F_eigvals": s.tolist(),
             "collapsed": bool(s.max() < 1e-6),
             "invariant_residual_max": float(np.nanmax(self.invariant_residual()))
-            if self.config.predictor == "learned" and self.config.stop_grad else None,
+            if _theorem1_applies(self.config) else None,
             "commutator_norm": float(self.commutator_norm()[-1]),
         }
 
@@ -267,11 +281,9 @@ def validate_matrix_inputs(W0, Wp0, Wa0, X, Xp) -> tuple[np.ndarray, ...]:
     return W0, np.asarray(Wp0, float), np.asarray(Wa0, float), X, Xp
 
 
-def _initial_state(W0, Wp0, Wa0, cfg):
-    if cfg.predictor == "identity":
-        Wp0 = np.eye(Wp0.shape[0])
-    elif cfg.predictor == "symmetric":
-        Wp0 = (Wp0 + Wp0.T) / 2
+def _initial_state(W0, Wp0, Wa0, cfg, rule=None):
+    """The start of a simulation: the rule's initial Wp; Wa = W for SimSiam."""
+    Wp0 = (rule or UPDATE_RULES[cfg.predictor]).start(Wp0)
     if cfg.target == "simsiam":
         Wa0 = W0.copy()
     return W0, Wp0, Wa0
@@ -305,7 +317,7 @@ def simulate_matrix(
     if not isinstance(n_save, int) or n_save < 2:
         raise ConfigError("n_save", f"must be an integer >= 2, got {n_save!r}")
     W0, Wp0, Wa0, X, Xp = validate_matrix_inputs(W0, Wp0, Wa0, X, Xp)
-    W0, Wp0, Wa0 = _initial_state(W0, Wp0, Wa0, cfg)
+    W0, Wp0, Wa0 = _initial_state(W0, Wp0, Wa0, cfg, flow_rule(cfg))
     n2, n1 = W0.shape
     eye = np.eye(n2)
     sizes = (n2 * n1, n2 * n2, n2 * n1)

@@ -21,6 +21,7 @@ import torch
 
 from dynamics._backend import exp
 from dynamics.errors import ConfigError, check_finite, check_range
+from dynamics.resources import check_model_limits
 from dynamics.theory.integrate import STATUS_NAMES, STATUS_OK, integrate_batched
 
 
@@ -221,10 +222,15 @@ def _rhs_ema(y: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def validate_mode_inputs(*, s0, alpha_p, eta, sigma2, beta, t_end, p0=None,
-                         tau0=None) -> None:
+                         tau0=None, n_save=None, limits: bool = False) -> None:
     """One-line errors for out-of-range mode-simulation inputs (see :class:`ConfigError`):
     s0 >= 0, alpha_p > 0, eta >= 0, sigma2 >= 0, beta > 0 (when given), t_end > 0, all finite;
-    p0 and tau0 (when given) finite."""
+    p0 and tau0 (when given) finite; n_save (when given) an integer >= 2. ``limits`` adds the
+    commands' upper limits (:func:`dynamics.resources.check_model_limits`). The one check of
+    these values: :func:`simulate_modes` runs it unless called with ``check=False`` by a
+    caller that ran it already."""
+    if n_save is not None and (not isinstance(n_save, int) or n_save < 2):
+        raise ConfigError("n_save", f"must be an integer >= 2, got {n_save!r}")
     if p0 is not None:
         check_finite("p0", p0)
     check_range("s0", s0, low=0)
@@ -236,6 +242,8 @@ def validate_mode_inputs(*, s0, alpha_p, eta, sigma2, beta, t_end, p0=None,
     if beta is not None:
         check_range("beta", beta, low=0, low_open=True)
     check_range("t_end", t_end, low=0, low_open=True)
+    if limits:
+        check_model_limits(alpha_p=alpha_p, t_end=t_end, eta=eta, sigma2=sigma2, beta=beta)
 
 
 def simulate_modes(
@@ -255,6 +263,7 @@ def simulate_modes(
     max_iterations: int = 500_000,
     blowup: float = 1e8,
     device=None,
+    check: bool = True,
 ) -> ModeTrajectory:
     """Integrate the decoupled mode dynamics (Eqs. 11-13) for a whole batch at once.
 
@@ -278,6 +287,7 @@ def simulate_modes(
 
     Output times are ``t_eval`` if given, else ``n_save`` points evenly spaced in [0, t_end].
     numpy in -> numpy out; any torch tensor in -> torch out on that tensor's device.
+    ``check=False`` skips :func:`validate_mode_inputs` (for a caller that ran it already).
     """
     inputs = {"p0": p0, "s0": s0, "alpha_p": alpha_p, "eta": eta, "sigma2": sigma2,
               "tau0": tau0}
@@ -287,10 +297,9 @@ def simulate_modes(
     if device is None:
         device = next((v.device for v in inputs.values() if isinstance(v, torch.Tensor)), "cpu")
     if t_eval is None:
-        if not isinstance(n_save, int) or n_save < 2:
-            raise ConfigError("n_save", f"must be an integer >= 2, got {n_save!r}")
-        validate_mode_inputs(s0=s0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, beta=beta,
-                             t_end=t_end, p0=p0, tau0=tau0)
+        if check:
+            validate_mode_inputs(s0=s0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, beta=beta,
+                                 t_end=t_end, p0=p0, tau0=tau0, n_save=n_save)
         t_eval_t = torch.linspace(0.0, float(t_end), n_save, dtype=torch.float64, device=device)
     else:
         t_eval_t = torch.as_tensor(np.asarray(_to_numpy(t_eval), dtype=float),
@@ -299,8 +308,9 @@ def simulate_modes(
             (t_eval_t[1:] < t_eval_t[:-1]).any()) or float(t_eval_t[-1]) <= 0:
             raise ConfigError("t_eval", "must be a non-empty increasing 1-D array in [0, inf) "
                                         "ending after 0")
-        validate_mode_inputs(s0=s0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, beta=beta,
-                             t_end=float(t_eval_t[-1]), p0=p0, tau0=tau0)
+        if check:
+            validate_mode_inputs(s0=s0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, beta=beta,
+                                 t_end=float(t_eval_t[-1]), p0=p0, tau0=tau0)
     tensors = {k: torch.as_tensor(_to_numpy(v) if not isinstance(v, torch.Tensor) else v,
                                   dtype=torch.float64).to(device)
                for k, v in inputs.items()}

@@ -12,8 +12,13 @@ step with learning rate ``lr`` (the paper's alpha, Sec. 3 "mapping to SGD"):
 
 so weight decay per step is lr * eta (the paper's eta_bar = alpha eta) and one step advances the
 continuous time by ``lr``. Without stop-gradient (SimSiam target) the target branch contributes
-``- R x2^T / B`` to grad_W. Predictor variants follow :class:`MatrixFlowConfig` (identity: Wp = I;
-symmetric: Wp symmetrised after each step).
+``- R x2^T / B`` to grad_W. The predictor follows an update rule of
+:mod:`dynamics.predictors.update_rules` (the objects training uses): ``config.predictor`` names
+a stateless one (learned: the step above; identity: Wp = I; symmetric: Wp symmetrised after
+each step), or pass ``rule=`` (e.g. a :class:`~dynamics.predictors.update_rules.SpectralRule`,
+which sets Wp from the running F; see :mod:`dynamics.theory.directpred_linear`). Per step, in
+the official code's order: the rule observes f = W x1 and f_a = Wa x2 -> forward with the
+current Wp -> SGD step -> the rule's ``after_step`` -> EMA target update.
 
 The result is a :class:`~dynamics.theory.matrix_flow.MatrixTrajectory`, so every derived series of
 the ODE solution (F, spectra, invariant residual, commutator) is available for comparison.
@@ -22,8 +27,10 @@ the ODE solution (F, spectra, invariant residual, commutator) is available for c
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from dynamics.errors import ConfigError, check_range
+from dynamics.predictors.update_rules import UPDATE_RULES, UpdateRule
 from dynamics.theory.matrix_flow import (
     MatrixFlowConfig,
     MatrixTrajectory,
@@ -50,62 +57,84 @@ def simulate_sgd(
     n_save: int = 101,
     seed: int = 0,
     blowup: float = 1e8,
+    rule: UpdateRule | None = None,
 ) -> MatrixTrajectory:
     """Minibatch SGD on the linear model; ``data`` is a model from
     :mod:`dynamics.theory.data_models` (anything with ``X``, ``Xprime``, ``sample(B, rng)``).
 
     Runs ``round(t_end / lr)`` steps and stores ``n_save`` evenly spaced states (continuous time
     t = step * lr). Stops early, keeping the stored states, if the weights blow up or become
-    non-finite.
+    non-finite. ``rule`` overrides ``config.predictor`` (needed for stateful rules); its
+    ``record()`` arrays are stacked into ``meta`` and its ``describe()`` merged into it.
     """
     cfg = config or MatrixFlowConfig()
     check_range("lr", lr, low=0, low_open=True)
     check_range("t_end", t_end, low=0, low_open=True)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError("batch_size", f"must be a positive integer, got {batch_size!r}")
+    if not isinstance(n_save, int) or n_save < 2:
+        raise ConfigError("n_save", f"must be an integer >= 2, got {n_save!r}")
     if cfg.target == "ema" and lr * cfg.beta > 1:
         raise ConfigError("beta", f"lr * beta must be <= 1 (EMA momentum 1 - lr*beta >= 0); "
                                   f"got {lr * cfg.beta:g}")
+    if rule is None:
+        rule = UPDATE_RULES[cfg.predictor]
+        if isinstance(rule, type):
+            raise ConfigError("predictor", f"{cfg.predictor!r} keeps state: pass rule="
+                                           f"{rule.__name__}(...)")
     n_steps = int(round(t_end / lr))
     if n_steps < 1:
         raise ConfigError("t_end", f"must be at least one step (lr = {lr:g}), got {t_end:g}")
-    X, Xp = data.X, data.Xprime
-    W, Wp, Wa, X, Xp = validate_matrix_inputs(W0, Wp0, Wa0, X, Xp)
-    W, Wp, Wa = _initial_state(W, Wp, Wa, cfg)
-    W, Wp, Wa = W.copy(), Wp.copy(), Wa.copy()
+    W, Wp, Wa, X, Xp = validate_matrix_inputs(W0, Wp0, Wa0, data.X, data.Xprime)
+    W, Wp, Wa = _initial_state(W, Wp, Wa, cfg, rule)
+    W, Wa = W.copy(), Wa.copy()
+    Wp = np.array(Wp, dtype=np.float64, order="C")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices; avoids numpy-BLAS / torch-OpenMP spin contention
+    try:
+        return _sgd_loop(W, Wp, Wa, X, Xp, data, cfg, rule, lr=lr, batch_size=batch_size,
+                         n_steps=n_steps, n_save=n_save, seed=seed, blowup=blowup)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _sgd_loop(W, Wp, Wa, X, Xp, data, cfg, rule, *, lr, batch_size, n_steps, n_save, seed,
+              blowup) -> MatrixTrajectory:
+    """The one SGD loop of the linear model (see the module docstring for the step)."""
     rng = np.random.default_rng(seed)
     gamma = ema_momentum(lr, cfg.beta)
     save_at = np.unique(np.linspace(0, n_steps, n_save).round().astype(int))
-    Ws, Wps, Was, ts = [], [], [], []
+    saved: dict[str, list] = {"t": [], "W": [], "Wp": [], "Wa": []}
     status = "completed"
     for step in range(n_steps + 1):
-        if len(ts) < save_at.size and step == save_at[len(ts)]:
-            ts.append(step * lr)
-            Ws.append(W.copy())
-            Wps.append(Wp.copy())
-            Was.append(Wa.copy())
+        if len(saved["t"]) < save_at.size and step == save_at[len(saved["t"])]:
+            for key, value in {"t": step * lr, "W": W.copy(), "Wp": Wp.copy(), "Wa": Wa.copy(),
+                               **rule.record()}.items():
+                saved.setdefault(key, []).append(value)
         if step == n_steps:
             break
         x1, x2 = data.sample(batch_size, rng)
-        target = W if cfg.target == "simsiam" else Wa
         f1 = W @ x1
-        R = Wp @ f1 - target @ x2
-        grad_W = Wp.T @ R @ x1.T / batch_size
+        fa = (W if cfg.target == "simsiam" else Wa) @ x2
+        rule.observe(f1.T, fa.T)                        # 1. the rule sees this batch
+        R = Wp @ f1 - fa                                # 2. forward with the current Wp
+        grad_W = Wp.T @ R @ x1.T / batch_size           # 3. SGD step
         if not cfg.stop_grad:
             grad_W = grad_W - R @ x2.T / batch_size
         W_new = W - lr * (grad_W + cfg.eta * W)
-        if cfg.predictor != "identity":
+        if rule.learned:
             grad_Wp = R @ f1.T / batch_size
             Wp = Wp - lr * (cfg.alpha_p * grad_Wp + cfg.eta * Wp)
-            if cfg.predictor == "symmetric":
-                Wp = (Wp + Wp.T) / 2
         W = W_new
-        Wa = W.copy() if cfg.target == "simsiam" else gamma * Wa + (1 - gamma) * W
+        Wp = rule.after_step(Wp)                        # 4. symmetrise / rewrite Wp
+        Wa = W.copy() if cfg.target == "simsiam" else gamma * Wa + (1 - gamma) * W  # 5. EMA
         if not (np.all(np.isfinite(W)) and np.all(np.isfinite(Wp))) or max(
                 np.abs(W).max(), np.abs(Wp).max()) > blowup:
             status = f"stopped at step {step + 1} (t={(step + 1) * lr:.6g}): weights blew up"
             break
-    return MatrixTrajectory(np.array(ts), np.array(Ws), np.array(Wps), np.array(Was), X, Xp,
-                            cfg, status,
-                            meta={"lr": lr, "batch_size": batch_size, "seed": seed,
-                                  "n_steps": n_steps, "ema_momentum": gamma})
+    arrays = {k: np.array(v) for k, v in saved.items()}
+    meta = {"lr": lr, "batch_size": batch_size, "seed": seed, "n_steps": n_steps,
+            "ema_momentum": gamma, **rule.describe(),
+            **{k: v for k, v in arrays.items() if k not in ("t", "W", "Wp", "Wa")}}
+    return MatrixTrajectory(arrays["t"], arrays["W"], arrays["Wp"], arrays["Wa"], X, Xp, cfg,
+                            status, meta=meta)

@@ -10,7 +10,8 @@ import sympy as sp
 
 from dynamics.theory import modes
 from dynamics.theory.nonisotropic import scalar_rhs
-from dynamics.theory.symbolic import FixedPointAnalysis, analyse, mode_symbols
+from dynamics.theory.symbolic_core import mode_symbols
+from dynamics.theory.symbolic_fixed_points import FixedPointAnalysis, analyse
 
 
 def scalar_symbols() -> dict[str, sp.Symbol]:

@@ -23,27 +23,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynamics.errors import ConfigError, check_choice, check_range
+from dynamics.errors import ConfigError
+from dynamics.train.methods import METHODS
 from dynamics.train.models.predictor_registry import PREDICTOR_KINDS_REGISTRY
+from dynamics.train.validate import (  # noqa: F401 - re-exported choices
+    DEVICES,
+    LR_SCALINGS,
+    PRECISIONS,
+    validate,
+)
 
-DATASET_NAMES = ("digits", "synthetic", "cifar10", "cifar100", "stl10", "folder")
-RECIPE_NAMES = ("auto", "cifar", "stl", "digits", "none")
-ENCODER_NAMES = ("resnet18", "convnet", "mlp", "linear")
-PREDICTOR_KINDS = tuple(PREDICTOR_KINDS_REGISTRY)  #: read from the predictor registry
-METHOD_NAMES = ("byol", "simsiam", "simclr")
-NONCONTRASTIVE_LOSSES = ("cosine", "euclidean", "isoloss")
-CONTRASTIVE_LOSSES = ("infonce", "dcl", "dclw", "exact_cov", "align_uniform")
-DEVICES = ("auto", "cpu", "cuda")
-DEFAULT_EMA = {"byol": 0.996, "simsiam": 0.0, "simclr": 0.0}
-PRECISIONS = ("auto", "fp32", "bf16")
-LR_SCALINGS = ("none", "linear")
+#: Predictor kinds (read from the predictor registry; every other list of names is a registry
+#: too: see :mod:`dynamics.train.validate`).
+PREDICTOR_KINDS = tuple(PREDICTOR_KINDS_REGISTRY)
 
 
 @dataclass
 class DataConfig:
     """Where the images come from and how views are made."""
 
-    dataset: str = "digits"  #: one of DATASET_NAMES
+    dataset: str = "digits"  #: a name in dynamics.train.data.datasets.DATASETS
     root: str | None = None  #: torchvision root, image folder, or .tar/.tar.gz of class folders
     download: bool = False  #: let torchvision download CIFAR/STL into ``root``
     subset: int | None = None  #: seeded random subset of the training images
@@ -61,7 +60,7 @@ class DataConfig:
 class ModelConfig:
     """Encoder (backbone) and projector."""
 
-    encoder: str = "convnet"  #: one of ENCODER_NAMES
+    encoder: str = "convnet"  #: a name in dynamics.train.models.encoders.ENCODERS
     cifar_stem: bool = True  #: ResNet: 3x3 stride-1 first conv and no max-pool (small images)
     width: int = 32  #: ConvNet base channels / MLP hidden width
     out_dim: int = 16  #: linear encoder: output dimension n2 (synthetic runs)
@@ -82,7 +81,7 @@ def default_predictor() -> Any:
 class MethodConfig:
     """The SSL method and its ablation knobs."""
 
-    name: str = "byol"  #: one of METHOD_NAMES
+    name: str = "byol"  #: a name in dynamics.train.methods.METHODS
     ema: float | None = None  #: target EMA momentum gamma_a; None: 0.996 (BYOL), 0 (SimSiam)
     stop_grad: bool = True  #: stop the gradient through the target branch
     loss: str = "cosine"  #: BYOL/SimSiam: cosine, euclidean, isoloss; SimCLR: contrastive
@@ -173,7 +172,8 @@ class TrainConfig:
         """The effective target EMA momentum (method default when ``method.ema`` is None)."""
         if self.method.ema is not None:
             return float(self.method.ema)
-        return DEFAULT_EMA.get(self.method.name, 0.0)
+        entry = METHODS.entry(self.method.name) if self.method.name in METHODS else None
+        return float(entry.tags.get("default_ema", 0.0)) if entry else 0.0
 
 
 def global_batch_size(cfg: TrainConfig, world_size: int = 1) -> int:
@@ -193,96 +193,6 @@ def lr_scale(cfg: TrainConfig, world_size: int = 1) -> float:
 # Validation
 
 
-def _positive_int(field_name: str, value: Any, *, low: int = 1, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(field_name, f"must be an integer >= {low}, got {value!r}")
-
-
-def validate(cfg: TrainConfig) -> TrainConfig:
-    """Range and choice checks of every field; raises the first problem as a ConfigError."""
-    d, m, p, me, o, e, lg = (cfg.data, cfg.model, cfg.predictor, cfg.method, cfg.optim,
-                             cfg.eval, cfg.log)
-    if not cfg.name or "/" in cfg.name or cfg.name in (".", ".."):
-        raise ConfigError("name", f"must be a plain folder name, got {cfg.name!r}")
-    _positive_int("seed", cfg.seed, low=0)
-    if not (cfg.device in DEVICES or cfg.device.startswith("cuda:")):
-        raise ConfigError("device", f"must be one of auto, cpu, cuda, cuda:N; got {cfg.device!r}")
-    check_choice("precision", cfg.precision, PRECISIONS)
-    _positive_int("checkpoint_every", cfg.checkpoint_every)
-    _positive_int("keep_checkpoints", cfg.keep_checkpoints, low=0, allow_none=True)
-    from dynamics.threads import parse_threads
-
-    parse_threads(cfg.threads)
-
-    check_choice("data.dataset", d.dataset, DATASET_NAMES)
-    check_choice("data.augment", d.augment, RECIPE_NAMES)
-    _positive_int("data.subset", d.subset, allow_none=True)
-    _positive_int("data.test_subset", d.test_subset, allow_none=True)
-    _positive_int("data.image_size", d.image_size, allow_none=True)
-    _positive_int("data.num_workers", d.num_workers, low=0)
-    _positive_int("data.synthetic_dim", d.synthetic_dim)
-    check_range("data.synthetic_sigma2", d.synthetic_sigma2, low=0)
-    _positive_int("data.synthetic_size", d.synthetic_size, low=2)
-    if d.dataset in ("digits", "synthetic") and d.root:
-        raise ConfigError("data.root", f"data.dataset={d.dataset} is built in and reads no "
-                                       f"files; remove data.root (or use data.dataset=folder "
-                                       f"for images on disk)")
-    if d.dataset == "folder" and not d.root:
-        raise ConfigError("data.root", "is required for dataset=folder (an image folder or a "
-                                       ".tar/.tar.gz of class folders)")
-
-    check_choice("model.encoder", m.encoder, ENCODER_NAMES)
-    for name in ("width", "out_dim", "projector_hidden", "projector_dim"):
-        _positive_int(f"model.{name}", getattr(m, name))
-    if (m.encoder == "linear") != (d.dataset == "synthetic"):
-        raise ConfigError("model.encoder", "linear goes with data.dataset=synthetic (and the "
-                                           "synthetic data with the linear encoder)")
-
-    from dynamics.train.models.predictor_registry import predictor_config
-
-    cfg.predictor = p = predictor_config(p)  # the kind's own options, checked
-
-    check_choice("method.name", me.name, METHOD_NAMES)
-    if me.ema is not None:
-        check_range("method.ema", me.ema, low=0, high=1, high_open=True)
-    allowed = CONTRASTIVE_LOSSES if me.name == "simclr" else NONCONTRASTIVE_LOSSES
-    check_choice("method.loss", me.loss, allowed)
-    check_range("method.tau", me.tau, low=0, low_open=True)
-    check_range("method.dclw_sigma", me.dclw_sigma, low=0, low_open=True)
-    check_range("method.unif_t", me.unif_t, low=0, low_open=True)
-    check_range("method.unif_weight", me.unif_weight, low=0)
-    if me.name == "simclr" and p.kind != "none":
-        raise ConfigError("predictor.kind", "must be none for method=simclr (no predictor)")
-    if me.name == "simsiam" and me.ema not in (None, 0):
-        raise ConfigError("method.ema", "must be 0 for method=simsiam (the target is the online "
-                                        "network); use method=byol for an EMA target")
-
-    check_range("optim.lr", o.lr, low=0, low_open=True)
-    check_range("optim.momentum", o.momentum, low=0, high=1, high_open=True)
-    check_range("optim.weight_decay", o.weight_decay, low=0)
-    check_range("optim.predictor_lr_mult", o.predictor_lr_mult, low=0, low_open=True)
-    if o.predictor_weight_decay is not None:
-        check_range("optim.predictor_weight_decay", o.predictor_weight_decay, low=0)
-    _positive_int("optim.batch_size", o.batch_size, low=2)
-    _positive_int("optim.epochs", o.epochs)
-    _positive_int("optim.max_steps", o.max_steps, allow_none=True)
-    check_choice("optim.lr_scaling", o.lr_scaling, LR_SCALINGS)
-    _positive_int("optim.lr_base_batch", o.lr_base_batch)
-
-    _positive_int("eval.knn_k", e.knn_k)
-    check_range("eval.knn_temperature", e.knn_temperature, low=0, low_open=True)
-    _positive_int("eval.online_probe_epochs", e.online_probe_epochs)
-    _positive_int("eval.linear_epochs", e.linear_epochs)
-    check_range("eval.linear_lr", e.linear_lr, low=0, low_open=True)
-    check_range("eval.linear_weight_decay", e.linear_weight_decay, low=0)
-    _positive_int("eval.linear_batch_size", e.linear_batch_size)
-
-    _positive_int("log.log_every", lg.log_every)
-    return cfg
-
-
 # --------------------------------------------------------------------------------------------
 # Loading
 
@@ -300,23 +210,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     """
     from omegaconf import OmegaConf
 
-    layers = []
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError("config", f"file not found: {p}")
-        try:
-            layers.append(OmegaConf.load(p))
-        except Exception as exc:  # yaml errors
-            raise ConfigError("config", f"could not parse {p}: {_first_line(exc)}") from None
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError("overrides", f"must look like key=value, got {item!r}")
+    from dynamics.config import parse_overrides, read_mapping
+
+    # the toolkit's one grammar (dynamics.config): the file, then the key=value overrides
+    layers = [OmegaConf.create(read_mapping(path))] if path is not None else []
     if overrides:
-        try:
-            layers.append(OmegaConf.from_dotlist(list(overrides)))
-        except Exception as exc:  # noqa: BLE001 - a malformed value is one line
-            raise ConfigError("overrides", _first_line(exc)) from None
+        layers.append(OmegaConf.create(parse_overrides(list(overrides))))
     return validate(_merge(layers))
 
 

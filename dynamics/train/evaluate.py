@@ -1,7 +1,8 @@
 """Evaluation of a (frozen) SSL encoder: data of a run, features, kNN, linear probes.
 
-* :func:`load_run_data` -- the images of a run: the pre-training set and the labelled probe
-  sets (train/test), with the augmentation recipe and the matching deterministic eval transform.
+* :func:`load_run_data` -- the images of a run (:mod:`dynamics.train.data.run_data`, re-exported
+  here): the pre-training set and the labelled probe sets (train/test), with the augmentation
+  recipe and the matching deterministic eval transform.
 * :func:`extract_features` -- backbone features of un-augmented images (eval mode, no grad,
   batched; bf16 autocast on CUDA when asked).
 * :func:`online_eval` -- after every epoch: weighted kNN (k = ``eval.knn_k``) and a short linear
@@ -20,17 +21,12 @@
 * :func:`evaluate_run` -- ``ssl-dynamics eval RUN_DIR``: load config.yaml and the last
   checkpoint, run kNN and the offline linear evaluation, write ``RUN_DIR/eval.json``.
 
-Probe sets per data set: digits -- the fixed 80/20 split of ``load_digits``; CIFAR -- train
-(``data.subset``) / test (``data.test_subset``); STL-10 -- pre-training on ``train+unlabeled``,
-probes on ``train`` (5k) / ``test`` (8k); folder -- its ``train/`` and ``test/`` sub-folders when
-present, otherwise a seeded 20% of the images is held out for testing (and not pre-trained on);
-synthetic -- no labels, no probes.
+Probe sets per data set: see :mod:`dynamics.train.data.run_data`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +34,14 @@ import torch
 
 from dynamics.errors import ConfigError
 from dynamics.train.config import TrainConfig
+from dynamics.train.data.run_data import (  # noqa: F401 - re-exported: the evaluation's data
+    HOLDOUT_FRACTION,
+    EvalData,
+    RunData,
+    load_run_data,
+    recipe_name,
+)
 
-HOLDOUT_FRACTION = 0.2
 FEATURE_BATCH = 512
 
 PROTOCOL = ("frozen backbone features (eval-mode BN, no projector) of un-augmented images; "
@@ -48,130 +50,6 @@ PROTOCOL = ("frozen backbone features (eval-mode BN, no projector) of un-augment
 BEST_NOTE = ("best_accuracy = max TEST accuracy over the probe epochs (the official code's "
              "best_acc; optimistic, selected on the test set); final_accuracy = after the last "
              "epoch (the honest number)")
-
-
-@dataclass
-class EvalData:
-    """Labelled probe sets (raw images) and the deterministic transform applied to them."""
-
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-    transform: Any
-    num_classes: int
-    description: str
-
-
-@dataclass
-class RunData:
-    """Everything data-related a run needs (``pretrain`` is None when not requested)."""
-
-    pretrain: Any
-    recipe: Any  #: the augmentation Recipe (None for synthetic data)
-    eval: EvalData | None
-    in_shape: tuple[int, ...]
-
-
-def _subset(ds, n: int | None, seed: int, field: str):
-    if n is None:
-        return ds
-    if n > len(ds):
-        raise ConfigError(field, f"asks for {n} images but the split has only {len(ds)}")
-    g = torch.Generator().manual_seed(int(seed))
-    idx = torch.randperm(len(ds), generator=g)[:n].sort().values
-    return ds.subset(idx)
-
-
-def _holdout(ds, seed: int):
-    """Seeded (train, test) split of one data set, HOLDOUT_FRACTION for testing."""
-    g = torch.Generator().manual_seed(int(seed) + 7919)
-    perm = torch.randperm(len(ds), generator=g)
-    n_test = max(1, round(HOLDOUT_FRACTION * len(ds)))
-    return ds.subset(perm[n_test:].sort().values), ds.subset(perm[:n_test].sort().values)
-
-
-def _folder_split(cfg: TrainConfig, split: str | None, subset: int | None):
-    from dynamics.train.data import load_folder
-
-    try:
-        return load_folder(cfg.data.root, split=split, subset=subset, seed=cfg.seed,
-                           resize=cfg.data.image_size)
-    except ConfigError as exc:
-        if split is not None and exc.field == "split":
-            return None
-        raise
-
-
-def recipe_name(cfg: TrainConfig, image_height: int) -> str:
-    """``data.augment``, with "auto" resolved per data set (the paper's recipes)."""
-    if cfg.data.augment != "auto":
-        return cfg.data.augment
-    return {"digits": "digits", "cifar10": "cifar", "cifar100": "cifar", "stl10": "stl"}.get(
-        cfg.data.dataset, "cifar" if image_height <= 64 else "stl")
-
-
-def load_run_data(cfg: TrainConfig, *, pretrain: bool = True) -> RunData:
-    """Load the run's data sets (one-line ConfigError when they cannot be found)."""
-    from dynamics.train.data import (
-        eval_transform,
-        get_recipe,
-        load_cifar10,
-        load_cifar100,
-        load_digits,
-        load_stl10,
-        load_synthetic,
-    )
-
-    d = cfg.data
-    if d.dataset == "synthetic":
-        views = load_synthetic(dim=d.synthetic_dim, sigma2=d.synthetic_sigma2, seed=cfg.seed)
-        return RunData(views if pretrain else None, None, None, (d.synthetic_dim,))
-    pre = None
-    test_done = False  # test_subset already applied while reading
-    if d.dataset == "digits":
-        train, test = load_digits("train"), load_digits("test")
-        train = _subset(train, d.subset, cfg.seed, "data.subset")
-        pre = train
-        desc = "digits: sklearn 8x8, fixed stratified 80/20 split"
-    elif d.dataset in ("cifar10", "cifar100"):
-        load = load_cifar10 if d.dataset == "cifar10" else load_cifar100
-        train = _subset(load(d.root, "train", d.download), d.subset, cfg.seed, "data.subset")
-        test = load(d.root, "test", d.download)
-        pre = train
-        desc = f"{d.dataset}: train / test"
-    elif d.dataset == "stl10":
-        if pretrain:
-            pre = _subset(load_stl10(d.root, "train+unlabeled", d.download), d.subset,
-                          cfg.seed, "data.subset")
-        train, test = load_stl10(d.root, "train", d.download), load_stl10(d.root, "test",
-                                                                          d.download)
-        desc = "stl10: pre-train train+unlabeled; probes train (5k) / test (8k)"
-    else:  # folder
-        train = _folder_split(cfg, "train", d.subset)
-        if train is None:
-            train, test = _holdout(_folder_split(cfg, None, None), cfg.seed)
-            train = _subset(train, d.subset, cfg.seed, "data.subset")
-            desc = f"folder {d.root}: seeded {HOLDOUT_FRACTION:.0%} hold-out for testing"
-        else:
-            test = _folder_split(cfg, "test", d.test_subset)
-            test_done = test is not None
-            if test is None:
-                train, test = _holdout(train, cfg.seed)
-                desc = f"folder {d.root}: train/, {HOLDOUT_FRACTION:.0%} of it held out"
-            else:
-                desc = f"folder {d.root}: train/ / test/"
-        pre = train
-    if not test_done:
-        test = _subset(test, d.test_subset, cfg.seed + 1, "data.test_subset")
-    keep_tr, keep_te = train.labels >= 0, test.labels >= 0  # STL-10: -1 = unlabelled
-    height = int(train.images.shape[2])
-    recipe = get_recipe(recipe_name(cfg, height), size=height)
-    transform = eval_transform(recipe)
-    num_classes = max(len(train.classes), int(train.labels.max()) + 1)
-    ev = EvalData(train.images[keep_tr], train.labels[keep_tr], test.images[keep_te],
-                  test.labels[keep_te], transform, num_classes, desc)
-    return RunData(pre if pretrain else None, recipe, ev, tuple(train.images.shape[1:]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,6 +109,8 @@ def extract_features(method: Any, images: torch.Tensor, transform: Any, device: 
 def probe_features(method: Any, data: EvalData, device: torch.device, cfg: TrainConfig,
                    channels_last: bool = False, dist: Any = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of the probe train and test images (:func:`extract_features`; collective
+    under DDP)."""
     kw = {"precision": cfg.precision, "channels_last": channels_last, "dist": dist}
     ftr = extract_features(method, data.train_images, data.transform, device, **kw)
     fte = extract_features(method, data.test_images, data.transform, device, **kw)
@@ -238,6 +118,7 @@ def probe_features(method: Any, data: EvalData, device: torch.device, cfg: Train
 
 
 def knn_eval(ftr, ytr, fte, yte, cfg: TrainConfig, num_classes: int) -> float | None:
+    """Weighted kNN top-1 accuracy with the eval.* settings (None for non-finite features)."""
     from dynamics.metrics import knn_accuracy
 
     if not (bool(torch.isfinite(ftr).all()) and bool(torch.isfinite(fte).all())):

@@ -1,5 +1,9 @@
 """What a training run measures every ``log.log_every`` steps (rows of metrics.jsonl).
 
+Besides the loss and the method's extras, a row holds the columns of the metric groups
+registered in :data:`dynamics.train.metric_groups.TRAIN_METRICS` (F, predictor, collapse,
+views below; a new group is one registered function there).
+
 :class:`Instrument` sees every :class:`~dynamics.train.methods.base.StepOutput` (cheap: a
 running loss sum, a running F, references to the last batches) and computes one row on demand.
 Every value is a plain float (``null`` when undefined, e.g. no linear predictor, or NaN);
@@ -62,50 +66,20 @@ from typing import Any
 
 import torch
 
-from dynamics.errors import ConfigError
-from dynamics.metrics import (
-    CorrelationEstimator,
-    alignment,
-    directpred_summary,
-    normalized_std,
-    predictor_eigenspace_alignment,
-    rankme,
-    uniformity,
-)
-from dynamics.metrics._common import sym_eigh
+from dynamics.metrics import CorrelationEstimator, normalized_std, rankme
 from dynamics.train.distributed import DistContext
+from dynamics.train.metric_groups import (  # noqa: F401 - constants kept importable from here
+    NULL_TOL,
+    PREDICTOR_KEYS,
+    SPECTRUM_HEAD,
+    TRAIN_METRICS,
+    RowContext,
+    finite,
+    safe,
+)
 
-#: Eigenvalues listed at each end of a spectrum in a metrics row.
-SPECTRUM_HEAD = 5
 #: Samples per view kept from recent batches for RankMe / normalised std / uniformity.
 BUFFER_SAMPLES = 2048
-#: Modes with s_j <= NULL_TOL * s_max count as null.
-NULL_TOL = 1e-3
-
-PREDICTOR_KEYS = ("mean_alignment", "weighted_alignment", "relative_commutator", "asymmetry",
-                  "min_sym_eigenvalue", "slope")
-
-
-def _safe(fn, *args, **kwargs) -> Any:
-    """A metric value, or None where it is undefined (non-finite input, failed eigensolver)."""
-    try:
-        value = fn(*args, **kwargs)
-    except (ConfigError, torch.linalg.LinAlgError, RuntimeError):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _head_tail(values: torch.Tensor | None) -> tuple[list | None, list | None]:
-    if values is None or values.numel() == 0:
-        return None, None
-    vals = values.tolist()
-    return vals[:SPECTRUM_HEAD], vals[-SPECTRUM_HEAD:]
-
-
-def _finite(t: torch.Tensor | None) -> bool:
-    return t is not None and bool(torch.isfinite(t).all())
 
 
 class Instrument:
@@ -144,7 +118,7 @@ class Instrument:
             if self.own_F:
                 self.corr = CorrelationEstimator(z.shape[1], self.rho, self.centered,
                                                  dtype=torch.float64)
-        if self.own_F and _finite(z):
+        if self.own_F and finite(z):
             self.corr.update(z)
         half = z.shape[0] // 2
         h = out.features.detach().float()
@@ -187,55 +161,11 @@ class Instrument:
         self._loss_sum, self._count, self._extra = None, 0, {}
 
         spectra: dict[str, Any] = {}
-        F, source = self.correlation()
-        spectra["F_source"] = source
-        s = None
-        if _finite(F):
-            s = _safe(lambda: torch.linalg.eigvalsh((F + F.T) / 2).flip(0))
-        row["F/top"], row["F/bottom"] = _head_tail(s)
-        row["F/trace"] = None if s is None else float(s.sum())
-        row["F/n_modes"] = (None if s is None or not bool(s[0] > 0)
-                            else int((s > NULL_TOL * s[0]).sum()))
-        spectra["F_eigs"] = None if s is None else s.tolist()
-
-        wp = self.method.predictor_matrix()
-        wp = None if wp is None else torch.as_tensor(wp).detach().double()
-        ok = _finite(wp) and s is not None and wp.shape == F.shape
-        eig = _safe(torch.linalg.eigvals, wp) if _finite(wp) else None
-        if eig is not None:
-            eig = eig[torch.argsort(eig.real, descending=True)]
-        row["predictor/eig_top"], row["predictor/eig_bottom"] = _head_tail(
-            None if eig is None else eig.real)
-        row["predictor/eig_imag_max"] = None if eig is None else float(eig.imag.abs().max())
-        summ = _safe(directpred_summary, wp, F, NULL_TOL) if ok else None
-        for k in PREDICTOR_KEYS:
-            row[f"predictor/{k}"] = None if summ is None else summ[k]
-        if eig is not None:
-            spectra["predictor_eigs_real"] = eig.real.tolist()
-            spectra["predictor_eigs_imag"] = eig.imag.tolist()
-        if ok:
-            cos = _safe(predictor_eigenspace_alignment, wp, F)
-            spectra["alignment_cos"] = None if cos is None else cos.tolist()
-            if _finite(F):
-                u = sym_eigh(F)[1]
-                spectra["rayleigh_p"] = ((u * (wp @ u)).sum(0)).tolist()
-
-        bufs = self._buffers()
-        if bufs is None:
-            for k in ("z_std", "z_std_ref", "rankme_z", "rankme_h"):
-                row[f"collapse/{k}"] = None
-            row["collapse/samples"] = 0
-            row["views/alignment"] = row["views/uniformity"] = None
-        else:
-            z1, z2, h = bufs
-            z = torch.cat([z1, z2])
-            row["collapse/z_std"] = _safe(normalized_std, z)
-            row["collapse/z_std_ref"] = 1.0 / math.sqrt(z.shape[1])
-            row["collapse/rankme_z"] = _safe(rankme, z)
-            row["collapse/rankme_h"] = _safe(rankme, h)
-            row["collapse/samples"] = int(z.shape[0])
-            row["views/alignment"] = _safe(alignment, z1, z2, normalize=True)
-            row["views/uniformity"] = _safe(uniformity, z1, normalize=True)
+        ctx = RowContext(self.correlation, self.method.predictor_matrix, self._buffers)
+        for group in TRAIN_METRICS.values():
+            part, spec = group(ctx)
+            row.update(part)
+            spectra.update(spec)
         return row, spectra
 
     def buffer_signals(self) -> dict[str, Any]:
@@ -245,8 +175,8 @@ class Instrument:
             return {}
         z1, z2, h = bufs
         z = torch.cat([z1, z2])
-        return {"rankme_projector": _safe(rankme, z), "rankme_backbone": _safe(rankme, h),
-                "normalized_std_projector": _safe(normalized_std, z),
+        return {"rankme_projector": safe(rankme, z), "rankme_backbone": safe(rankme, h),
+                "normalized_std_projector": safe(normalized_std, z),
                 "normalized_std_reference": 1.0 / math.sqrt(z.shape[1]),
                 "samples": int(z.shape[0])}
 

@@ -7,13 +7,12 @@ Public face: :mod:`dynamics.train.data.augment`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-from dynamics.errors import check_choice
+from dynamics.registry import Registry
 from dynamics.train.data.augment_base import Augmentation, _check_images, _size2, to_float
 from dynamics.train.data.augment_color import ColorJitter, RandomGrayscale
 from dynamics.train.data.augment_geometric import RandomHorizontalFlip, RandomResizedCrop
@@ -85,17 +84,20 @@ def none_recipe(size=None, mean=None, std=None) -> Recipe:
                   "uint8 -> float in [0, 1] (then Normalize if mean/std given)")
 
 
-RECIPES: dict[str, Callable[..., Recipe]] = {
-    "cifar": cifar_recipe, "stl": stl_recipe, "digits": digits_recipe, "none": none_recipe,
-}
+#: Augmentation recipes by name (``data.augment``; ``auto`` there picks the data set's own):
+#: ``build(size=..., ...) -> Recipe``.
+RECIPES = Registry("recipe", field="data.augment")
+RECIPES.register("cifar", cifar_recipe, source="Tian, Chen & Ganguli 2021, official code")
+RECIPES.register("stl", stl_recipe, source="Tian, Chen & Ganguli 2021, official code")
+RECIPES.register("digits", digits_recipe)
+RECIPES.register("none", none_recipe)
 
 
 def get_recipe(recipe: str | Recipe, **kwargs) -> Recipe:
     """The :class:`Recipe` named ``recipe`` in ``RECIPES`` (built with ``kwargs``), or itself."""
     if isinstance(recipe, Recipe):
         return recipe
-    check_choice("augment.recipe", recipe, RECIPES)
-    return RECIPES[recipe](**kwargs)
+    return RECIPES.get(recipe, "augment.recipe")(**kwargs)
 
 
 class TwoViewAugment:

@@ -26,7 +26,6 @@ The default root is ``$SSL_DYNAMICS_DATA`` or ``~/.cache/ssl-dynamics/data``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 from dynamics.errors import ConfigError, check_choice, check_range
+from dynamics.registry import Registry
 from dynamics.train.data.folder import read_image_folder
 
 
@@ -319,17 +319,26 @@ def load_synthetic(model: str | Any = "additive", dim: int = 8, sigma2: float = 
 
 
 # --------------------------------------------------------------------------- registry
-DATASETS: dict[str, Callable[..., Any]] = {
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
-    "stl10": load_stl10,
-    "folder": load_folder,
-    "digits": load_digits,
-    "synthetic": load_synthetic,
-}
+#: Data sets by ``data.dataset``: ``load(**kwargs)`` -> ImageDataset / SyntheticViews. Tags:
+#: ``files`` -- reads ``data.root`` (False: built in, needs no files), ``needs_root`` --
+#: ``data.root`` is required, ``theory`` -- views of the linear theory's data model (goes with
+#: the ``linear`` encoder), ``labels`` -- has class labels (kNN / linear probes).
+DATASETS = Registry("dataset", field="data.dataset")
+DATASETS.register("cifar10", load_cifar10, source="Krizhevsky 2009 (torchvision)", files=True,
+                  needs_root=False, theory=False, labels=True)
+DATASETS.register("cifar100", load_cifar100, source="Krizhevsky 2009 (torchvision)", files=True,
+                  needs_root=False, theory=False, labels=True)
+DATASETS.register("stl10", load_stl10, source="Coates et al. 2011 (torchvision)", files=True,
+                  needs_root=False, theory=False, labels=True)
+DATASETS.register("folder", load_folder, doc="class folders of images (or a .tar/.tar.gz)",
+                  files=True, needs_root=True, theory=False, labels=True)
+DATASETS.register("digits", load_digits, source="scikit-learn digits (8x8)", files=False,
+                  needs_root=False, theory=False, labels=True)
+DATASETS.register("synthetic", load_synthetic, doc="views of the linear theory's data model",
+                  source="Tian, Chen & Ganguli 2021, Sec. 3", files=False, needs_root=False,
+                  theory=True, labels=False)
 
 
 def load_dataset(name: str, **kwargs) -> ImageDataset | SyntheticViews:
     """``DATASETS[name](**kwargs)`` with a one-line error for an unknown name."""
-    check_choice("data.dataset", name, DATASETS)
-    return DATASETS[name](**kwargs)
+    return DATASETS.get(name)(**kwargs)

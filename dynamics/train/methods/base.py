@@ -8,16 +8,26 @@ target network. The trainer only talks to this interface:
     method.after_optimizer_step(step)              # EMA update, predictor rewrite, symmetrise
 
 and the instrumentation reads ``out`` (detached tensors) and :meth:`predictor_matrix` /
-:meth:`correlation_matrix`. Methods are registered by name in
-:data:`dynamics.train.methods.METHODS`.
+:meth:`correlation_matrix`. Methods register themselves by name in :data:`METHODS` (one
+decorated class per file in this package; the package imports every module), with the tags
+``loss_family`` (the family of :data:`dynamics.losses.LOSSES` their ``method.loss`` comes from)
+and ``default_ema`` (the target momentum when ``method.ema`` is unset). Method-specific config
+rules live in :meth:`Method.check_config`, which config validation calls.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from dynamics.registry import Registry
+
+#: SSL methods by ``method.name``: each entry a :class:`Method` subclass built as
+#: ``cls(cfg, in_shape)``, tagged ``loss_family`` and ``default_ema``.
+METHODS = Registry("method", field="method.name")
 
 
 def full_precision(t: Tensor) -> torch.autocast:
@@ -57,6 +67,11 @@ class Method(nn.Module):
     override the hooks; everything that must be checkpointed lives in ``state_dict``."""
 
     name: str = "method"
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        """Rules of this method on an otherwise valid TrainConfig (one-line ConfigError);
+        called by :func:`dynamics.train.validate.validate` before any work. Default: none."""
 
     def training_step(self, view1: Tensor, view2: Tensor) -> StepOutput:
         """Forward both views and compute the loss; returns a :class:`StepOutput`."""

@@ -29,9 +29,12 @@ import torch
 from torch import Tensor, nn
 
 from dynamics.errors import ConfigError
+from dynamics.train.methods.base import METHODS
 from dynamics.train.methods.noncontrastive import SiameseMethod
 
 
+@METHODS.register("byol", doc="EMA target network + predictor", source="Grill et al. 2020",
+                  loss_family="regression", default_ema=0.996)
 class BYOL(SiameseMethod):
     """BYOL with an EMA target (see the module docstring). ``target_encoder`` /
     ``target_projector`` are the target network."""

@@ -12,7 +12,8 @@ in the official luckmatters order (``byol_trainer.py``)::
     p1, p2 = predictor(z1), predictor(z2)
     loss = D(p1, t2)          [+ D(p2, t1) if method.symmetric_loss]
 
-Losses D (per sample, mean over the batch):
+Losses D (per sample, mean over the batch) are the ``regression`` entries of
+:data:`dynamics.losses.LOSSES` (:mod:`dynamics.train.methods.losses`):
 
 - ``cosine``: 2 - 2 cos(p, t) (L2-normalised MSE of BYOL; the official code's
   ``regression_loss``). With ``symmetric_loss`` the two directions are *summed*, as in the
@@ -20,12 +21,13 @@ Losses D (per sample, mean over the batch):
 - ``euclidean``: 1/2 ||p - t||^2 summed over dimensions: exactly the theory's
   J = 1/2 E||Wp W x1 - Wa x2||^2 per direction (Tian, Chen & Ganguli 2021, Eq. 1), whose
   gradient w.r.t. W is Wp^T (Wp W x1 - Wa x2) x1^T / B. With ``symmetric_loss`` the two
-  directions are *averaged*, so the large-batch flow is still Lemma 1's.
-- ``isoloss``: IsoLoss (Halvagal, Laborieux & Zenke 2023) from :mod:`dynamics.predictors`, cosine
-  form by default (``isoloss_form="euclidean"`` for the Euclidean one). It stops the gradient
-  into the predictor and the target by construction, so it needs a closed-form predictor
+  directions are *averaged* (the entry's ``pair`` tag), so the large-batch flow is still
+  Lemma 1's.
+- ``isoloss``: IsoLoss (Halvagal, Laborieux & Zenke 2023), cosine form by default
+  (``isoloss_form="euclidean"`` for the Euclidean one). It stops the gradient into the
+  predictor and the target by construction, so it needs a closed-form predictor
   (``predictor.kind`` none, directpred, directcopy, directset, threshold; ridge only with the
-  Euclidean form) and ``method.stop_grad`` true.
+  Euclidean form) and ``method.stop_grad`` true (the entry's ``check``).
 """
 
 from __future__ import annotations
@@ -33,11 +35,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from dynamics.errors import ConfigError, check_choice
-from dynamics.predictors import isoloss_cosine, isoloss_euclidean
+from dynamics.errors import check_choice
+from dynamics.losses import LOSSES
 from dynamics.train.methods.base import Method, StepOutput, at_least_fp32, full_precision
 from dynamics.train.models import (
     build_encoder,
@@ -47,16 +48,6 @@ from dynamics.train.models import (
 )
 
 ISOLOSS_FORMS = ("cosine", "euclidean")
-
-
-def cosine_loss(p: Tensor, t: Tensor) -> Tensor:
-    """mean_b (2 - 2 cos(p_b, t_b)) with ``F.normalize`` (the official ``regression_loss``)."""
-    return (2 - 2 * (F.normalize(p, dim=1) * F.normalize(t, dim=1)).sum(dim=1)).mean()
-
-
-def euclidean_loss(p: Tensor, t: Tensor) -> Tensor:
-    """mean_b 1/2 ||p_b - t_b||^2 (sum over dimensions): the theory's J (Eq. 1) on a batch."""
-    return 0.5 * (p - t).pow(2).sum(dim=1).mean()
 
 
 def online_network(cfg: Any, in_shape) -> tuple[Any, int, Any, int]:
@@ -100,21 +91,10 @@ class SiameseMethod(Method):
         self.optim = optim_settings(cfg)
         check_choice("isoloss_form", isoloss_form, ISOLOSS_FORMS)
         self.isoloss_form = isoloss_form
-        if self.loss_name == "isoloss":
-            self._check_isoloss(cfg.predictor.kind)
-
-    def _check_isoloss(self, kind: str) -> None:
-        if not self.predictor.closed_form:
-            raise ConfigError("method.loss", f"isoloss sends no gradient to the predictor, so it "
-                                             f"needs a closed-form predictor (predictor.kind "
-                                             f"none, directpred, directcopy, directset, "
-                                             f"threshold); got predictor.kind={kind}")
-        if kind == "ridge" and self.isoloss_form == "cosine":
-            raise ConfigError("predictor.kind", "the cosine isoloss needs a symmetric PSD "
-                                                "predictor (Wp^1/2); ridge is not symmetric")
-        if not self.stop_grad:
-            raise ConfigError("method.stop_grad", "isoloss stops the target gradient by "
-                                                  "construction; use method.stop_grad=true")
+        entry = LOSSES.entry(LOSSES.check(self.loss_name, family="regression"))
+        self.loss_fn, self.loss_tags = entry.obj, dict(entry.tags)
+        if self.loss_tags.get("check") is not None:
+            self.loss_tags["check"](self, cfg.predictor.kind)
 
     # --- pieces ---------------------------------------------------------------------------
     def online_modules(self) -> list[torch.nn.Module]:
@@ -127,14 +107,8 @@ class SiameseMethod(Method):
         raise NotImplementedError
 
     def _direction(self, z: Tensor, p: Tensor, t: Tensor, p_sqrt_w: Tensor | None) -> Tensor:
-        if self.loss_name == "cosine":
-            return cosine_loss(p, t)
-        if self.loss_name == "euclidean":
-            return euclidean_loss(p, t)
-        if self.isoloss_form == "euclidean":
-            return isoloss_euclidean(z, t, p)
-        p_sqrt = z if p_sqrt_w is None else z @ p_sqrt_w.to(z.dtype).T
-        return isoloss_cosine(z, t, p, p_sqrt)
+        p_sqrt = None if p_sqrt_w is None else z @ p_sqrt_w.to(z.dtype).T
+        return self.loss_fn(z, p, t, p_sqrt=p_sqrt, form=self.isoloss_form)
 
     # --- Method interface -----------------------------------------------------------------
     def training_step(self, view1: Tensor, view2: Tensor) -> StepOutput:
@@ -146,12 +120,13 @@ class SiameseMethod(Method):
         with full_precision(z1):  # predictor and loss in float32 under bf16 autocast
             self.predictor.observe(torch.cat([z1, z2]).detach(), torch.cat([t2, t1]).detach())
             p1, p2 = self.predictor(z1), self.predictor(z2)
-            sqrt_w = (self.predictor.sqrt_matrix()
-                      if self.loss_name == "isoloss" and self.isoloss_form == "cosine" else None)
+            sqrt_w = (self.predictor.sqrt_matrix() if self.loss_tags["needs_sqrt"]
+                      and self.isoloss_form == "cosine" else None)
             loss = self._direction(z1, p1, t2, sqrt_w)
             if self.symmetric_loss:
                 other = self._direction(z2, p2, t1, sqrt_w)
-                loss = (loss + other) / 2 if self.loss_name == "euclidean" else loss + other
+                loss = ((loss + other) / 2 if self.loss_tags["pair"] == "mean"
+                        else loss + other)
         has_pred = self.predictor.kind != "none"
         return StepOutput(
             loss=loss,

@@ -22,12 +22,13 @@ linear     flatten -> Linear(n1, n2, bias=False): the theory's online W         
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
 
 from dynamics.errors import ConfigError
+from dynamics.registry import Registry
 
 RESNET18_FEAT_DIM = 512
 
@@ -124,20 +125,18 @@ def build_linear(cfg: Any, in_shape: Sequence[int]) -> tuple[nn.Module, int]:
     return nn.Sequential(nn.Flatten(), nn.Linear(n1, n2, bias=False)), n2
 
 
-#: Encoder builders by ``model.encoder`` (keys = config.ENCODER_NAMES).
-ENCODERS: dict[str, Callable[[Any, Sequence[int]], tuple[nn.Module, int]]] = {
-    "resnet18": build_resnet18,
-    "convnet": build_convnet,
-    "mlp": build_mlp,
-    "linear": build_linear,
-}
+#: Encoder builders by ``model.encoder``: ``build(model_cfg, in_shape) -> (module, out_dim)``.
+ENCODERS = Registry("encoder", field="model.encoder")
+ENCODERS.register("resnet18", build_resnet18, source="He et al. 2016; CIFAR stem as in the "
+                  "official code")
+ENCODERS.register("convnet", build_convnet)
+ENCODERS.register("mlp", build_mlp)
+ENCODERS.register("linear", build_linear, source="Tian, Chen & Ganguli 2021, Eq. 1 (W)",
+                  theory=True)
 
 
 def build_encoder(cfg: Any, in_shape: Sequence[int]) -> tuple[nn.Module, int]:
     """``ENCODERS[cfg.model.encoder](cfg.model, in_shape)``; ``cfg`` is a TrainConfig or a
     ModelConfig."""
     mcfg = _model_cfg(cfg)
-    if mcfg.encoder not in ENCODERS:
-        raise ConfigError("model.encoder", f"must be one of {', '.join(ENCODERS)}; got "
-                                           f"{mcfg.encoder!r}")
-    return ENCODERS[mcfg.encoder](mcfg, in_shape)
+    return ENCODERS.get(mcfg.encoder)(mcfg, in_shape)

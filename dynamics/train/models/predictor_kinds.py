@@ -83,14 +83,15 @@ def build_closed_form(p: Any, dim: int) -> Predictor:
                                freq=p.freq, centered=p.centered, bias=p.bias)
 
 
-register_predictor("none", "no predictor (Wp = I)", {}, build_none)
+register_predictor("none", "no predictor (Wp = I)", {}, build_none, update_rule="identity")
 register_predictor("linear", "learned linear Wp (SGD)", BIAS, build_linear)
 register_predictor("mlp", "learned two-layer BN+ReLU predictor", {**BIAS, **HIDDEN}, build_mlp,
                    source="BYOL; Table 3")
 register_predictor("symmetric", "learned linear Wp kept symmetric", BIAS, build_symmetric,
-                   source="Table 3")
+                   source="Table 3", update_rule="symmetric")
 register_predictor("symmetric_mlp", "two-layer predictor with tied weights",
-                   {**BIAS, **HIDDEN}, build_symmetric_mlp, source="Table 3")
+                   {**BIAS, **HIDDEN}, build_symmetric_mlp, source="Table 3",
+                   update_rule="symmetric")
 register_predictor("directpred", "Wp set from F's eigenvalues (Eq. 18)",
                    {**BIAS, **FREQ, **FORM, **rule_params("directpred")}, build_closed_form,
                    rule="directpred", source="Tian et al. 2021, Sec. 4")

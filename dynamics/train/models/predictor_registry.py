@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from dynamics.errors import ConfigError, check_choice, check_range
+from dynamics.predictors.update_rules import UPDATE_RULES, make_update_rule
 
 # the built-in kinds register themselves when dynamics.train.models is imported (this module is
 # imported through that package, so they are always there)
@@ -51,6 +52,8 @@ class PredictorKind:
     build: Callable[[Any, int], Any]  #: ``build(section, dim) -> Predictor``
     rule: str | None = None  #: closed-form kinds: the PREDICTOR_RULES entry (directpred: by form)
     source: str = ""
+    #: how Wp evolves: a name in :data:`dynamics.predictors.update_rules.UPDATE_RULES`
+    update_rule: str = "learned"
 
     @property
     def closed_form(self) -> bool:
@@ -72,6 +75,17 @@ class PredictorKind:
             return {}
         return {k: getattr(cfg, k) for k in get_rule(name).defaults}
 
+    def linear_rule(self, cfg: Any, dim: int) -> Any:
+        """The :class:`~dynamics.predictors.update_rules.UpdateRule` this kind applies to a
+        linear predictor of width ``dim``, for the linear-model simulations
+        (:func:`dynamics.theory.sgd.simulate_sgd` ``rule=``): the same rule and options a
+        training run of this config uses."""
+        if self.update_rule != "spectral":
+            return make_update_rule(self.update_rule)
+        return make_update_rule("spectral", dim=int(dim), rule=self.rule_name(cfg),
+                                rule_kwargs=self.rule_kwargs(cfg), rho=cfg.rho,
+                                freq=cfg.freq, centered=cfg.centered)
+
 
 COMMON: dict[str, Param] = {
     "rho": Param(float, 0.3, "EMA rate of the running correlation F (Eq. 19)",
@@ -89,13 +103,19 @@ PREDICTOR_KINDS_REGISTRY: Mapping[str, PredictorKind] = MappingProxyType(_REGIST
 
 def register_predictor(name: str, doc: str, params: Mapping[str, Param],
                        build: Callable[[Any, int], Any], *, rule: str | None = None,
-                       source: str = "") -> PredictorKind:
+                       source: str = "", update_rule: str | None = None) -> PredictorKind:
     """Register a predictor kind (``COMMON`` options are added); returns the entry. From then
     on configs (``predictor.kind=<name>`` with the given options), the CLI, validation and
-    :func:`build_predictor` know it."""
+    :func:`build_predictor` know it. ``update_rule`` (default: ``spectral`` for closed-form
+    kinds, else ``learned``) names how Wp evolves, as in
+    :data:`dynamics.predictors.update_rules.UPDATE_RULES`; the built predictor's
+    ``update_rule`` attribute must say the same."""
     if name in _REGISTRY:
         raise ValueError(f"predictor kind {name!r} is already registered")
-    kind = PredictorKind(name, doc, MappingProxyType({**COMMON, **params}), build, rule, source)
+    update_rule = update_rule or ("spectral" if rule is not None else "learned")
+    check_choice("update_rule", update_rule, tuple(UPDATE_RULES))
+    kind = PredictorKind(name, doc, MappingProxyType({**COMMON, **params}), build, rule, source,
+                         update_rule)
     _REGISTRY[name] = kind
     _DATACLASSES.pop(name, None)
     return kind
@@ -173,12 +193,13 @@ def check(kind: PredictorKind, cfg: Any) -> None:
 
 def kinds_table() -> str:
     """A Markdown table of the kinds and their options with defaults (for docs)."""
-    rows = ["| kind | what | source | options beyond `rho` (0.3), `centered` (False) |",
-            "| --- | --- | --- | --- |"]
+    rows = ["| kind | what | update rule | source | options beyond `rho` (0.3), "
+            "`centered` (False) |",
+            "| --- | --- | --- | --- | --- |"]
     for k in PREDICTOR_KINDS_REGISTRY.values():
         opts = ", ".join(f"`{n}` ({p.default!r})" for n, p in k.params.items()
                          if n not in COMMON) or "-"
-        rows.append(f"| `{k.name}` | {k.doc} | {k.source or '-'} | {opts} |")
+        rows.append(f"| `{k.name}` | {k.doc} | {k.update_rule} | {k.source or '-'} | {opts} |")
     return "\n".join(rows) + "\n"
 
 

@@ -50,6 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from dynamics.predictors import SpectralPredictorState, predictor_from_spectrum, sym_eigh64
+from dynamics.predictors.update_rules import symmetrize
 from dynamics.train.models.heads import mlp_head
 
 AllReduce = Callable[[Tensor], Any]
@@ -64,9 +65,12 @@ def _psd_sqrt(weight: Tensor) -> Tensor:
 class Predictor(nn.Module):
     """Base class: identity hooks. ``closed_form`` marks predictors whose weight is not learned
     by the loss gradient (required by IsoLoss); ``needs_target`` those that read ``target`` in
-    :meth:`observe`."""
+    :meth:`observe`; ``update_rule`` names how Wp evolves
+    (:data:`dynamics.predictors.update_rules.UPDATE_RULES`, the interface the theory's
+    simulations use)."""
 
     kind: str = "base"
+    update_rule: str = "learned"
     closed_form: bool = False
     needs_target: bool = False
 
@@ -102,6 +106,7 @@ class IdentityPredictor(Predictor):
 
     kind = "none"
     closed_form = True
+    update_rule = "identity"
 
     def forward(self, x: Tensor) -> Tensor:
         """Return ``x`` unchanged."""
@@ -138,6 +143,7 @@ class SymmetricPredictor(LinearPredictor):
     symmetric). The two-layer version is :class:`SymmetricMLPPredictor`."""
 
     kind = "symmetric"
+    update_rule = "symmetric"
 
     def __init__(self, dim: int, bias: bool = False):
         super().__init__(dim, bias)
@@ -147,7 +153,7 @@ class SymmetricPredictor(LinearPredictor):
     def symmetrize(self) -> None:
         """W <- (W + W^T)/2, in place."""
         w = self.linear.weight
-        w.copy_((w + w.T) / 2)
+        w.copy_(symmetrize(w))
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int) -> bool:
@@ -179,6 +185,7 @@ class SymmetricMLPPredictor(MLPPredictor):
     Tied from the start (the official code ties after the first step)."""
 
     kind = "symmetric_mlp"
+    update_rule = "symmetric"
 
     def __init__(self, dim: int, hidden: int = 512, bias: bool = False):
         super().__init__(dim, hidden, bias)
@@ -219,6 +226,7 @@ class ClosedFormPredictor(LinearPredictor):
     """
 
     closed_form = True
+    update_rule = "spectral"
 
     def __init__(self, dim: int, kind: str, rule: str, rule_kwargs: dict[str, Any], *,
                  rho: float = 0.3, freq: int = 1, centered: bool = False, bias: bool = False):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import sys
 import time
@@ -32,7 +33,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dynamics.errors import ConfigError, check_range
+from dynamics.cli.common import resolve_config
+from dynamics.config import add_schema_arguments, write_config
+from dynamics.contrastive.hltm_config import MAX_LEAVES, HLTMGridRun
+from dynamics.contrastive.hltm_train import loss_options
+from dynamics.errors import ConfigError, check_choice, check_range
 from dynamics.io import check_output_dir
 from dynamics.plots.hltm import write_outputs
 from dynamics.reproduce_hltm import (  # noqa: F401 - kept importable from here
@@ -46,18 +51,14 @@ from dynamics.threads import (  # noqa: F401 - torch_threads: kept importable fr
     torch_threads,
 )
 
-DEFAULTS: dict[str, Any] = {
-    "hid": [2, 10], "delta_lower": [0.7, 0.9], "depth": [4], "seeds": [1, 2, 3],
-    "epochs": 10, "draws": 32000, "loss": "nce", "tau": 0.1, "lr": 0.1, "batch_size": 128,
-    "delta_upper": 1.0, "num_children": 2, "eval_samples": 8192, "op_samples": 1024,
-}
-MAX_LEAVES = 4096
+#: The grid's defaults (read from :class:`~dynamics.contrastive.hltm_config.HLTMGridRun`).
+DEFAULTS: dict[str, Any] = dataclasses.asdict(HLTMGridRun())
 PROG = "ssl-dynamics"
 # The settings that determine the cells (recorded with each one and compared on resume).
 SETTING_KEYS = ("hid", "delta_lower", "depth", "seeds", "epochs", "draws", "loss", "tau", "lr",
                 "batch_size", "delta_upper", "num_children", "bn", "eval_samples", "op_samples")
 OUTPUT_NAMES = ("hltm_table.csv", "hltm_table.md", "hltm.json", "hltm_corr.png",
-                "hltm_corr.pdf")
+                "hltm_corr.pdf", "config.yaml")
 CELLS_DIR = "cells"
 
 
@@ -65,52 +66,8 @@ CELLS_DIR = "cells"
 def add_hltm_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``hltm`` flags (grid, training, output) to the sub-parser ``p``."""
     p.description = __doc__.split("\n\n")[0]
-    p.add_argument("--config", help="YAML/JSON file with option values")
-    g = p.add_argument_group("grid (every combination is one run)")
-    g.add_argument("--hid", type=int, nargs="+", default=DEFAULTS["hid"],
-                   help="hidden units per latent node, >= 1 (default 2 10)")
-    g.add_argument("--delta-lower", dest="delta_lower", type=float, nargs="+",
-                   default=DEFAULTS["delta_lower"],
-                   help="lower end of the edge polarity |delta|, in [0, delta_upper] "
-                        "(default 0.7 0.9)")
-    g.add_argument("--depth", type=int, nargs="+", default=DEFAULTS["depth"],
-                   help=f"tree depth >= 1 (levels below the root; num_children^depth <= "
-                        f"{MAX_LEAVES} leaves) (default 4)")
-    g.add_argument("--seeds", type=int, nargs="+", default=DEFAULTS["seeds"],
-                   help="seeds >= 0; each fixes the tree, the initial weights and the data "
-                        "(default 1 2 3)")
-    m = p.add_argument_group("model and training")
-    m.add_argument("--delta-upper", dest="delta_upper", type=float,
-                   default=DEFAULTS["delta_upper"], help="upper end of |delta| <= 1 (default 1)")
-    m.add_argument("--num-children", dest="num_children", type=int,
-                   default=DEFAULTS["num_children"], help="branching >= 2 (default 2)")
-    m.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
-                   help="training epochs >= 0 (default 10; the paper's code: 20)")
-    m.add_argument("--draws", type=int, default=DEFAULTS["draws"],
-                   help="fresh (anchor, positive, negative) draws per epoch >= batch size "
-                        "(default 32000; the paper's code: 64000)")
-    m.add_argument("--loss", default=DEFAULTS["loss"], choices=("nce", "subtract", "infonce"),
-                   help="nce: the official code's -P(positive) on batch-mean MSEs; subtract: "
-                        "pos - neg; infonce: in-batch InfoNCE (default nce)")
-    m.add_argument("--tau", type=float, default=DEFAULTS["tau"],
-                   help="temperature > 0 (default 0.1; the code's default 0.01 saturates)")
-    m.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="SGD rate > 0 (default 0.1)")
-    m.add_argument("--batch-size", dest="batch_size", type=int,
-                   default=DEFAULTS["batch_size"], help="batch size (default 128)")
-    m.add_argument("--bn", action="store_true",
-                   help="batch-normalise every non-root node (ablation; default off)")
-    e = p.add_argument_group("evaluation and output")
-    e.add_argument("--eval-samples", dest="eval_samples", type=int,
-                   default=DEFAULTS["eval_samples"],
-                   help="fresh samples for the correlations, >= 16 (default 8192)")
-    e.add_argument("--op-samples", dest="op_samples", type=int,
-                   default=DEFAULTS["op_samples"],
-                   help="samples for the covariance-operator norms, 0 = skip (default 1024)")
-    e.add_argument("--threads", default=1,
-                   help="CPU threads for torch and BLAS: a positive integer or auto (the idle "
-                        "cores; see dynamics.threads) (default 1: the layers are small, more "
-                        "threads only add overhead)")
-    e.add_argument("--quiet", action="store_true", help="no per-run progress lines on stderr")
+    add_schema_arguments(p, HLTMGridRun, positional_overrides=True)
+    p.add_argument("--quiet", action="store_true", help="no per-run progress lines on stderr")
     p.add_argument("--out", default="hltm_out",
                    help="output folder (default hltm_out); created if missing. Finished cells "
                         "are kept in OUT/cells/ and reused when the same command runs again")
@@ -122,8 +79,9 @@ def add_hltm_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _validate(args) -> Path:
-    from dynamics.contrastive.hltm import LOSSES, validate_training
+    from dynamics.contrastive.hltm import validate_training
 
+    args.run = resolve_config(HLTMGridRun, args)
     for h in args.hid:
         if h < 1:
             raise ConfigError("hid", f"must be integers >= 1, got {h}")
@@ -139,8 +97,7 @@ def _validate(args) -> Path:
     for s in args.seeds:
         if s < 0:
             raise ConfigError("seeds", f"must be integers >= 0, got {s}")
-    if args.loss not in LOSSES:
-        raise ConfigError("loss", f"must be one of {', '.join(LOSSES)}; got {args.loss!r}")
+    check_choice("loss", args.loss, loss_options())
     validate_training(args.loss, args.tau, args.lr, args.batch_size, args.epochs, args.draws,
                       args.eval_samples, args.op_samples)
     args.threads = parse_threads(args.threads)
@@ -265,6 +222,7 @@ def run_hltm(args) -> int:
     log = None if args.quiet else _log
     with FolderLock(out, field="out", what="HLTM output folder"):
         store = open_cell_store(out, settings, getattr(args, "overwrite", False))
+        write_config(args.run, out, command="hltm")
         reused = len(store.finished(cells))
         if reused:
             _log(f"hltm: resuming in {out}: {reused} of {len(cells)} cells already finished "

@@ -10,8 +10,13 @@
     ssl-dynamics figures [NAME ...]    paper figures (PNG + PDF)
     ssl-dynamics reproduce             all theory figures and checks, with a summary
 
-Every flag can also come from ``--config FILE`` (YAML or JSON, keys = flag names with
-underscores); flags given on the command line win. Bad input gets one line,
+One grammar for every command (:mod:`dynamics.config`): a typed config from ``--config FILE``
+(YAML or JSON; ``train`` takes it as its first argument), ``key=value`` overrides and the
+``--flags`` (keys = flag names with underscores); later layers win, and each command saves the
+resolved config beside its results. One module per command group in this package:
+:mod:`~dynamics.cli.simulate`, :mod:`~dynamics.cli.phase`, :mod:`~dynamics.cli.hltm`,
+:mod:`~dynamics.cli.train` (train, eval, compare), :mod:`~dynamics.cli.figures` (figures,
+reproduce); :mod:`~dynamics.cli.common` holds what they share. Bad input gets one line,
 ``ssl-dynamics: error: <field>: <what is allowed>``, and exit code 2, before any work starts.
 """
 
@@ -22,75 +27,24 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from dynamics.cli_common import (  # noqa: F401 - _apply_config/_jsonable_args: public to tests
+from dynamics.cli.common import (  # noqa: F401 - _jsonable_args: public to tests
     PROG,
     _accept_negative_numbers,
-    _apply_config,
     _jsonable_args,
     _OptionNames,
     _Parser,
     add_threads_argument,
+    resolve_config,
 )
-from dynamics.cli_simulate import add_matrix_arguments, add_modes_arguments
+from dynamics.cli.simulate import add_matrix_arguments, add_modes_arguments
 from dynamics.errors import ConfigError
-
-# --------------------------------------------------------------------------------------------
-# Config files
-
-
-# --------------------------------------------------------------------------------------------
-# simulate modes
-
-
-# --------------------------------------------------------------------------------------------
-# simulate matrix
-
-
-# --------------------------------------------------------------------------------------------
-# simulate phase
 
 
 def _cmd_phase(args) -> int:
-    from dynamics.cli_phase import run_phase
+    from dynamics.cli.phase import run_phase
 
     return run_phase(args)
-
-
-# --------------------------------------------------------------------------------------------
-# figures / reproduce
-
-
-def _cmd_figures(args) -> int:
-    """Checks the names and the output folder (created; no file in the way, writable) first."""
-    from dynamics.io import check_output_dir
-    from dynamics.plots import FIGURES, make_figures
-
-    names = args.names or list(FIGURES)
-    unknown = [n for n in names if n not in FIGURES]
-    if unknown:
-        raise ConfigError("names", f"unknown figure {unknown[0]!r}; allowed: "
-                                   f"{', '.join(FIGURES)}")
-    out = check_output_dir("out", args.out)
-    results = make_figures(names, out, quick=args.quick)
-    for name, res in results.items():
-        print(f"{name}: " + ", ".join(str(p) for p in res.paths))
-    return 0
-
-
-def _cmd_reproduce(args) -> int:
-    """The output folder is checked and locked (one ``reproduce`` per folder) before any work
-    (see :func:`dynamics.reproduce.run_reproduce`)."""
-    from dynamics.reproduce import run_reproduce
-
-    summary = run_reproduce(Path(args.out), quick=args.quick)
-    failed = [c for c in summary.get("checks", []) if not c.get("passed", False)]
-    print(f"reproduce: wrote {Path(args.out) / 'summary.md'} and "
-          f"{len(summary.get('figures', {}))} figures under {Path(args.out) / 'figures'}; "
-          f"{len(summary.get('checks', [])) - len(failed)}/{len(summary.get('checks', []))} "
-          "checks passed")
-    return 1 if failed else 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,14 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ph = simsub.add_parser("phase", help="phase diagram: basin of collapse or "
                                          "hyper-parameter grid (data + PNG)")
-    from dynamics.cli_phase import add_phase_arguments
+    from dynamics.cli.phase import add_phase_arguments
 
     add_phase_arguments(ph)
     ph.set_defaults(func=_cmd_phase, opt=_OptionNames(ph))
     _accept_negative_numbers(ph)
 
-    from dynamics.cli_hltm import add_hltm_arguments, run_hltm
-    from dynamics.cli_train import (
+    from dynamics.cli.hltm import add_hltm_arguments, run_hltm
+    from dynamics.cli.train import (
         add_compare_arguments,
         add_eval_arguments,
         add_train_arguments,
@@ -149,33 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_hltm_arguments(hl)
     hl.set_defaults(func=run_hltm)
 
-    f = sub.add_parser("figures", help="make the paper figures (PNG + PDF)")
-    f.add_argument("names", nargs="*", help="figure names (default: all)")
-    f.add_argument("--out", default="results/figures", help="output folder")
-    f.add_argument("--quick", action="store_true", help="fewer/shorter trajectories")
-    f.set_defaults(func=_cmd_figures)
+    from dynamics.cli.figures import add_figures_arguments, add_reproduce_arguments
 
-    r = sub.add_parser("reproduce", help="all theory figures + checks, with a summary")
-    r.add_argument("--out", default="results", help="output folder (default results/)")
-    r.add_argument("--quick", action="store_true", help="smaller, faster version")
-    r.set_defaults(func=_cmd_reproduce)
+    add_figures_arguments(sub.add_parser("figures", help="make the paper figures (PNG + PDF)"))
+
+    add_reproduce_arguments(sub.add_parser("reproduce",
+                                           help="all theory figures + checks, with a summary"))
     for leaf in _leaf_parsers(parser):
         add_threads_argument(leaf)
     return parser
-
-
-def _subparser_for(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
-    """The leaf sub-parser that produced ``args`` (for config-file re-parsing)."""
-    node = parser
-    for dest in ("command", "what"):
-        name = getattr(args, dest, None)
-        if name is None:
-            break
-        sub = next(a for a in node._actions if isinstance(a, argparse._SubParsersAction))
-        node = sub.choices[name]
-        if not any(isinstance(a, argparse._SubParsersAction) for a in node._actions):
-            break
-    return node
 
 
 class Terminated(KeyboardInterrupt):
@@ -207,11 +143,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        if getattr(args, "config", None):
-            leaf = _subparser_for(parser, args)
-            depth = 2 if getattr(args, "what", None) else 1
-            args = _apply_config(leaf, leaf.parse_args(argv[depth:]), argv[depth:])
-            args.func = func
         if not getattr(args, "threads_applied_by_command", False):
             from dynamics.threads import apply_threads
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dynamics.cli_common import _opt
+from dynamics.cli.common import _opt
+from dynamics.config import write_config
 from dynamics.errors import ConfigError, check_range
 from dynamics.resources import (
     PARAM_LIMIT,
-    T_END_LIMIT,
     check_memory,
     check_parameter,
     check_rate,
@@ -84,62 +84,13 @@ def _range(args, field: str, low: float, high: float) -> tuple[float, float]:
 
 
 def add_phase_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the ``simulate phase`` flags (kind, model, grid axes, output) to the sub-parser ``p``."""
+    """Add the ``simulate phase`` options (the fields of
+    :class:`~dynamics.theory.run_configs.PhaseRun`) to the sub-parser ``p``."""
+    from dynamics.config import add_schema_arguments
+    from dynamics.theory.run_configs import PhaseRun
+
     p.description = __doc__.split("\n\n")[0]
-    p.add_argument("--config", help="YAML/JSON file with option values")
-    p.add_argument("--kind", default="basin", choices=KINDS,
-                   help="basin: (p0, s0) grid; hyper: two hyper-parameters (default basin)")
-    lim = f"{PARAM_LIMIT:g}"
-    g = p.add_argument_group("model (fixed values; an axis of --kind hyper overrides them)")
-    g.add_argument("--alpha-p", dest="alpha_p", type=float, default=1.0,
-                   help=f"predictor rate in [{1 / PARAM_LIMIT:g}, {lim}] (default 1)")
-    g.add_argument("--eta", type=float, default=0.01,
-                   help=f"weight decay in [0, {lim}] (default 0.01)")
-    g.add_argument("--sigma2", type=float, default=0.0,
-                   help=f"augmentation variance in [0, {lim}] (default 0)")
-    g.add_argument("--tau", type=float, default=1.0,
-                   help=f"fixed tau in [0, {lim}] (without --beta; default 1)")
-    g.add_argument("--beta", type=float, default=None,
-                   help=f"EMA rate in (0, {lim}]: tau evolves by Eq. 13 from --tau0 (default 0)")
-    g.add_argument("--tau0", type=float, default=None,
-                   help="tau(0) with an EMA target (--beta or a beta axis; default 0)")
-    b = p.add_argument_group("--kind basin")
-    b.add_argument("--p0-range", dest="p0_range", type=float, nargs=2, default=[-1.0, 2.0],
-                   metavar=("MIN", "MAX"),
-                   help=f"p0 grid range, finite, within +-{P0_LIMIT:g} (default -1 2)")
-    b.add_argument("--s0-range", dest="s0_range", type=float, nargs=2, default=[0.0, 2.0],
-                   metavar=("MIN", "MAX"),
-                   help=f"s0 grid range, 0 <= MIN < MAX <= {P0_LIMIT**2:g} (default 0 2)")
-    b.add_argument("--grid", type=int, default=201,
-                   help="grid points per axis >= 2 (default 201; memory grows as grid^2)")
-    h = p.add_argument_group("--kind hyper")
-    h.add_argument("--x", nargs=4, default=["eta", "0", "0.4", "41"],
-                   metavar=("NAME", "MIN", "MAX", "N"), help="x axis (default eta 0 0.4 41)")
-    h.add_argument("--y", nargs=4, default=["alpha_p", "0.25", "4", "31"],
-                   metavar=("NAME", "MIN", "MAX", "N"), help="y axis (default alpha_p 0.25 4 31)")
-    h.add_argument("--n-modes", dest="n_modes", type=int, default=32,
-                   help="modes per grid cell >= 1 (default 32)")
-    h.add_argument("--init-scale", dest="init_scale", type=float, default=0.5,
-                   help="modes start at p0 ~ U(-a, a), s0 = p0^2 + U(0, a^2) (default a=0.5, "
-                        f"at most {P0_LIMIT / 10:g})")
-    h.add_argument("--seed", type=int, default=0, help="random seed >= 0 of the modes "
-                                                       "(default 0)")
-    c = p.add_argument_group("integration")
-    c.add_argument("--t-end", dest="t_end", type=float, default=None,
-                   help=f"final time in (0, {T_END_LIMIT:g}] (default: long enough for the "
-                        "slowest collapse, at most 20000)")
-    c.add_argument("--s-tol", dest="s_tol", type=float, default=1e-6,
-                   help="collapsed when the final s < s_tol (default 1e-6)")
-    c.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance in (0, 0.1] "
-                                                            "(default 1e-8)")
-    c.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance in (0, 1] "
-                                                             "(default 1e-10)")
-    c.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--out", default="phase.npz", help="data file .npz or .json (default "
-                                                      "phase.npz); the PNG/PDF go next to it")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress on stderr (default: a bar on a terminal, else a line "
-                        f"every {Progress.line_every_s:g} s with the fraction done and an ETA)")
+    add_schema_arguments(p, PhaseRun)
 
 
 def _validate_model(args, axes: tuple[str, ...]) -> bool:
@@ -193,7 +144,7 @@ def _phase_bytes(n: int) -> float:
     """Peak bytes of a diagram of ``n`` trajectories: the integrator's chunk plus two saved
     states per trajectory, which also covers the diagram's arrays, the saved copy and the
     picture (measured 0.5x-0.7x of this)."""
-    from dynamics.theory.phase import CHUNK
+    from dynamics.theory.phase_collapse import CHUNK
 
     return mode_batch_bytes(n, 2, working=CHUNK)
 
@@ -243,9 +194,12 @@ class Progress:
 
 def run_phase(args) -> int:
     """Check everything (inputs, memory, output place), then integrate, save and plot."""
+    from dynamics.cli.common import resolve_config
     from dynamics.plots.diagrams import plot_basin, plot_hyperparameter_diagram
     from dynamics.theory import phase
+    from dynamics.theory.run_configs import PhaseRun
 
+    run = resolve_config(PhaseRun, args)
     # Every option is checked, also those the other --kind does not use.
     xname, xlo, xhi, nx = _axis_spec(args.x, "x")
     yname, ylo, yhi, ny = _axis_spec(args.y, "y")
@@ -288,17 +242,18 @@ def run_phase(args) -> int:
     finally:
         progress.close()
     diagram.save(out)
+    saved = write_config(run, out, command="simulate phase")
     if args.kind == "basin":
         pics = plot_basin(diagram, out.with_suffix(".png"))
         unsettled = int(np.sum(~diagram.settled))
         print(f"phase basin: {n}x{n} grid, t_end={diagram.params['t_end']:g}: "
               f"{100 * diagram.fraction_collapsed:.1f}% collapsed, {unsettled} cell(s) not "
-              f"settled; wrote {out}, {pics[0]}")
+              f"settled; wrote {out}, {pics[0]}, {saved}")
         return 0
     pics = plot_hyperparameter_diagram(diagram, out.with_suffix(".png"))
     print(f"phase hyper: {yname} x {xname} = {ny}x{nx} cells, {args.n_modes} modes "
           f"each, t_end={diagram.t_end:g}: mean fraction collapsed "
-          f"{float(np.mean(diagram.fraction_collapsed)):.3f}; wrote {out}, {pics[0]}")
+          f"{float(np.mean(diagram.fraction_collapsed)):.3f}; wrote {out}, {pics[0]}, {saved}")
     return 0
 
 

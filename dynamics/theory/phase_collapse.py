@@ -1,0 +1,199 @@
+"""Collapse of decoupled eigenmodes (Eqs. 11-13; Tian, Chen & Ganguli, ICML 2021, Sec. 3.2-3.3):
+the simulation criterion and horizon, what the theory guarantees without integrating, and the
+batched integration to final states shared by the basin maps (:mod:`dynamics.theory.phase_basin`)
+and the hyper-parameter diagrams (:mod:`dynamics.theory.phase_diagram`).
+
+* :func:`predict_collapse` — what the theory *guarantees* about the fate of a mode, from
+  rigorous invariant regions (see below), without integrating;
+* :func:`default_t_end` — the automatic integration horizon;
+* :func:`final_states` — final (p, s, tau) of batched ``simulate_modes`` calls of up to
+  :data:`CHUNK` trajectories, with a ``progress`` callback; :func:`settled_mask`;
+* :func:`atomic_save` — how the diagrams are written.
+
+Collapse criterion (simulation)
+-------------------------------
+A mode is *collapsed* when its final ``s_j < s_tol`` (default ``S_TOL = 1e-6``); ``s_j`` is the
+eigenvalue of F = W X W^T, so this is literally "the mode carries no variance". Near the collapsed
+fixed point (0, 0) the linearisation of Eqs. 11-12 has eigenvalues -eta and -2 eta, so for
+eta > 0 a collapsing s_j decays like e^{-2 eta t} (after a transient that can pump p_j up to
+O(alpha_p tau s_0 / eta)). The automatic horizon :func:`default_t_end` is therefore
+
+    t_end = 200 + 2 ln(max(s_ref, 1) / s_tol) / (2 eta_min)   (capped at 20000),
+
+i.e. twice the time e^{-2 eta t} needs to shrink s_ref to s_tol, plus 200 time units for the O(1)
+transients; plus 10/beta_min in the EMA case (tau relaxes on the 1/beta time scale). For eta = 0
+there is no uniform rate (a mode below the parabola collapses at rate 2|Delta_j(p_inf)|, which
+vanishes as c_j -> 0-; exactly on the parabola with p_j < 0 the decay is algebraic), and
+``t_end = 2000`` is used. Every result also carries a ``settled`` mask: True where the final
+state is collapsed or within 0.1 % of the non-collapsed attractor p = p*_+(tau_final) (which is
+tau/(1+sigma2) for eta = 0). Cells near a basin boundary (the stable manifold of the saddle) may
+be unsettled at any finite ``t_end``; pass a larger ``t_end`` if ``settled`` is not all True.
+
+Theory certificates (used by :func:`predict_collapse`)
+------------------------------------------------------
+Let c = s - p^2/alpha_p. By Eq. 14, c(t) = c(0) e^{-2 eta t} keeps its sign. For fixed tau >= 0 and
+0 < eta <= tau^2/(4(1+sigma2)), on the line p = p*_- one has dp/dt < 0 where c < 0 and dp/dt > 0
+where c > 0 (Eq. 11 minus p*_- Delta(p*_-) = 0). Hence
+
+* {c <= 0, p < p*_-} is forward invariant and its only attractor is (0, 0): certain collapse;
+* {c >= 0, p > p*_-} is forward invariant and its only attractor is (p*_+, p*_+^2/alpha_p):
+  certain survival.
+
+The other two quadrants contain the stable manifold of the saddle (its tangent at the saddle has
+negative slope, i.e. it runs from {c > 0, p < p*_-} to {c < 0, p > p*_-}) and are undecided.
+For eta > tau^2/(4(1+sigma2)) every mode collapses (Obs. 5). For eta = 0 the outcome is exact from
+Eq. 14: collapse iff s_inf = s(0) + ((tau/(1+sigma2))^2 - p(0)^2)/alpha_p <= 0 or
+(p(0) <= 0 and c <= 0) (``closed_form.eta0_final_s``). s(0) = 0 always stays collapsed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dynamics.errors import check_choice, check_range
+from dynamics.io import save_arrays
+from dynamics.theory.closed_form import (
+    collapse_threshold,
+    eta0_final_s,
+    fixed_points,
+    invariant_c,
+)
+from dynamics.theory.modes import simulate_modes
+from dynamics.theory.phase_axes import _np
+
+S_TOL = 1e-6
+"""Default collapse tolerance on the final s_j (eigenvalue of F)."""
+
+SETTLE_RTOL = 1e-3
+"""Relative distance to p*_+ below which a non-collapsed mode counts as settled."""
+
+T_END_ETA0 = 2000.0
+"""Default horizon when every eta is zero (no uniform collapse rate exists then)."""
+
+T_END_MAX = 20000.0
+"""Cap of :func:`default_t_end` (pass ``t_end`` explicitly for eta below about 1e-3)."""
+
+
+def predict_collapse(p0, s0, *, tau=1.0, alpha_p=1.0, eta=0.0, sigma2=0.0) -> np.ndarray:
+    """What the theory guarantees about mode j at fixed tau: 1.0 (collapses, s_j -> 0),
+    0.0 (does not) or NaN (not decided without integrating). All inputs broadcast (numpy).
+
+    * s0 = 0: 1 (s = 0 is invariant, Eq. 12).
+    * eta > tau^2/(4(1+sigma2)): 1 (Obs. 5).
+    * eta = 0: exact, from the integral Eq. 14 (see the module docstring).
+    * 0 < eta <= threshold: 1 on {c <= 0, p < p*_-}, 0 on {c >= 0, p > p*_-} (rigorous forward-
+      invariant regions, module docstring), NaN elsewhere. On the parabola (c = 0) this is
+      :func:`dynamics.theory.closed_form.parabola_end_state` (NaN exactly at p = p*_-).
+    """
+    p0, s0, tau, alpha_p, eta, sigma2 = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (p0, s0, tau, alpha_p, eta, sigma2)))
+    check_range("tau", tau, low=0)
+    check_range("s0", s0, low=0)
+    c = invariant_c(p0, s0, alpha_p)
+    pm, _ = fixed_points(tau, sigma2, eta)
+    out = np.full(p0.shape, np.nan)
+    pos = eta > 0
+    with np.errstate(invalid="ignore"):
+        out = np.where(pos & (c <= 0) & (p0 < pm), 1.0, out)
+        out = np.where(pos & (c >= 0) & (p0 > pm), 0.0, out)
+    out = np.where(pos & (eta > collapse_threshold(tau, sigma2)), 1.0, out)
+    s_inf = eta0_final_s(p0, s0, tau, sigma2, alpha_p)
+    eta0_collapse = (s_inf <= 0) | ((p0 <= 0) & (c <= 0))
+    out = np.where(~pos, np.where(eta0_collapse, 1.0, 0.0), out)
+    return np.where(s0 == 0, 1.0, out)
+
+
+def default_t_end(eta, *, s_tol: float = S_TOL, s_ref: float = 1.0, beta=None) -> float:
+    """Integration horizon long enough for collapsing modes to reach s < s_tol.
+
+    ``t_end = 200 + 2 ln(max(s_ref, 1)/s_tol)/(2 eta_min)`` with eta_min the smallest positive
+    eta (collapse decays like e^{-2 eta t}), plus ``10/beta_min`` with EMA, capped at
+    :data:`T_END_MAX`; :data:`T_END_ETA0` (2000) when all eta are 0.
+    """
+    eta = np.asarray(eta, dtype=float)
+    pos = eta[eta > 0]
+    t = T_END_ETA0
+    if pos.size:
+        t_pos = 200.0 + 2.0 * math.log(max(float(s_ref), 1.0) / s_tol) / (2.0 * float(pos.min()))
+        t = t_pos if pos.size == eta.size else max(t, t_pos)
+    if beta is not None:
+        t += 10.0 / float(np.min(beta))
+    return float(min(t, T_END_MAX))
+
+
+# --------------------------------------------------------------------------------------------
+# Saving (through dynamics.io: temp file in the same folder + os.replace) and batched integration
+
+
+def atomic_save(arrays: dict[str, Any], meta: dict[str, Any], path) -> Path:
+    """Write ``arrays`` and ``meta`` atomically as ``.npz`` or ``.json`` (chosen by suffix) with
+    :func:`dynamics.io.save_arrays` (NaN/inf become ``null`` in JSON)."""
+    path = Path(path)
+    check_choice("path suffix", path.suffix.lower(), (".npz", ".json"))
+    return save_arrays(path, arrays, meta)
+
+
+def param_value(v):
+    """A saved parameter as read back: ``None`` for a missing value (None or NaN)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v
+
+
+def settled_mask(p, s, tau, eta, sigma2, collapsed, s_tol):
+    """True where a final state is collapsed or within :data:`SETTLE_RTOL` of p*_+(tau)."""
+    with np.errstate(invalid="ignore"):
+        p_target = fixed_points(tau, sigma2, eta)[1]
+        near = np.abs(p - p_target) <= SETTLE_RTOL * np.abs(p_target)
+        return collapsed | (near & (s >= s_tol))
+
+
+def _final_state(traj):
+    """Last finite state of every element (equals the state at t_end where status is 0)."""
+    last = traj.last_valid()
+    return last["p"], last["s"], last["tau"]
+
+
+CHUNK = 1 << 16
+"""Trajectories per ``simulate_modes`` call in :func:`final_states` (so in
+:func:`~dynamics.theory.phase_basin.basin_grid` and
+:func:`~dynamics.theory.phase_diagram.hyperparameter_diagram`): bounds the integrator's working
+memory and sets how often ``progress`` is called (each element keeps its own step control, so
+chunking does not change the result)."""
+
+
+def final_states(inputs: dict[str, Any], *, t_end, rtol, atol, device, progress):
+    """Final (p, s, tau) and status of :func:`simulate_modes` over the broadcast shape of
+    ``inputs`` (p0, s0, alpha_p, eta, sigma2, tau0, beta; None = absent), :data:`CHUNK`
+    trajectories at a time. ``progress(done, total)`` is called before the first chunk and
+    after every chunk."""
+    given = {k: _np(v).astype(float) for k, v in inputs.items() if v is not None}
+    shape = np.broadcast_shapes(*(a.shape for a in given.values()))
+    total = math.prod(shape)
+    if progress is not None:
+        progress(0, total)
+    if total <= CHUNK:
+        chunks = [given]
+    else:
+        flat = {k: np.broadcast_to(a, shape).reshape(-1) for k, a in given.items()}
+        chunks = ({k: a[i:i + CHUNK].copy() for k, a in flat.items()}
+                  for i in range(0, total, CHUNK))
+    parts, done = [], 0
+    for chunk in chunks:
+        p0, s0, beta = chunk.pop("p0"), chunk.pop("s0"), chunk.pop("beta", None)
+        if device is not None:
+            p0, s0 = (torch.as_tensor(a, dtype=torch.float64, device=device) for a in (p0, s0))
+        traj = simulate_modes(p0, s0, **chunk, beta=beta, t_end=t_end, n_save=2, rtol=rtol,
+                              atol=atol).to_numpy()
+        parts.append((*_final_state(traj), _np(traj.status)))
+        done += int(np.size(parts[-1][3]))
+        if progress is not None:
+            progress(done, total)
+    if len(parts) == 1:
+        return tuple(np.asarray(a).reshape(shape) for a in parts[0])
+    return tuple(np.concatenate([part[i] for part in parts]).reshape(shape) for i in range(4))

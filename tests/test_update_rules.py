@@ -1,0 +1,111 @@
+"""The predictor update-rule interface is one set of objects for the ODE, the SGD simulation of
+the linear model and training (no string switches, one SGD loop)."""
+
+import numpy as np
+import pytest
+import torch
+
+from dynamics.errors import ConfigError
+from dynamics.predictors import update_rules as UR
+from dynamics.theory.data_models import AdditiveGaussian
+from dynamics.theory.directpred_linear import simulate_directpred_linear
+from dynamics.theory.matrix_flow import PREDICTORS, MatrixFlowConfig, flow_rhs, simulate_matrix
+from dynamics.theory.sgd import simulate_sgd
+from dynamics.train.models import build_predictor
+from dynamics.train.models.predictor_registry import PREDICTOR_KINDS_REGISTRY, predictor_config
+
+RUN = dict(lr=0.02, batch_size=32, t_end=1.0, n_save=6, seed=4)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(3, 5)) * 0.4, AdditiveGaussian.isotropic(5, 0.3)
+
+
+def test_flow_choices_come_from_the_rules():
+    assert PREDICTORS == tuple(k for k, r in UR.UPDATE_RULES.items() if r.has_flow)
+    assert "spectral" in UR.UPDATE_RULES and "spectral" not in PREDICTORS
+
+
+@pytest.mark.parametrize("kind", list(PREDICTOR_KINDS_REGISTRY))
+def test_training_predictor_names_its_rule(kind):
+    spec = PREDICTOR_KINDS_REGISTRY[kind]
+    module = build_predictor({"kind": kind}, 4)
+    assert module.update_rule == spec.update_rule
+    rule = spec.linear_rule(predictor_config({"kind": kind}), 4)
+    assert rule.name == spec.update_rule
+    if spec.update_rule == "spectral":  # the same rule and options as the training predictor
+        state = module._state
+        assert rule.state.rule.name == state.rule.name
+        assert rule.state.rule_kwargs == state.rule_kwargs
+        assert (rule.state.rho, rule.state.freq) == (state.rho, state.freq)
+
+
+def test_training_symmetric_step_is_the_rule(setup):
+    module = build_predictor({"kind": "symmetric"}, 3)
+    with torch.no_grad():
+        module.linear.weight.add_(torch.arange(9.0).reshape(3, 3))
+    w = module.linear.weight.detach().clone()
+    module.after_optimizer_step(0)
+    assert torch.equal(module.linear.weight, UR.SYMMETRIC_RULE.after_step(w))
+
+
+def test_kind_rule_drives_the_linear_simulation(setup):
+    """A training config's predictor simulated on the linear model gives the same trajectory
+    as the theory's own variant (symmetric) and as simulate_directpred_linear (directpred)."""
+    W0, data = setup
+    cfg = MatrixFlowConfig(alpha_p=1.5, beta=0.5, eta=0.01, predictor="symmetric")
+    spec = PREDICTOR_KINDS_REGISTRY["symmetric"]
+    a = simulate_sgd(W0, data, cfg, rule=spec.linear_rule(predictor_config({"kind":
+                                                                             "symmetric"}), 3),
+                     **RUN)
+    b = simulate_sgd(W0, data, cfg, **RUN)
+    assert np.array_equal(a.Wp, b.Wp) and np.array_equal(a.W, b.W)
+
+    dp = predictor_config({"kind": "directpred", "form": "paper", "freq": 2})
+    spec = PREDICTOR_KINDS_REGISTRY["directpred"]
+    c = simulate_sgd(W0, data, MatrixFlowConfig(predictor="spectral", eta=0.01),
+                     rule=spec.linear_rule(dp, 3), Wa0=W0, **RUN)
+    d = simulate_directpred_linear(W0, data, MatrixFlowConfig(eta=0.01), rule="directpred_paper",
+                                   rule_kwargs={"eps": dp.eps}, freq=2, Wa0=W0, **RUN)
+    assert np.array_equal(c.Wp, d.Wp)
+    assert np.array_equal(c.meta["F_hat"], d.meta["F_hat"], equal_nan=True)
+    assert d.config.predictor == "spectral" and np.isnan(d.invariant_residual()).all()
+
+
+def test_spectral_rule_refused_where_it_has_no_meaning(setup):
+    W0, data = setup
+    cfg = MatrixFlowConfig(predictor="spectral")
+    with pytest.raises(ConfigError, match="^predictor: .*continuous-time flow"):
+        simulate_matrix(W0, data.X, data.Xprime, cfg)
+    with pytest.raises(ConfigError, match="^predictor: .*keeps state"):
+        simulate_sgd(W0, data, cfg, **RUN)
+    with pytest.raises(ConfigError, match="^predictor: must be one of"):
+        MatrixFlowConfig(predictor="nope")
+
+
+class FrozenRule(UR.UpdateRule):
+    """Toy rule: Wp never moves (but is used as given)."""
+
+    name = "frozen"
+    doc = "Wp fixed at its initial value"
+    learned = False
+    theorem1 = False
+
+    def flow(self, dWp):
+        return 0 * dWp
+
+
+def test_toy_rule_reaches_ode_and_sgd(setup, monkeypatch):
+    W0, data = setup
+    monkeypatch.setitem(UR.UPDATE_RULES, "frozen", FrozenRule())
+    monkeypatch.setattr("dynamics.theory.matrix_flow.PREDICTORS", UR.flow_rules())
+    Wp0 = np.diag([0.5, 1.0, 1.5])
+    cfg = MatrixFlowConfig(predictor="frozen", eta=0.01)
+    ode = simulate_matrix(W0, data.X, data.Xprime, cfg, Wp0=Wp0, t_end=1.0, n_save=5)
+    sgd = simulate_sgd(W0, data, cfg, Wp0=Wp0, **RUN)
+    assert np.array_equal(ode.Wp[-1], Wp0) and np.array_equal(sgd.Wp[-1], Wp0)
+    assert not np.allclose(ode.W[-1], W0)
+    dW, dWp, _ = flow_rhs(W0, Wp0, W0, data.X, data.Xprime, cfg)
+    assert np.array_equal(dWp, np.zeros((3, 3)))
