@@ -26,7 +26,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +37,17 @@ _NOT_OPTIONS = ("config", "overrides")
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = None,
-           choices: Sequence[Any] | None = None, factory: Any = None,
+           choices: Sequence[Any] | Callable[[], Sequence[Any]] | None = None,
+           factory: Any = None,
            negate: str | None = None) -> Any:
     """A schema field with its help text. ``flag`` overrides the command-line flag (default
-    ``--`` + name with dashes), ``choices`` restricts the values (checked by :func:`load_typed`),
+    ``--`` + name with dashes), ``choices`` restricts the values (checked by :func:`load_typed`;
+    a callable is asked at check time, so entries registered later are allowed),
     ``factory`` builds a mutable default (lists), ``negate`` adds a ``--no-...`` style flag
     that sets a boolean field to False (e.g. ``stop_grad`` / ``--no-stop-grad``)."""
-    meta = {"help": help, "flag": flag, "choices": tuple(choices) if choices else None,
-            "negate": negate}
+    if choices is not None and not callable(choices):
+        choices = tuple(choices)
+    meta = {"help": help, "flag": flag, "choices": choices or None, "negate": negate}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -117,9 +120,14 @@ def _check_keys(schema: type, layer: Mapping[str, Any], parent: str = "") -> Non
             _check_keys(sub, value, dotted + ".")
 
 
+def _choices(f: dataclasses.Field) -> tuple | None:
+    choices = f.metadata.get("choices")
+    return tuple(choices()) if callable(choices) else choices
+
+
 def _check_choices(cfg: Any) -> None:
     for f in dataclasses.fields(cfg):
-        choices = f.metadata.get("choices")
+        choices = _choices(f)
         value = getattr(cfg, f.name)
         if choices and value not in choices:
             raise ConfigError(f.name, f"must be one of {', '.join(map(str, choices))}; "
@@ -245,7 +253,7 @@ def add_schema_arguments(parser: argparse.ArgumentParser, schema: type, *,
         if is_list:
             kwargs["nargs"] = "+"
         if meta.get("choices"):  # checked by load_typed, with the same one-line error as files
-            kwargs["metavar"] = "{" + ",".join(map(str, meta["choices"])) + "}"
+            kwargs["metavar"] = "{" + ",".join(map(str, _choices(f))) + "}"
         parser.add_argument(_flag(f), **kwargs)
 
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from dynamics.errors import ConfigError
+from dynamics.losses import LOSSES
 from dynamics.metrics.alignment_uniformity import alignment, uniformity
 from dynamics.theory.data_models import AdditiveGaussian
 from dynamics.theory.matrix_flow import MatrixFlowConfig
 from dynamics.theory.sgd import simulate_sgd
-from dynamics.losses import LOSSES
 from dynamics.train.config import PREDICTOR_KINDS, TrainConfig, validate
 from dynamics.train.methods import METHODS, align_uniform_loss, build_method
 from dynamics.train.models.predictor_registry import get_kind, predictor_config
@@ -80,7 +80,9 @@ def train(method, steps=3, lr_scale=1.0, data=None):
 def _combinations():
     """Every (method, predictor kind, loss, stop_grad) the config validates."""
     for name, kind, loss, sg in itertools.product(
-            METHODS, PREDICTOR_KINDS, LOSSES.names(family="regression") + LOSSES.names(family="contrastive"), (True, False)):
+            METHODS, PREDICTOR_KINDS,
+            LOSSES.names(family="regression") + LOSSES.names(family="contrastive"),
+            (True, False)):
         ema = 0.0 if not sg and name == "byol" else None  # stop_grad=False needs ema 0
         cfg = tiny_cfg(name, kind, loss, stop_grad=sg, ema=ema)
         if name == "simclr" and not sg:

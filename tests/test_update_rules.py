@@ -100,7 +100,6 @@ class FrozenRule(UR.UpdateRule):
 def test_toy_rule_reaches_ode_and_sgd(setup, monkeypatch):
     W0, data = setup
     monkeypatch.setitem(UR.UPDATE_RULES, "frozen", FrozenRule())
-    monkeypatch.setattr("dynamics.theory.matrix_flow.PREDICTORS", UR.flow_rules())
     Wp0 = np.diag([0.5, 1.0, 1.5])
     cfg = MatrixFlowConfig(predictor="frozen", eta=0.01)
     ode = simulate_matrix(W0, data.X, data.Xprime, cfg, Wp0=Wp0, t_end=1.0, n_save=5)
@@ -109,3 +108,14 @@ def test_toy_rule_reaches_ode_and_sgd(setup, monkeypatch):
     assert not np.allclose(ode.W[-1], W0)
     dW, dWp, _ = flow_rhs(W0, Wp0, W0, data.X, data.Xprime, cfg)
     assert np.array_equal(dWp, np.zeros((3, 3)))
+
+
+def test_toy_rule_reaches_the_cli(tmp_path, monkeypatch, capsys):
+    from dynamics.cli import main
+
+    monkeypatch.setitem(UR.UPDATE_RULES, "frozen", FrozenRule())
+    out = tmp_path / "m.npz"
+    assert main(["simulate", "matrix", "--n1", "4", "--t-end", "1", "predictor=frozen",
+                 "--predictor-init", "identity", "--out", str(out)]) == 0
+    assert "predictor=frozen" in capsys.readouterr().out
+    assert "predictor: frozen" in (tmp_path / "m.config.yaml").read_text()

@@ -37,7 +37,7 @@ class HLTMGridRun:
                                "size (the paper's code: 64000)")
     loss: str = option("nce", "nce: the official code's -P(positive) on batch-mean MSEs; "
                               "subtract: pos - neg; infonce: in-batch InfoNCE",
-                       choices=loss_options())
+                       choices=loss_options)
     tau: float = option(0.1, "temperature > 0 (the code's default 0.01 saturates)")
     lr: float = option(0.1, "SGD rate > 0")
     batch_size: int = option(128, "batch size")

@@ -26,7 +26,8 @@ from dynamics.errors import ConfigError, check_choice, check_psd, check_range, c
 from dynamics.predictors.update_rules import UPDATE_RULES, flow_rules
 from dynamics.theory.integrate import solve_ivp_guarded
 
-#: Predictor variants of the flow: the update rules with a continuous-time flow.
+#: Predictor variants of the flow (the update rules with a continuous-time flow, at import;
+#: :func:`~dynamics.predictors.update_rules.flow_rules` gives the live list).
 PREDICTORS = flow_rules()
 TARGETS = ("ema", "simsiam")
 METHODS = ("RK45", "DOP853", "Radau", "BDF", "LSODA", "RK23")
@@ -131,8 +132,9 @@ class MatrixFlowConfig:
 
 def flow_rule(cfg: MatrixFlowConfig):
     """The update rule of ``cfg.predictor``; ConfigError if it has no continuous-time flow."""
-    if cfg.predictor not in PREDICTORS:
-        raise ConfigError("predictor", f"must be one of {', '.join(PREDICTORS)} for the "
+    allowed = flow_rules()  # live: rules registered at run time count
+    if cfg.predictor not in allowed:
+        raise ConfigError("predictor", f"must be one of {', '.join(allowed)} for the "
                                        f"continuous-time flow, got {cfg.predictor!r} (the "
                                        "SGD simulation takes it)")
     return UPDATE_RULES[cfg.predictor]

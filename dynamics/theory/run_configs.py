@@ -89,7 +89,7 @@ class MatrixRun:
     beta: float = option(0.5, "EMA rate beta")
     eta: float = option(0.01, "weight decay eta")
     predictor: str = option("learned", "how Wp evolves (an update rule with a flow)",
-                            choices=flow_rules())
+                            choices=flow_rules)
     target: str = option("ema", "ema (Eq. 4) or simsiam (Wa = W)", choices=("ema", "simsiam"))
     stop_grad: bool = option(True, "let the gradient flow through the target with "
                                    "--no-stop-grad (Theorem 2; needs target simsiam)",

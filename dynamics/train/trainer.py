@@ -242,13 +242,18 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
 def check_data_source(cfg: TrainConfig) -> None:
     """Before any work: a ``data.root`` that does not exist is one line (a torchvision set
-    with ``data.download=true`` creates its root)."""
+    with ``data.download=true`` creates its root). What a data set reads comes from its
+    registry tags (``files``, ``needs_root``)."""
+    from dynamics.train.data.datasets import DATASETS
+
     d = cfg.data
-    if d.root is None or d.dataset in ("digits", "synthetic"):
+    tags = DATASETS.entry(d.dataset).tags
+    if d.root is None or not tags.get("files", True):
         return
     root = Path(d.root).expanduser()
-    if not root.exists() and not (d.download and d.dataset != "folder"):
-        hint = ("an image folder or a .tar/.tar.gz of class folders" if d.dataset == "folder"
+    downloads = d.download and not tags.get("needs_root")
+    if not root.exists() and not downloads:
+        hint = ("an image folder or a .tar/.tar.gz of class folders" if tags.get("needs_root")
                 else "a folder holding the torchvision files, or set data.download=true")
         raise ConfigError("data.root", f"{root} does not exist; give {hint}")
 

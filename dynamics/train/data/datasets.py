@@ -319,24 +319,11 @@ def load_synthetic(model: str | Any = "additive", dim: int = 8, sigma2: float = 
 
 
 # --------------------------------------------------------------------------- registry
-#: Data sets by ``data.dataset``: ``load(**kwargs)`` -> ImageDataset / SyntheticViews. Tags:
-#: ``files`` -- reads ``data.root`` (False: built in, needs no files), ``needs_root`` --
-#: ``data.root`` is required, ``theory`` -- views of the linear theory's data model (goes with
-#: the ``linear`` encoder), ``labels`` -- has class labels (kNN / linear probes).
+#: Data sets by ``data.dataset``: ``load(**kwargs)`` -> ImageDataset / SyntheticViews, tagged
+#: as described in :mod:`dynamics.train.data.run_sets`.
 DATASETS = Registry("dataset", field="data.dataset")
-DATASETS.register("cifar10", load_cifar10, source="Krizhevsky 2009 (torchvision)", files=True,
-                  needs_root=False, theory=False, labels=True)
-DATASETS.register("cifar100", load_cifar100, source="Krizhevsky 2009 (torchvision)", files=True,
-                  needs_root=False, theory=False, labels=True)
-DATASETS.register("stl10", load_stl10, source="Coates et al. 2011 (torchvision)", files=True,
-                  needs_root=False, theory=False, labels=True)
-DATASETS.register("folder", load_folder, doc="class folders of images (or a .tar/.tar.gz)",
-                  files=True, needs_root=True, theory=False, labels=True)
-DATASETS.register("digits", load_digits, source="scikit-learn digits (8x8)", files=False,
-                  needs_root=False, theory=False, labels=True)
-DATASETS.register("synthetic", load_synthetic, doc="views of the linear theory's data model",
-                  source="Tian, Chen & Ganguli 2021, Sec. 3", files=False, needs_root=False,
-                  theory=True, labels=False)
+# the built-in entries register in dynamics.train.data.run_sets (imported by the package), with
+# the tags that say how a run uses them
 
 
 def load_dataset(name: str, **kwargs) -> ImageDataset | SyntheticViews:

@@ -134,8 +134,11 @@ class LoaderSource:
 
 
 def make_source(cfg: TrainConfig, data, device, dist: DistContext):
-    """The batch source for ``cfg``: synthetic, on-device or the DataLoader fallback."""
-    if cfg.data.dataset == "synthetic":
+    """The batch source for ``cfg``: sampled views (a data set with a ``views`` tag, e.g.
+    synthetic), on-device augmentation or the DataLoader fallback."""
+    from dynamics.train.data.datasets import DATASETS
+
+    if "views" in DATASETS.entry(cfg.data.dataset).tags:
         return SyntheticSource(data.pretrain, cfg, device, dist)
     if cfg.data.on_device:
         return DeviceSource(data.pretrain, data.recipe, cfg, device, dist)

@@ -1,5 +1,9 @@
 """Networks of the training engine: encoders (:data:`ENCODERS`), the projector head and the
-predictor modules (:data:`PREDICTORS`)."""
+predictor modules (:data:`PREDICTORS`). Every module of this package is imported, so a new
+encoder or predictor kind is one new file here that registers itself."""
+
+import importlib as _importlib
+import pkgutil as _pkgutil
 
 from dynamics.train.models import predictor_kinds  # noqa: F401 - registers the built-in kinds
 from dynamics.train.models.encoders import ENCODERS, ConvNet, build_encoder
@@ -30,3 +34,6 @@ __all__ = [
     "mlp_head",
     "projector_out_dim",
 ]
+
+for _mod in _pkgutil.iter_modules(__path__):  # every file registers its encoders / kinds
+    _importlib.import_module(f"{__name__}.{_mod.name}")

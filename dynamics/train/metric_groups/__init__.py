@@ -12,7 +12,9 @@ Each is registered with the ``keys`` it writes (docs and report columns read the
     def my_group(ctx): return {"my/value": ...}, {}
 
 The metric functions themselves live in :mod:`dynamics.metrics` (with their known values);
-this module only decides what a training row contains. Values that are undefined (no linear
+this package only decides what a training row contains. The built-in groups (F, predictor,
+collapse, views) are in :mod:`.builtin`; every module of this package is imported, so a new
+group is one new file here with one decorated function. Values that are undefined (no linear
 predictor, non-finite input, a failed eigensolver) are None (``null``).
 """
 
@@ -26,15 +28,6 @@ from typing import Any
 import torch
 
 from dynamics.errors import ConfigError
-from dynamics.metrics import (
-    alignment,
-    directpred_summary,
-    normalized_std,
-    predictor_eigenspace_alignment,
-    rankme,
-    uniformity,
-)
-from dynamics.metrics._common import sym_eigh
 from dynamics.registry import Registry
 
 #: Eigenvalues listed at each end of a spectrum in a metrics row.
@@ -120,81 +113,6 @@ class RowContext:
         return self._buffers()
 
 
-@TRAIN_METRICS.register("F", doc="spectrum of the running correlation F (Eq. 19)",
-                        keys=("F/top", "F/bottom", "F/trace", "F/n_modes"),
-                        spectra=("F_source", "F_eigs"))
-def f_spectrum(ctx: RowContext) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Top/bottom eigenvalues, trace and number of non-null modes of F."""
-    s = ctx.s
-    row: dict[str, Any] = {}
-    row["F/top"], row["F/bottom"] = head_tail(s)
-    row["F/trace"] = None if s is None else float(s.sum())
-    row["F/n_modes"] = (None if s is None or not bool(s[0] > 0)
-                        else int((s > NULL_TOL * s[0]).sum()))
-    spectra = {"F_source": ctx.F_and_source[1], "F_eigs": None if s is None else s.tolist()}
-    return row, spectra
-
-
-@TRAIN_METRICS.register("predictor", doc="eigenvalues of Wp and its alignment with F "
-                        "(Fig. 2; predictions 13, 14, 16)",
-                        keys=("predictor/eig_top", "predictor/eig_bottom",
-                              "predictor/eig_imag_max",
-                              *(f"predictor/{k}" for k in PREDICTOR_KEYS)),
-                        spectra=("predictor_eigs_real", "predictor_eigs_imag", "alignment_cos",
-                                 "rayleigh_p"))
-def predictor_group(ctx: RowContext) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Wp's spectrum and :func:`~dynamics.metrics.directpred_summary` against F."""
-    F, wp, eig = ctx.F, ctx.Wp, ctx.Wp_eigs
-    ok = finite(wp) and ctx.s is not None and wp.shape == F.shape
-    row: dict[str, Any] = {}
-    row["predictor/eig_top"], row["predictor/eig_bottom"] = head_tail(
-        None if eig is None else eig.real)
-    row["predictor/eig_imag_max"] = None if eig is None else float(eig.imag.abs().max())
-    summ = safe(directpred_summary, wp, F, NULL_TOL) if ok else None
-    for k in PREDICTOR_KEYS:
-        row[f"predictor/{k}"] = None if summ is None else summ[k]
-    spectra: dict[str, Any] = {}
-    if eig is not None:
-        spectra["predictor_eigs_real"] = eig.real.tolist()
-        spectra["predictor_eigs_imag"] = eig.imag.tolist()
-    if ok:
-        cos = safe(predictor_eigenspace_alignment, wp, F)
-        spectra["alignment_cos"] = None if cos is None else cos.tolist()
-        if finite(F):
-            u = sym_eigh(F)[1]
-            spectra["rayleigh_p"] = ((u * (wp @ u)).sum(0)).tolist()
-    return row, spectra
-
-
-@TRAIN_METRICS.register("collapse", doc="collapse signals of the recent outputs",
-                        keys=("collapse/z_std", "collapse/z_std_ref", "collapse/rankme_z",
-                              "collapse/rankme_h", "collapse/samples"))
-def collapse_group(ctx: RowContext) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Normalised std and RankMe of the projector (z) and backbone (h) outputs."""
-    bufs = ctx.buffers
-    if bufs is None:
-        return {"collapse/z_std": None, "collapse/z_std_ref": None, "collapse/rankme_z": None,
-                "collapse/rankme_h": None, "collapse/samples": 0}, {}
-    z1, z2, h = bufs
-    z = torch.cat([z1, z2])
-    return {"collapse/z_std": safe(normalized_std, z),
-            "collapse/z_std_ref": 1.0 / math.sqrt(z.shape[1]),
-            "collapse/rankme_z": safe(rankme, z), "collapse/rankme_h": safe(rankme, h),
-            "collapse/samples": int(z.shape[0])}, {}
-
-
-@TRAIN_METRICS.register("views", doc="Wang-Isola alignment and uniformity of the two views",
-                        keys=("views/alignment", "views/uniformity"))
-def views_group(ctx: RowContext) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Alignment (alpha 2) of the normalised views; uniformity (t 2) of view 1."""
-    bufs = ctx.buffers
-    if bufs is None:
-        return {"views/alignment": None, "views/uniformity": None}, {}
-    z1, z2, _ = bufs
-    return {"views/alignment": safe(alignment, z1, z2, normalize=True),
-            "views/uniformity": safe(uniformity, z1, normalize=True)}, {}
-
-
 def metrics_table() -> str:
     """A Markdown table of the metric groups and the columns they write (for docs)."""
     rows = ["| group | what | columns |", "| --- | --- | --- |"]
@@ -202,3 +120,16 @@ def metrics_table() -> str:
         rows.append(f"| `{e.name}` | {e.doc} | "
                     f"{', '.join(f'`{k}`' for k in e.tags.get('keys', ()))} |")
     return "\n".join(rows) + "\n"
+
+
+def _load_groups() -> None:
+    """Import every module of this package (each registers its groups; built-ins first)."""
+    import importlib
+    import pkgutil
+
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__))
+    for name in ["builtin", *(n for n in names if n != "builtin")]:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+_load_groups()
