@@ -1,26 +1,15 @@
-"""One-command reproduction: every registered paper figure plus headline checks of the theory.
+"""One-command reproduction: every registered paper figure, every prediction that runs at the
+chosen verification tier, and the HLTM grid, in one summary.
 
 :func:`run_reproduce` makes all figures of :data:`dynamics.plots.FIGURES` into
-``out_dir/figures/`` and runs a handful of quantitative checks, each a fresh simulation whose
-measured value is compared with what the paper's theory says:
-
-* ``theorem1_invariant`` — Theorem 1: along a random full-matrix EMA trajectory (learned
-  non-symmetric predictor, random non-isotropic X and X', alpha_p != 1, eta > 0),
-  W W^T - Wp^T Wp / alpha_p - e^{-2 eta t} C stays 0 (relative residual, integrator accuracy).
-* ``collapse_threshold`` — Obs. #5 / Eq. 16: modes started on the invariant parabola at fixed
-  tau survive iff p0 > p*_- when eta is 5% below tau^2/(4(1+sigma2)) (ending at p*_+), and all
-  collapse when eta is 5% above it (one batched ``simulate_modes`` call).
-* ``no_predictor_collapse`` — Remark after Theorem 2: without a predictor (Wp = I, Wa = W,
-  stop-grad), ||W(T)|| / ||W(0)|| -> 0 and stays below Lemma 2's bound.
-* ``no_stopgrad_collapse`` — Theorem 2: without stop-gradient (learned predictor), W -> 0.
-* ``sgd_vs_ode`` — Sec. 1.3 mapping: minibatch SGD with sampled data
-  (:func:`dynamics.theory.sgd.simulate_sgd`, :class:`AdditiveGaussian`) follows the ODE
-  (:func:`simulate_matrix`): max over time of ||F_sgd - F_ode||_F / ||F_ode||_F.
-* ``batched_vs_scipy`` — the batched torch integrator (``simulate_modes``) against
-  ``scipy.integrate.solve_ivp`` on Eqs. 11-13 (``modes.mode_rhs``) for a few modes.
-
-Every number written is computed in the run. Results go to ``out_dir/summary.json`` and
-``out_dir/summary.md`` (both written atomically).
+``out_dir/figures/``, then runs ``ssl-dynamics verify`` (:func:`dynamics.predictions.runner
+.verify`) at ``verify_tier`` (default ``smoke``: every simulation prediction of the theory and
+the fast training ones; ``cpu`` adds the real-image training predictions, given
+``data_root``) into ``out_dir/verify/`` (report.md, report.json, one figure per prediction;
+training runs in ``out_dir/verify_runs/``, reused by a rerun), and the HLTM grid of Tian, Yu,
+Chen & Ganguli 2020. The predictions that ran are the summary's ``checks`` (id, claim,
+measured, rule, passed). Results go to ``out_dir/summary.json`` and ``out_dir/summary.md``
+(both written atomically); every number is computed in the run.
 """
 
 from __future__ import annotations
@@ -38,202 +27,6 @@ import numpy as np
 
 from dynamics.config import option
 from dynamics.io import atomic_write_text, jsonable
-
-# --------------------------------------------------------------------------------------------
-# Checks
-
-
-def _check(name: str, description: str, measured: float, threshold: float, passed: bool,
-           **details: Any) -> dict[str, Any]:
-    return {"name": name, "description": description, "measured": float(measured),
-            "threshold": float(threshold), "passed": bool(passed), "details": details}
-
-
-def _random_psd(rng: np.random.Generator, n: int, scale: float, floor: float) -> np.ndarray:
-    A = rng.standard_normal((n, n))
-    return scale * A @ A.T / n + floor * np.eye(n)
-
-
-def check_theorem1(quick: bool) -> dict[str, Any]:
-    from dynamics.theory.matrix_flow import MatrixFlowConfig, simulate_matrix
-
-    rng = np.random.default_rng(11)
-    n2, n1 = 4, 5
-    X = _random_psd(rng, n1, 1.0, 0.3)
-    Xp = _random_psd(rng, n1, 0.3, 0.05)
-    W0 = rng.standard_normal((n2, n1)) / np.sqrt(n1)
-    Wp0 = rng.standard_normal((n2, n2)) / np.sqrt(n2)
-    cfg = MatrixFlowConfig(alpha_p=2.0, beta=0.5, eta=0.05, predictor="learned", target="ema")
-    t_end = 10.0 if quick else 30.0
-    tr = simulate_matrix(W0, X, Xp, cfg, Wp0=Wp0, Wa0=np.zeros((n2, n1)), t_end=t_end,
-                         n_save=101)
-    res = float(np.nanmax(tr.invariant_residual()))
-    thr = 1e-8
-    return _check("theorem1_invariant",
-                  "Theorem 1: max_t |W W^T - Wp^T Wp/alpha_p - e^{-2 eta t} C| (relative), "
-                  "full-matrix EMA flow, learned predictor, random X, X'",
-                  res, thr, tr.ok and res < thr, status=tr.status, n1=n1, n2=n2,
-                  alpha_p=cfg.alpha_p, beta=cfg.beta, eta=cfg.eta, t_end=t_end,
-                  C0_norm=float(np.linalg.norm(tr.invariant_C0())))
-
-
-def check_collapse_threshold(quick: bool) -> dict[str, Any]:
-    from dynamics.theory.closed_form import collapse_threshold, fixed_points
-    from dynamics.theory.modes import simulate_modes
-
-    tau, sigma2, alpha_p = 1.0, 0.2, 1.0
-    eta_c = float(collapse_threshold(tau, sigma2))
-    etas = np.array([0.95 * eta_c, 1.05 * eta_c])
-    p0 = np.linspace(0.01, 1.0, 40 if quick else 120)
-    tr = simulate_modes(p0[None, :], p0[None, :] ** 2 / alpha_p, alpha_p=alpha_p,
-                        eta=etas[:, None], sigma2=sigma2, tau0=tau, beta=None,
-                        t_end=600.0, n_save=2)
-    p_end, s_end = tr.p[-1], tr.s[-1]
-    pm, pp = (float(v) for v in fixed_points(tau, sigma2, etas[0]))
-    clear = np.abs(p0 - pm) > 0.01  # starts right at the unstable point may not have left yet
-    survive_below = s_end[0] >= 1e-6
-    predicted = p0 > pm
-    agree = float(np.mean(survive_below[clear] == predicted[clear]))
-    p_err = float(np.max(np.abs(p_end[0][survive_below] - pp))) if survive_below.any() else 0.0
-    max_s_above = float(np.max(s_end[1]))
-    passed = tr.ok and agree == 1.0 and p_err < 1e-4 and max_s_above < 1e-6
-    return _check("collapse_threshold",
-                  "Eq. 16 / Obs. #5 on the parabola at fixed tau: eta = 0.95 eta_c -> survive iff "
-                  "p0 > p*_- (agreement fraction measured); eta = 1.05 eta_c -> all collapse",
-                  agree, 1.0, passed, eta_c=eta_c, eta_below=float(etas[0]),
-                  eta_above=float(etas[1]), p_minus=pm, p_plus=pp, tau=tau, sigma2=sigma2,
-                  survive_fraction_below=float(survive_below.mean()),
-                  survivor_p_max_err=p_err, max_final_s_above=max_s_above,
-                  n_modes=int(p0.size), status=tr.status_text())
-
-
-def _collapse_run(cfg_kwargs: dict, quick: bool, seed: int):
-    from dynamics.theory.matrix_flow import MatrixFlowConfig, simulate_matrix
-
-    rng = np.random.default_rng(seed)
-    n2, n1 = 4, 5
-    sigma2 = 0.3
-    X, Xp = np.eye(n1), sigma2 * np.eye(n1)
-    W0 = rng.standard_normal((n2, n1)) / np.sqrt(n1)
-    Wp0 = np.eye(n2) + 0.3 * rng.standard_normal((n2, n2)) / np.sqrt(n2)
-    cfg = MatrixFlowConfig(**cfg_kwargs)
-    t_end = 30.0 if quick else 60.0
-    tr = simulate_matrix(W0, X, Xp, cfg, Wp0=Wp0, t_end=t_end, n_save=121)
-    return tr, sigma2, t_end
-
-
-def check_no_predictor(quick: bool) -> dict[str, Any]:
-    from dynamics.theory.matrix_flow import lemma2_bound
-
-    tr, sigma2, t_end = _collapse_run({"predictor": "identity", "target": "simsiam",
-                                       "eta": 0.0}, quick, seed=12)
-    norm = tr.W_norm()
-    ratio = float(norm[-1] / norm[0])
-    _, lemma2 = lemma2_bound(tr)
-    within = bool(np.all(norm <= lemma2 * (1 + 1e-6) + 1e-12))
-    thr = 1e-3
-    return _check("no_predictor_collapse",
-                  "No predictor (Wp = I, Wa = W, stop-grad), X = I, X' = sigma2 I: "
-                  "||W(T)||/||W(0)||; also below Lemma 2's bound e^{-lambda0 t}||W(0)||",
-                  ratio, thr, tr.ok and ratio < thr and within, sigma2=sigma2, t_end=t_end,
-                  below_lemma2_bound=within, lemma2_ratio=float(lemma2[-1] / norm[0]))
-
-
-def check_no_stopgrad(quick: bool) -> dict[str, Any]:
-    tr, sigma2, t_end = _collapse_run({"predictor": "learned", "target": "simsiam",
-                                       "stop_grad": False, "eta": 0.0}, quick, seed=13)
-    norm = tr.W_norm()
-    ratio = float(norm[-1] / norm[0])
-    thr = 1e-2
-    return _check("no_stopgrad_collapse",
-                  "Theorem 2: no stop-gradient (Wa = W, learned predictor), X = I, "
-                  "X' = sigma2 I: ||W(T)||/||W(0)||",
-                  ratio, thr, tr.ok and ratio < thr, sigma2=sigma2, t_end=t_end)
-
-
-def check_sgd_vs_ode(quick: bool) -> dict[str, Any]:
-    from dynamics.theory.data_models import AdditiveGaussian
-    from dynamics.theory.matrix_flow import MatrixFlowConfig, simulate_matrix
-    from dynamics.theory.sgd import simulate_sgd
-
-    rng = np.random.default_rng(14)
-    n2, n1 = 3, 4
-    data = AdditiveGaussian.isotropic(n1, 0.1)
-    W0 = rng.standard_normal((n2, n1)) / np.sqrt(n1)
-    Wp0 = rng.standard_normal((n2, n2)) / np.sqrt(n2)
-    cfg = MatrixFlowConfig(alpha_p=1.0, beta=1.0, eta=0.01, predictor="learned", target="ema")
-    lr = 5e-3 if quick else 2e-3
-    batch = 1024 if quick else 4096
-    t_end = 5.0
-    n_save = 51
-    sgd = simulate_sgd(W0, data, cfg, Wp0=Wp0, lr=lr, batch_size=batch, t_end=t_end,
-                       n_save=n_save, seed=0)
-    ode = simulate_matrix(W0, data.X, data.Xprime, cfg, Wp0=Wp0, t_end=t_end, n_save=n_save)
-    F_ode = ode.F
-    if sgd.t.shape != ode.t.shape or not np.allclose(sgd.t, ode.t, atol=1e-9):
-        flat = F_ode.reshape(F_ode.shape[0], -1)
-        F_ode = np.stack([np.interp(sgd.t, ode.t, flat[:, k]) for k in range(flat.shape[1])],
-                         axis=1).reshape((sgd.t.size,) + F_ode.shape[1:])
-    err = np.linalg.norm(sgd.F - F_ode, axis=(-2, -1)) / np.linalg.norm(F_ode, axis=(-2, -1))
-    worst = float(np.max(err))
-    thr = 0.05
-    return _check("sgd_vs_ode",
-                  "Minibatch SGD (sampled additive-Gaussian data) vs the ODE of Lemma 1: "
-                  "max_t ||F_sgd - F_ode||_F / ||F_ode||_F",
-                  worst, thr, sgd.ok and ode.ok and worst < thr, lr=lr, batch_size=batch,
-                  t_end=t_end, n_steps=int(round(t_end / lr)), sigma2=0.1,
-                  F_growth=float(np.linalg.norm(F_ode[-1]) / np.linalg.norm(F_ode[0])))
-
-
-def check_batched_vs_scipy(quick: bool) -> dict[str, Any]:
-    from scipy.integrate import solve_ivp
-
-    from dynamics.theory.modes import mode_rhs, simulate_modes
-
-    # (p0, s0, tau0, beta or None, eta, sigma2, alpha_p)
-    cases = [
-        (0.3, 0.2, 1.0, None, 0.0, 0.0, 1.0),
-        (0.2, 0.05, 1.0, None, 0.02, 0.1, 2.0),
-        (0.05, 0.3, 1.0, None, 0.05, 0.0, 1.0),
-        (0.2, 0.1, 0.0, 0.4, 0.04, 0.0, 1.0),
-        (0.1, 0.25, 0.0, 1.0, 0.01, 0.2, 0.5),
-    ]
-    t_end = 50.0 if quick else 100.0
-    t_eval = np.linspace(0.0, t_end, 101)
-    worst = 0.0
-    per_case = []
-    for p0, s0, tau0, beta, eta, sigma2, alpha_p in cases:
-        tr = simulate_modes(p0, s0, alpha_p=alpha_p, eta=eta, sigma2=sigma2, tau0=tau0,
-                            beta=beta, t_end=t_end, n_save=101, rtol=1e-10, atol=1e-12)
-
-        def rhs(_t, y, beta=beta, eta=eta, sigma2=sigma2, alpha_p=alpha_p):
-            return list(mode_rhs(y[0], y[1], y[2], alpha_p=alpha_p, eta=eta, sigma2=sigma2,
-                                 beta=beta))
-
-        ref = solve_ivp(rhs, (0.0, t_end), [p0, s0, tau0], method="DOP853", t_eval=t_eval,
-                        rtol=1e-12, atol=1e-14)
-        ours = np.stack([tr.p, tr.s, tr.tau], axis=0)
-        scale = max(1.0, float(np.max(np.abs(ref.y))))
-        diff = float(np.max(np.abs(ours - ref.y)) / scale)
-        per_case.append(diff)
-        worst = max(worst, diff)
-    thr = 1e-6
-    return _check("batched_vs_scipy",
-                  "Batched torch integrator (simulate_modes) vs scipy solve_ivp(DOP853) on "
-                  "Eqs. 11-13: max relative deviation over time and cases",
-                  worst, thr, worst < thr, n_cases=len(cases), t_end=t_end,
-                  per_case=per_case)
-
-
-CHECKS: dict[str, Callable[[bool], dict[str, Any]]] = {
-    "theorem1_invariant": check_theorem1,
-    "collapse_threshold": check_collapse_threshold,
-    "no_predictor_collapse": check_no_predictor,
-    "no_stopgrad_collapse": check_no_stopgrad,
-    "sgd_vs_ode": check_sgd_vs_ode,
-    "batched_vs_scipy": check_batched_vs_scipy,
-}
-
 
 # --------------------------------------------------------------------------------------------
 # Output
@@ -263,12 +56,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines.append(f"- python {summary['environment']['python']}, numpy "
                  f"{summary['environment']['numpy']}, matplotlib "
                  f"{summary['environment']['matplotlib']}")
-    lines += ["", "## Theory checks", "",
-              "| check | measured | threshold | passed | what |",
-              "|---|---|---|---|---|"]
+    v = summary["verify"]
+    lines += ["", f"## Predictions (verify, tier `{v['tier']}`)", "",
+              f"{v['counts']['confirmed']} confirmed, {v['counts']['refuted']} refuted, "
+              f"{v['counts']['not run']} not run; the full report with a figure per "
+              f"prediction: `verify/report.md`.", "",
+              "| prediction | measured | rule | passed |", "|---|---|---|---|"]
     for c in summary["checks"]:
         lines.append(f"| `{c['name']}` | {_cell(c['measured'])} | {_cell(c['threshold'])} | "
-                     f"{'yes' if c['passed'] else '**NO**'} | {_cell(c['description'])} |")
+                     f"{'yes' if c['passed'] else '**NO**'} |")
     lines += ["", "## Figures", ""]
     for name, fig in summary["figures"].items():
         lines.append(f"### {name}: {fig['title']}")
@@ -313,12 +109,20 @@ class ReproduceRun:
     """The typed config of ``ssl-dynamics reproduce`` (loaded by
     :func:`dynamics.config.load_typed`)."""
 
-    out: str = option("results", "output folder (summary.md, summary.json, figures/)")
-    quick: bool = option(False, "smaller, faster version")
+    out: str = option("results", "output folder (summary.md, summary.json, figures/, "
+                                 "verify/)")
+    quick: bool = option(False, "smaller, faster figures and HLTM grid")
+    verify_tier: str = option("smoke", "tier of the predictions verified: smoke (minutes, no "
+                                       "data) or cpu (real images, hours)",
+                              choices=("smoke", "cpu", "paper"))
+    data_root: str | None = option(None, "CIFAR-10 (folder or .tar.gz) for the cpu tier")
+    jobs: int = option(2, "training runs at once during verify")
 
 
 def run_reproduce(out_dir: Path | str, *, quick: bool = False,
-                  log: Callable[[str], object] = print) -> dict[str, Any]:
+                  log: Callable[[str], object] = print, verify_tier: str = "smoke",
+                  data_root: str | None = None, jobs: int = 2,
+                  only: list[str] | None = None) -> dict[str, Any]:
     """Make every registered figure into ``out_dir/figures/`` and run the theory checks.
 
     Writes ``out_dir/summary.json`` and ``out_dir/summary.md`` and returns the summary dict:
@@ -338,29 +142,37 @@ def run_reproduce(out_dir: Path | str, *, quick: bool = False,
     out = check_output_dir("out", out_dir)
     with FolderLock(out, field="out", what="output folder"):
         check_output_dir("out", out / "figures")
-        write_config(ReproduceRun(str(out_dir), quick), out, command="reproduce")
-        return _reproduce(out, quick, log)
+        run = ReproduceRun(str(out_dir), quick, verify_tier, data_root, jobs)
+        write_config(run, out, command="reproduce")
+        return _reproduce(out, run, log, only or [])
 
 
-def _reproduce(out: Path, quick: bool, log: Callable[[str], object]) -> dict[str, Any]:
+def _checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The predictions that ran, as the summary's checks."""
+    return [{"name": p["id"], "description": p["claim"], "measured": p["measured"],
+             "threshold": p["rule"], "passed": p["status"] == "confirmed",
+             "status": p["status"], "seconds": p["seconds"]}
+            for p in report["predictions"] if p["status"] != "not run"]
+
+
+def _reproduce(out: Path, run: ReproduceRun, log: Callable[[str], object],
+               only: list[str]) -> dict[str, Any]:
     """The work of :func:`run_reproduce` (``out`` checked and locked)."""
     import matplotlib
 
     from dynamics.plots import FIGURES, make_figures
+    from dynamics.predictions.runner import VerifyRun, verify
     from dynamics.reproduce_hltm import hltm_summary
 
-    fig_dir = out / "figures"
+    quick = run.quick
     t0 = time.perf_counter()
     log(f"reproduce: {'quick' if quick else 'full'} run into {out}")
-    figures = make_figures(None, fig_dir, quick=quick, log=log)
-    checks: list[dict[str, Any]] = []
-    for name, fn in CHECKS.items():
-        tc = time.perf_counter()
-        res = fn(quick)
-        res["seconds"] = round(time.perf_counter() - tc, 3)
-        checks.append(res)
-        log(f"check {name}: measured {_fmt(res['measured'])} (threshold "
-            f"{_fmt(res['threshold'])}) -> {'pass' if res['passed'] else 'FAIL'}")
+    figures = make_figures(None, out / "figures", quick=quick, log=log)
+    log(f"reproduce: verifying the predictions (tier {run.verify_tier})")
+    report = verify(VerifyRun(tier=run.verify_tier, only=only, runs=str(out / "verify_runs"),
+                              out=str(out / "verify"), jobs=run.jobs,
+                              data_root=run.data_root), log=log)
+    checks = _checks(report)
     log("reproduce: HLTM grid (Tian, Yu, Chen & Ganguli 2020)")
     hltm = hltm_summary(out / "hltm", quick=quick)
     log(f"hltm: {len(hltm['configs'])} configurations in {hltm['runtime_s']:.1f} s; "
@@ -373,6 +185,8 @@ def _reproduce(out: Path, quick: bool, log: Callable[[str], object]) -> dict[str
                            "paper_ref": FIGURES[name].paper_ref}
                     for name, res in figures.items()},
         "checks": checks,
+        "verify": {"tier": report["tier"], "counts": report["counts"],
+                   "report": str(out / "verify" / "report.md")},
         "all_checks_passed": all(c["passed"] for c in checks),
         "hltm": hltm,
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
@@ -381,11 +195,11 @@ def _reproduce(out: Path, quick: bool, log: Callable[[str], object]) -> dict[str
     summary["runtime_s"] = round(time.perf_counter() - t0, 2)
     summary = jsonable(summary)
     atomic_write_text(out / "summary.json",
-                       json.dumps(summary, indent=1, allow_nan=False) + "\n")
+                      json.dumps(summary, indent=1, allow_nan=False) + "\n")
     atomic_write_text(out / "summary.md", render_markdown(summary))
     log(f"reproduce: wrote {out / 'summary.json'} and {out / 'summary.md'} "
         f"({summary['runtime_s']:.1f} s; all checks passed: {summary['all_checks_passed']})")
     return summary
 
 
-__all__ = ["CHECKS", "render_markdown", "run_reproduce"]
+__all__ = ["ReproduceRun", "render_markdown", "run_reproduce"]

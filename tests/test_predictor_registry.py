@@ -140,3 +140,16 @@ def test_a_kind_added_at_run_time_is_reachable_from_config_and_cli(toy_kind, tmp
     assert "train: smoke_byol_digits finished: 2 steps" in capsys.readouterr().out
     saved = (tmp_path / "smoke_byol_digits" / "config.yaml").read_text()
     assert "kind: toy_scaled" in saved and "scale: 0.5" in saved
+
+
+def test_switching_the_kind_in_an_override_starts_a_fresh_section():
+    """A file with a linear predictor's options, overridden to another kind: the file's
+    options for the old kind are dropped (not an error); options of the same kind merge."""
+    base = ROOT / "experiments" / "train" / "cpu_digits_byol_linear.yaml"  # bias: false
+    cfg = load_config(base, ["predictor.kind=none"])
+    assert cfg.predictor.kind == "none" and not hasattr(cfg.predictor, "bias")
+    cfg = load_config(base, ["predictor.kind=directpred", "predictor.eps=0.5"])
+    assert (cfg.predictor.kind, cfg.predictor.eps) == ("directpred", 0.5)
+    assert load_config(base, ["predictor.bias=true"]).predictor.bias is True
+    with pytest.raises(ConfigError, match="^predictor.eps: is not an option"):
+        load_config(base, ["predictor.eps=0.5"])

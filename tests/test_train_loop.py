@@ -196,6 +196,7 @@ def test_eval_random_init_baseline(tmp_path):
     res = json.loads((tmp_path / "r" / "eval_random_init.json").read_text())
     assert res["checkpoint"] == "random initialisation" and res["step"] == 0
     assert 0.0 <= res["linear_eval"]["final_accuracy"] <= 1.0
+    assert "re-estimated" in res["batchnorm"]  # the fair baseline
 
     # `compare`: the run's row and its random-init row, numbers straight from the files
     import csv
@@ -262,3 +263,30 @@ def test_compiled_run_matches_eager(tmp_path):
     le = [r["loss"] for r in runs.read_jsonl(tmp_path / "eager" / "metrics.jsonl")]
     assert len(lc) == 3
     assert all(abs(a - b) <= 1e-4 * abs(b) + 1e-6 for a, b in zip(lc, le, strict=True))
+
+
+def test_batchnorm_recalibration_matches_the_data():
+    """A random network's BatchNorm statistics are re-estimated as the plain average over the
+    images: after it, the running mean of the first BN equals the per-channel mean of its
+    inputs over all images (to float precision)."""
+    import torch
+
+    from dynamics.train.config import load_config
+    from dynamics.train.evaluate import recalibrate_batchnorm
+    from dynamics.train.setup import build_method_for
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "experiments/train/smoke_byol_digits.yaml")
+    method = build_method_for(cfg, (1, 8, 8), torch.device("cpu"))
+    bn = next(m for m in method.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    inputs = []
+    hook = bn.register_forward_hook(lambda mod, inp, out: inputs.append(inp[0].detach()))
+    images = torch.randint(0, 256, (300, 1, 8, 8), dtype=torch.uint8)
+    transform = lambda x: x.float() / 255  # noqa: E731
+    method.eval()
+    assert recalibrate_batchnorm(method, images, transform, torch.device("cpu"),
+                                 batch_size=60) >= 1  # equal batches: the plain mean
+    hook.remove()
+    x = torch.cat(inputs)
+    assert torch.allclose(bn.running_mean, x.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert bn.momentum == 0.1 and not method.training

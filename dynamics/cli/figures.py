@@ -39,12 +39,13 @@ def _cmd_reproduce(args) -> int:
     from dynamics.reproduce import ReproduceRun, run_reproduce
 
     run = resolve_config(ReproduceRun, args)
-    summary = run_reproduce(Path(run.out), quick=run.quick)
+    summary = run_reproduce(Path(run.out), quick=run.quick, verify_tier=run.verify_tier,
+                            data_root=run.data_root, jobs=run.jobs)
     failed = [c for c in summary.get("checks", []) if not c.get("passed", False)]
     print(f"reproduce: wrote {Path(args.out) / 'summary.md'} and "
           f"{len(summary.get('figures', {}))} figures under {Path(args.out) / 'figures'}; "
           f"{len(summary.get('checks', [])) - len(failed)}/{len(summary.get('checks', []))} "
-          "checks passed")
+          f"predictions confirmed (verify tier {run.verify_tier}; verify/report.md)")
     return 1 if failed else 0
 
 

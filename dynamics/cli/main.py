@@ -9,6 +9,9 @@
     ssl-dynamics compare RUN_DIR ...   one table of runs (accuracy and collapse signals)
     ssl-dynamics figures [NAME ...]    paper figures (PNG + PDF)
     ssl-dynamics reproduce             all theory figures and checks, with a summary
+    ssl-dynamics verify [--tier T]     every prediction, theory vs measurement, one report
+    ssl-dynamics sweep TABLE.yaml      a paper table's cells x seeds (local or SLURM)
+    ssl-dynamics table --table 6       the table from finished runs, beside the paper's
 
 One grammar for every command (:mod:`dynamics.config`): a typed config from ``--config FILE``
 (YAML or JSON; ``train`` takes it as its first argument), ``key=value`` overrides and the
@@ -56,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__import__('dynamics').__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                metavar="{simulate,hltm,train,eval,compare,figures,reproduce}")
+                                metavar="{simulate,hltm,train,eval,compare,figures,reproduce,"
+                                        "verify,sweep,table}")
 
     sim = sub.add_parser("simulate", help="run a theory simulation")
     simsub = sim.add_subparsers(dest="what", required=True, parser_class=_Parser,
@@ -104,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     hl.set_defaults(func=run_hltm)
 
     from dynamics.cli.figures import add_figures_arguments, add_reproduce_arguments
+    from dynamics.cli.sweep import add_sweep_arguments, add_table_arguments
+    from dynamics.cli.verify import add_verify_arguments
+
+    add_sweep_arguments(sub.add_parser("sweep", help="run a paper table's cells over seeds "
+                                                     "(local processes or SLURM)"))
+    add_table_arguments(sub.add_parser("table", help="a paper table from finished runs, "
+                                                     "beside the published numbers"))
+
+    add_verify_arguments(sub.add_parser("verify", help="every prediction of the theory at a "
+                                                       "tier, judged in one report"))
 
     add_figures_arguments(sub.add_parser("figures", help="make the paper figures (PNG + PDF)"))
 

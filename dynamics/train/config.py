@@ -228,6 +228,7 @@ def _merge(layers: list[Any]) -> TrainConfig:
     for layer in layers:
         if not OmegaConf.is_dict(layer):
             raise ConfigError("config", "must be a mapping of key: value")
+    layers = _predictor_section_last(layers)
     try:
         base = OmegaConf.structured(TrainConfig)
         base.predictor = {"kind": "linear"}  # typed per kind after the merge (validate)
@@ -240,6 +241,33 @@ def _merge(layers: list[Any]) -> TrainConfig:
             raise ConfigError(key, f"unknown key; allowed: {', '.join(merged_keys(parent))}"
                               ) from None
         raise ConfigError(key, _first_line(exc)) from None
+
+
+def _predictor_section_last(layers: list[Any]) -> list[Any]:
+    """The predictor section of all layers combined into one final layer: a layer that
+    switches ``predictor.kind`` starts the section afresh (the options an earlier layer gave
+    for another kind are dropped, so ``predictor.kind=none`` on top of a file with a linear
+    predictor's ``bias`` works); within one kind, later layers win key by key."""
+    from omegaconf import OmegaConf
+
+    section: dict[str, Any] = {}
+    out = []
+    for layer in layers:
+        pred = layer.get("predictor") if OmegaConf.is_dict(layer) else None
+        if pred is None:
+            out.append(layer)
+            continue
+        pred = OmegaConf.to_container(pred) if OmegaConf.is_config(pred) else pred
+        if not isinstance(pred, dict):
+            raise ConfigError("predictor", "must be a mapping with a kind and its options")
+        if "kind" in pred and pred["kind"] != section.get("kind", pred["kind"]):
+            section = {}
+        section.update(pred)
+        rest = OmegaConf.masked_copy(layer, [k for k in layer if k != "predictor"])
+        out.append(rest)
+    if section:
+        out.append(OmegaConf.create({"predictor": section}))
+    return out
 
 
 def merged_keys(parent: str | None) -> list[str]:

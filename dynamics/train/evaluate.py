@@ -106,6 +106,35 @@ def extract_features(method: Any, images: torch.Tensor, transform: Any, device: 
         method.train(was_training)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(method: Any, images: torch.Tensor, transform: Any,
+                          device: torch.device, batch_size: int = FEATURE_BATCH) -> int:
+    """Re-estimate every BatchNorm's running mean and variance as the average of the batch
+    statistics over ``images`` in batches of ``batch_size`` (``momentum=None``: a cumulative
+    average; train-mode forwards of the backbone, no weight changes).
+    An untrained network's default statistics (mean 0, variance 1) do not match its
+    activations, which handicaps a random-initialisation baseline; this makes it fair.
+    Returns the number of BatchNorm layers re-estimated."""
+    bns = [m for m in method.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return 0
+    saved = [(m, m.momentum) for m in bns]
+    was_training = method.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    method.train()
+    try:
+        for start in range(0, images.shape[0], batch_size):
+            x = transform(images[start:start + batch_size].to(device))
+            method.backbone_features(x)
+    finally:
+        for m, mom in saved:
+            m.momentum = mom
+        method.train(was_training)
+    return len(bns)
+
+
 def probe_features(method: Any, data: EvalData, device: torch.device, cfg: TrainConfig,
                    channels_last: bool = False, dist: Any = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,7 +252,9 @@ def evaluate_run(run_dir: str | Path, *, device: str | None = None,
     """Load a run's config and checkpoint (default ``checkpoints/last.pt``), run kNN and the
     offline linear evaluation, write ``eval.json`` (unless ``write=False``) and return it.
 
-    ``random_init=True`` evaluates an untrained network of the run's architecture instead
+    ``random_init=True`` evaluates an untrained network of the run's architecture (its
+    BatchNorm statistics re-estimated on the probe-train images, see
+    :func:`recalibrate_batchnorm`) instead
     (initialised with the run's seed, no checkpoint): the random-encoder baseline every SSL
     result should beat. It is written to ``eval_random_init.json``."""
     from dynamics.train.runs import (
@@ -270,6 +301,11 @@ def _evaluate(run, cfg, ckpt_path: Path, device: str | None, write: bool,
             seed_everything(cfg.seed)
             ckpt = {"epoch": 0, "step": 0}
             method = build_method_for(cfg, data.in_shape, dev)
+            n_bn = recalibrate_batchnorm(method, data.eval.train_images, data.eval.transform,
+                                         dev)
+            ckpt["batchnorm"] = (f"running statistics of {n_bn} BatchNorm layer(s) "
+                                 f"re-estimated on the {data.eval.train_images.shape[0]} "
+                                 f"probe-train images (the fair random baseline)")
         else:
             method = build_method_for(cfg, data.in_shape, dev)
             load_method_state(method, ckpt["method"])
@@ -279,7 +315,8 @@ def _evaluate(run, cfg, ckpt_path: Path, device: str | None, write: bool,
         restore()
     out = {"run_dir": str(run.path),
            "checkpoint": "random initialisation" if random_init else str(ckpt_path),
-           "epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "device": str(dev), **result}
+           "epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "device": str(dev), **result,
+           **({"batchnorm": ckpt["batchnorm"]} if "batchnorm" in ckpt else {})}
     if write:
         target = run.path / "eval_random_init.json" if random_init else run.eval
         atomic_write_text(target, to_json(out) + "\n")

@@ -1,0 +1,29 @@
+"""Small figure helpers for the predictions' report (one PNG per prediction, Agg backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def save_figure(path: Path, draw: Callable[[Any], None], *, ncols: int = 1,
+                size: tuple[float, float] = (4.2, 3.2), title: str = "") -> str:
+    """Draw on ``ncols`` axes with ``draw(axes)`` and save a PNG at ``path``; returns its
+    path as a string. ``axes`` is a list (one entry per column)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(size[0] * ncols, size[1]), squeeze=False)
+    try:
+        draw(list(axes[0]))
+        if title:
+            fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=90)
+    finally:
+        plt.close(fig)
+    return str(path)

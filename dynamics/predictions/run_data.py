@@ -1,0 +1,98 @@
+"""Reading what the training predictions need from finished run folders (metrics.jsonl,
+spectra.jsonl, summary.json and the last checkpoint); every helper returns plain numbers or
+numpy arrays, and None where a run did not record the value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def rows(folder: Path, kind: str = "train") -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl`` of one kind (``train`` / ``eval``), in order."""
+    path = Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if row.get("kind") == kind:
+                out.append(row)
+    return out
+
+
+def series(folder: Path, key: str, kind: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """(epoch, value) of one metrics column over training (rows without it skipped)."""
+    pts = [(r["epoch"], r[key]) for r in rows(folder, kind)
+           if r.get(key) is not None and not isinstance(r.get(key), list)]
+    if not pts:
+        return np.zeros(0), np.zeros(0)
+    e, v = zip(*pts, strict=True)
+    return np.asarray(e, float), np.asarray(v, float)
+
+
+def spectra(folder: Path) -> list[dict[str, Any]]:
+    """The rows of ``spectra.jsonl`` (full eigenvalue lists per logged step)."""
+    path = Path(folder) / "spectra.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summary(folder: Path) -> dict[str, Any]:
+    """``summary.json`` (empty dict if missing)."""
+    path = Path(folder) / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def linear_accuracy(folder: Path) -> float | None:
+    """The final linear-probe test accuracy of the run (the paper's protocol), or None."""
+    le = summary(folder).get("linear_eval") or {}
+    return le.get("final_accuracy")
+
+
+def knn_accuracy(folder: Path) -> float | None:
+    """The final weighted kNN top-1 accuracy, or None."""
+    return (summary(folder).get("knn") or {}).get("top1")
+
+
+def collapse(folder: Path) -> dict[str, Any]:
+    """The collapse signals of the summary (RankMe, normalised std, ...)."""
+    return summary(folder).get("collapse") or {}
+
+
+def final_row(folder: Path) -> dict[str, Any]:
+    """The last ``train`` row (the measurements at the end of training)."""
+    r = rows(folder)
+    return r[-1] if r else {}
+
+
+def predictor_and_F(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(Wp, F) at the end of training, float64, from ``checkpoints/last.pt``: the linear
+    predictor's weight and the running correlation of its input (the method's own F where
+    it keeps one, else the instrument's). None where the run has no linear predictor."""
+    import torch
+
+    path = Path(folder) / "checkpoints" / "last.pt"
+    if not path.is_file():
+        return None, None
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    state = (ckpt.get("method") or {}).get("modules", {})
+    wp = next((v for k, v in state.items() if k.startswith("predictor.")
+               and k.endswith("weight") and v.ndim == 2 and v.shape[0] == v.shape[1]), None)
+    F = state.get("predictor.F")
+    if F is None:
+        inst = (ckpt.get("instrument") or {}).get("corr") or {}
+        F = inst.get("F")
+    def as_np(t: Any) -> np.ndarray | None:
+        return None if t is None else np.asarray(torch.as_tensor(t).double())
+
+    return as_np(wp), as_np(F)
+
+
+__all__ = ["collapse", "final_row", "knn_accuracy", "linear_accuracy", "predictor_and_F",
+           "rows", "series", "spectra", "summary"]

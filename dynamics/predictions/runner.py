@@ -1,0 +1,204 @@
+"""``ssl-dynamics verify``: run what the chosen predictions need, judge them, write the report.
+
+:func:`verify` takes the predictions of a tier (all, or ``only``), collects the training runs
+they need (:class:`~dynamics.predictions.base.RunSpec`, shared runs counted once), runs the
+missing ones (finished run folders are reused, interrupted ones resumed; ``jobs`` local
+processes at once, each with one CPU thread), evaluates every prediction on the finished
+folders and writes ``report.json`` and ``report.md`` with one figure per prediction
+(:mod:`dynamics.predictions.report`). A run folder's name is a hash of its config, overrides
+and seed, so a rerun (or another tier) finds it again.
+
+Training runs go through the ``ssl-dynamics train`` command in a child process: the same code
+path a user runs, killable, and isolated from the other jobs. A run that fails makes the
+predictions that need it ``not run`` (the reason is the run's last error line); nothing is
+judged on a partial set of seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dynamics.config import option
+from dynamics.errors import ConfigError
+from dynamics.predictions.base import NOT_RUN, TIERS, Context, Outcome, Prediction, RunSpec
+
+#: Where the training configs named by the predictions live.
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "experiments" / "train"
+DATA_ROOT = "{data_root}"
+
+
+@dataclass
+class VerifyRun:
+    """The typed config of ``ssl-dynamics verify``."""
+
+    tier: str = option("smoke", "smoke (seconds, toy data), cpu (a 2-core laptop, about 2 h, "
+                                "real images), paper (the paper's settings, a GPU)",
+                       choices=TIERS)
+    only: list[str] = option(help="prediction ids (or prefixes such as directpred.) to "
+                                  "verify; empty: all", factory=list)
+    runs: str = option("runs/verify", "folder of the training runs (reused and resumed)")
+    out: str = option("results/verify", "folder of report.md, report.json and figures/")
+    jobs: int = option(1, "training runs at once (each one CPU thread)")
+    data_root: str | None = option(None, "real images for the cpu/paper tiers: CIFAR-10 as a "
+                                         "folder or .tar.gz of train/ and test/ class folders")
+    device: str = option("cpu", "device of the training runs (cpu, cuda, auto)")
+
+    def validate(self) -> None:
+        """``jobs`` >= 1."""
+        if self.jobs < 1:
+            raise ConfigError("jobs", f"must be an integer >= 1, got {self.jobs}")
+
+
+def select(only: Sequence[str] = ()) -> list[Prediction]:
+    """The registered predictions whose id is in ``only`` or starts with one of its entries
+    ending in ``.`` (all when empty); an entry matching nothing is a one-line error."""
+    from dynamics.predictions import PREDICTIONS
+
+    if not only:
+        return list(PREDICTIONS.values())
+    chosen = []
+    for item in only:
+        match = [p for p in PREDICTIONS.values()
+                 if p.id == item or (item.endswith(".") and p.id.startswith(item))]
+        if not match:
+            raise ConfigError("only", f"no prediction {item!r}; ids: "
+                                      f"{', '.join(PREDICTIONS)} (or a prefix ending in '.')")
+        chosen += [p for p in match if p not in chosen]
+    return chosen
+
+
+def _argv(spec: RunSpec, runs_dir: Path, cfg: VerifyRun, resume: bool) -> list[str]:
+    path = Path(spec.config)
+    path = path if path.is_absolute() else CONFIG_DIR / path
+    over = [o.replace(DATA_ROOT, str(cfg.data_root)) for o in spec.overrides]
+    argv = [sys.executable, "-m", "dynamics", "train", str(path), *over, f"seed={spec.seed}",
+            f"name={spec.name()}", f"out_dir={runs_dir}", f"device={cfg.device}",
+            "--no-progress", "--threads", "1"]
+    return argv + (["--resume"] if resume else [])
+
+
+def _state(folder: Path) -> str:
+    """``finished``, ``partial`` (a run folder to resume) or ``missing``."""
+    from dynamics.predictions.run_data import summary
+
+    if not (folder / "config.yaml").is_file():
+        return "missing"
+    return "finished" if summary(folder).get("status") == "finished" else "partial"
+
+
+@dataclass
+class RunResult:
+    """What happened to one run: its folder (None if it failed) and a one-line note."""
+
+    spec: RunSpec
+    folder: Path | None
+    note: str
+    seconds: float = 0.0
+
+
+def _execute(spec: RunSpec, runs_dir: Path, cfg: VerifyRun) -> RunResult:
+    folder = runs_dir / spec.name()
+    state = _state(folder)
+    if state == "finished":
+        return RunResult(spec, folder, "reused")
+    t0 = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.run(_argv(spec, runs_dir, cfg, resume=state == "partial"),
+                          capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - t0
+    if proc.returncode == 0 and _state(folder) == "finished":
+        return RunResult(spec, folder, "resumed" if state == "partial" else "trained", seconds)
+    err = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+    return RunResult(spec, None, f"failed (exit {proc.returncode}): {err}", seconds)
+
+
+def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
+                 log: Callable[[str], Any] = print, what: str = "verify"
+                 ) -> dict[RunSpec, RunResult]:
+    """Run (or reuse / resume) every spec, ``cfg.jobs`` at a time; progress lines with the
+    estimated time left go to ``log``."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[RunSpec, RunResult] = {}
+    todo = [s for s in specs if _state(runs_dir / s.name()) != "finished"]
+    for s in specs:
+        if s not in todo:
+            results[s] = RunResult(s, runs_dir / s.name(), "reused")
+    if not todo:
+        return results
+    log(f"{what}: {len(todo)} training run(s) to do ({len(specs) - len(todo)} reused), "
+        f"{cfg.jobs} at a time")
+    t0, done = time.perf_counter(), 0
+    with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
+        for res in pool.map(lambda s: _execute(s, runs_dir, cfg), todo):
+            done += 1
+            results[res.spec] = res
+            left = (time.perf_counter() - t0) / done * (len(todo) - done)
+            log(f"  run {done}/{len(todo)} {res.spec.name()}: {res.note} "
+                f"({res.seconds:.0f} s; about {left / 60:.1f} min left)")
+    return results
+
+
+def _evaluate(pred: Prediction, tier: str, fig_dir: Path, results: dict[RunSpec, RunResult]
+              ) -> Outcome:
+    if tier not in pred.tiers:
+        return Outcome.not_run(pred.why_not or f"runs at the {', '.join(pred.tiers)} tier(s)")
+    specs = pred.runs_for(tier)
+    failed = [results[s] for s in specs if results[s].folder is None]
+    if failed:
+        return Outcome.not_run(f"{len(failed)} of {len(specs)} run(s) failed; first: "
+                               f"{failed[0].spec.name()}: {failed[0].note}")
+    ctx = Context(tier, fig_dir, {s: results[s].folder for s in specs})
+    try:
+        return pred.evaluate(ctx)
+    except ConfigError as exc:  # e.g. missing data for this tier
+        return Outcome.not_run(str(exc))
+
+
+def verify(cfg: VerifyRun, log: Callable[[str], Any] = print) -> dict[str, Any]:
+    """Verify the selected predictions at ``cfg.tier`` (see the module docstring); returns the
+    report dict (also written to ``cfg.out``)."""
+    from dynamics.io import check_output_dir
+    from dynamics.locks import FolderLock
+    from dynamics.predictions.report import write_report
+
+    preds = select(cfg.only)
+    out = check_output_dir("out", cfg.out)
+    runs_dir = check_output_dir("runs", cfg.runs)
+    t0 = time.perf_counter()
+    with FolderLock(out, field="out", what="verify output folder"):
+        specs = list(dict.fromkeys(s for p in preds for s in p.runs_for(cfg.tier)))
+        needs_data = any(DATA_ROOT in o for s in specs for o in s.overrides)
+        if needs_data and not cfg.data_root:
+            preds_data = {p.id for p in preds
+                          if any(DATA_ROOT in o for s in p.runs_for(cfg.tier)
+                                 for o in s.overrides)}
+            specs = [s for s in specs if not any(DATA_ROOT in o for o in s.overrides)]
+        else:
+            preds_data = set()
+        results = execute_runs(specs, runs_dir, cfg, log)
+        entries = []
+        for i, pred in enumerate(preds, 1):
+            t1 = time.perf_counter()
+            if pred.id in preds_data:
+                outcome = Outcome.not_run(f"needs real images: pass --data-root (CIFAR-10 as a "
+                                          f"folder or .tar.gz) for the {cfg.tier} tier")
+            else:
+                outcome = _evaluate(pred, cfg.tier, out / "figures", results)
+            seconds = time.perf_counter() - t1
+            log(f"[{i}/{len(preds)}] {pred.id}: {outcome.status}"
+                + (f" ({outcome.details})" if outcome.status == NOT_RUN else "")
+                + f" ({seconds:.1f} s)")
+            entries.append((pred, outcome, seconds, [results[s] for s in
+                                                     pred.runs_for(cfg.tier) if s in results]))
+        return write_report(out, cfg, entries, time.perf_counter() - t0)
+
+
+__all__ = ["CONFIG_DIR", "RunResult", "VerifyRun", "execute_runs", "select", "verify"]
