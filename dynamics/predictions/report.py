@@ -59,8 +59,9 @@ def render_markdown(report: dict[str, Any]) -> str:
              "| prediction | outcome | theory | measured | rule |", "|---|---|---|---|---|"]
     for e in report["predictions"]:
         mark = {CONFIRMED: "confirmed", REFUTED: "**refuted**", NOT_RUN: "not run"}[e["status"]]
+        measured = e["details"] if e["status"] == NOT_RUN else e["measured"]
         lines.append(f"| [`{e['id']}`](#{e['id'].replace('.', '')}) | {mark} | "
-                     f"{_cell(e['theory'])} | {_cell(e['measured'])} | {_cell(e['rule'])} |")
+                     f"{_cell(e['theory'])} | {_cell(measured)} | {_cell(e['rule'])} |")
     for kind in KINDS:
         group = [e for e in report["predictions"] if e["kind"] == kind]
         if not group:
