@@ -7,9 +7,7 @@ is meant to show, against the closed forms of the library where one exists.
 from __future__ import annotations
 
 import json
-import math
 
-import numpy as np
 import pytest
 
 from dynamics.errors import ConfigError
