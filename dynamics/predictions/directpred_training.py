@@ -155,12 +155,13 @@ def predictor_symmetric_psd(ctx: Context) -> Outcome:
     l_sub = [s["lmin_sub"] for s in stats]
     ok = max(a_sub) < 0.5 * mean_std(start)[0] and mean_std(l_sub)[0] > -0.05
     fig = save_figure(ctx.figure("directpred.predictor_symmetric_psd"), lambda axes: (
-        axes[0].bar(["start (full)", "end (full)", "end (data subspace)"],
+        axes[0].bar(["start\nfull", "end\nfull", "end\ndata subspace"],
                     [mean_std(start)[0], mean_std([s["asym_full"] for s in stats])[0],
                      mean_std(a_sub)[0]]), axes[0].set_ylabel("||skew|| / ||sym||"),
-        axes[1].bar(["end (full)", "end (data subspace)"],
+        axes[1].bar(["end\nfull", "end\ndata subspace"],
                     [mean_std([s["lmin_full"] for s in stats])[0], mean_std(l_sub)[0]]),
-        axes[1].set_ylabel("lambda_min / |lambda|_max of sym part")), ncols=2)
+        axes[1].set_ylabel("min eig / max |eig| (sym part)")), ncols=2,
+        title="directpred.predictor_symmetric_psd (linear predictor, mean over seeds)")
     return Outcome.judged(
         ok, theory="asymmetry -> 0, lambda_min(sym) -> >= 0",
         measured={"asym_sub": mean_std(a_sub)[0], "lmin_sub": mean_std(l_sub)[0],

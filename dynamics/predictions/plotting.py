@@ -21,7 +21,7 @@ def save_figure(path: Path, draw: Callable[[Any], None], *, ncols: int = 1,
         draw(list(axes[0]))
         if title:
             fig.suptitle(title, fontsize=9)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.94) if title else None)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=90)
     finally:

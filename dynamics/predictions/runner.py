@@ -104,11 +104,13 @@ class RunResult:
     seconds: float = 0.0
 
 
-def _execute(spec: RunSpec, runs_dir: Path, cfg: VerifyRun) -> RunResult:
+def _execute(spec: RunSpec, runs_dir: Path, cfg: VerifyRun,
+             log: Callable[[str], Any] = lambda m: None) -> RunResult:
     folder = runs_dir / spec.name()
     state = _state(folder)
     if state == "finished":
         return RunResult(spec, folder, "reused")
+    log(f"  {'resuming' if state == 'partial' else 'starting'} run {spec.name()}")
     t0 = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.run(_argv(spec, runs_dir, cfg, resume=state == "partial"),
@@ -137,7 +139,7 @@ def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
         f"{cfg.jobs} at a time")
     t0, done = time.perf_counter(), 0
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
-        for res in pool.map(lambda s: _execute(s, runs_dir, cfg), todo):
+        for res in pool.map(lambda s: _execute(s, runs_dir, cfg, log), todo):
             done += 1
             results[res.spec] = res
             left = (time.perf_counter() - t0) / done * (len(todo) - done)
