@@ -217,7 +217,7 @@ def _default_text(f: dataclasses.Field) -> str:
     else:
         value = f.default
     if isinstance(value, list):
-        value = " ".join(map(str, value))
+        value = " ".join(map(str, value)) or "none"
     return f" (default {value})"
 
 
@@ -230,7 +230,8 @@ def add_schema_arguments(parser: argparse.ArgumentParser, schema: type, *,
                                          "config.yaml reruns a result)")
     if positional_overrides:
         parser.add_argument("overrides", nargs="*", metavar="key=value",
-                            help="option overrides, e.g. eta=0.1 (any field below)")
+                            help="overrides as key=value, for any option below (key = the "
+                                 "option without -- and with _ for -)")
     hints = typing.get_type_hints(schema)
     for f in dataclasses.fields(schema):
         if f.name in skip:

@@ -24,6 +24,14 @@ def _fmt(values: Any, digits: int = 4) -> str:
     return "[" + ", ".join(f"{v:.{digits}g}" for v in arr.ravel()) + "]"
 
 
+def _plain(text: str) -> str:
+    """A docstring paragraph for ``--help``: reST markup (``code``, :mod:`x`) removed."""
+    import re
+
+    text = re.sub(r":(?:mod|func|class|data|attr):`~?([^`]+)`", r"\1", text)
+    return " ".join(text.replace("``", "").split())
+
+
 def resolve_config(schema: type, args: argparse.Namespace) -> Any:
     """The typed config of a command (:func:`dynamics.config.config_from_args`: ``--config``
     file <- ``key=value`` overrides <- given flags), checked; its values are also set on

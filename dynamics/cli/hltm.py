@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dynamics.cli.common import resolve_config
+from dynamics.cli.common import _plain, resolve_config
 from dynamics.config import add_schema_arguments, write_config
 from dynamics.contrastive.hltm_config import MAX_LEAVES, HLTMGridRun
 from dynamics.contrastive.hltm_train import loss_options
@@ -65,7 +65,7 @@ CELLS_DIR = "cells"
 
 def add_hltm_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``hltm`` flags (grid, training, output) to the sub-parser ``p``."""
-    p.description = __doc__.split("\n\n")[0]
+    p.description = _plain(__doc__.split("\n\n")[0])
     add_schema_arguments(p, HLTMGridRun, positional_overrides=True)
     p.add_argument("--quiet", action="store_true", help="no per-run progress lines on stderr")
     p.add_argument("--out", default="hltm_out",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynamics.cli.common import _opt
+from dynamics.cli.common import _opt, _plain
 from dynamics.config import write_config
 from dynamics.errors import ConfigError, check_range
 from dynamics.resources import (
@@ -89,7 +89,7 @@ def add_phase_arguments(p: argparse.ArgumentParser) -> None:
     from dynamics.config import add_schema_arguments
     from dynamics.theory.run_configs import PhaseRun
 
-    p.description = __doc__.split("\n\n")[0]
+    p.description = _plain(__doc__.split("\n\n")[0])
     add_schema_arguments(p, PhaseRun)
 
 

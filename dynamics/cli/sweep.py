@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dynamics.cli.common import resolve_config
+from dynamics.cli.common import _plain, resolve_config
 from dynamics.config import add_schema_arguments, write_config
 
 
@@ -36,7 +36,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """``sweep [TABLE_CONFIG] [--paper P --table T]`` plus the fields of SweepRun."""
     from dynamics.sweeps import SweepRun
 
-    p.description = __doc__.split("\n\n")[0]
+    p.description = _plain(__doc__.split("\n\n")[0])
     p.add_argument("table_config", nargs="?", default="", metavar="CONFIG.yaml",
                    help="a table's base config, e.g. experiments/train/paper_table6.yaml")
     p.add_argument("--paper", default=None, help="paper of the table (with --table)")

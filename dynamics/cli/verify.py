@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dynamics.cli.common import resolve_config
+from dynamics.cli.common import _plain, resolve_config
 from dynamics.config import add_schema_arguments, write_config
 
 
@@ -28,6 +28,6 @@ def add_verify_arguments(p: argparse.ArgumentParser) -> None:
     """``verify`` with the fields of VerifyRun as flags / overrides."""
     from dynamics.predictions.runner import VerifyRun
 
-    p.description = __doc__.split("\n\n")[0]
+    p.description = _plain(__doc__.split("\n\n")[0])
     add_schema_arguments(p, VerifyRun)
     p.set_defaults(func=_cmd_verify)
