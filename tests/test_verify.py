@@ -126,3 +126,34 @@ def test_smoke_tier_is_confirmed_end_to_end(tmp_path, capsys):
     for p in ran:
         assert p["figure"] and Path(p["figure"]).is_file(), p["id"]
     assert (tmp_path / "out" / "config.yaml").is_file()
+
+
+def _fake_runs(tmp_path, accs: dict[str, list[float]]) -> dict:
+    """Run folders holding only a summary with a final linear-probe accuracy per arm/seed."""
+    runs = {}
+    for label, values in accs.items():
+        for seed, acc in enumerate(values):
+            folder = tmp_path / f"{label}-{seed}"
+            folder.mkdir(parents=True)
+            (folder / "summary.json").write_text(json.dumps(
+                {"status": "finished", "linear_eval": {"final_accuracy": acc},
+                 "collapse": {"rankme_projector": 10.0 * acc}}))
+            runs[RunSpec("x.yaml", (), seed, label)] = folder
+    return runs
+
+
+def test_ablation_predictions_judge_by_the_seed_rule(tmp_path):
+    """The multi-arm training predictions: confirmed only when every comparison clears two
+    standard errors; one figure per prediction."""
+    from dynamics.predictions.base import Context
+
+    pred = PREDICTIONS["directpred.weight_decay_window"]
+    good = _fake_runs(tmp_path / "a", {"linear": [0.70, 0.71, 0.72],
+                                       "no_wd": [0.60, 0.61, 0.62],
+                                       "big_wd": [0.20, 0.21, 0.19]})
+    out = pred.evaluate(Context("cpu", tmp_path / "figs", good))
+    assert out.status == "confirmed" and Path(out.figure).is_file()
+    close = _fake_runs(tmp_path / "b", {"linear": [0.70, 0.60, 0.65],
+                                        "no_wd": [0.66, 0.64, 0.62],
+                                        "big_wd": [0.20, 0.21, 0.19]})
+    assert pred.evaluate(Context("cpu", tmp_path / "figs", close)).status == "refuted"

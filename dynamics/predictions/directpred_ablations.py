@@ -46,7 +46,7 @@ def _all_of(parts: list[Outcome], pid: str, ctx: Context, labels: list[str], the
 def collapse_without(ctx: Context) -> Outcome:
     """Accuracy of linear vs each collapsing arm; RankMe of the projector output beside."""
     parts = [_better(ctx, "directpred.collapse_without_predictor_or_stopgrad", "linear", arm,
-                     "collapse") for arm in ("no_predictor", "no_stopgrad")]
+                     "collapse", draw=False) for arm in ("no_predictor", "no_stopgrad")]
     out = _all_of(parts, "directpred.collapse_without_predictor_or_stopgrad", ctx,
                   ["linear", "no_predictor", "no_stopgrad"], "collapse (chance-level probe, "
                   "rank -> small)", "acc(linear) - acc(arm) > 2 SE for both arms")
@@ -74,7 +74,7 @@ def symmetric_needs_ema(ctx: Context) -> Outcome:
 def symmetric_rescues(ctx: Context) -> Outcome:
     """Both rescues beat the plain symmetric no-EMA arm."""
     pid = "directpred.symmetric_rescues"
-    parts = [_better(ctx, pid, arm, "symmetric_noema", "rescued")
+    parts = [_better(ctx, pid, arm, "symmetric_noema", "rescued", draw=False)
              for arm in ("symmetric_noema_pwd", "symmetric_noema_alpha")]
     return _all_of(parts, pid, ctx, ["symmetric_noema", "symmetric_noema_pwd",
                                      "symmetric_noema_alpha"],
@@ -89,7 +89,8 @@ def symmetric_rescues(ctx: Context) -> Outcome:
 def weight_decay_window(ctx: Context) -> Outcome:
     """linear (eta_bar 4e-4) beats no weight decay and a 0.05 weight decay."""
     pid = "directpred.weight_decay_window"
-    parts = [_better(ctx, pid, "linear", arm, "worse") for arm in ("no_wd", "big_wd")]
+    parts = [_better(ctx, pid, "linear", arm, "worse", draw=False)
+             for arm in ("no_wd", "big_wd")]
     return _all_of(parts, pid, ctx, ["no_wd", "linear", "big_wd"],
                    "no wd: ~71% vs 74.5%; very large wd: collapse",
                    "acc(linear) - acc(arm) > 2 SE for both arms")
@@ -120,8 +121,9 @@ def directpred_works(ctx: Context) -> Outcome:
     diff, se, _ = compare_means(dp, lin)
     matches = Outcome.judged(bool(diff >= -2 * se), details=f"DirectPred - linear = "
                                                             f"{fmt(diff)} +- {fmt(se)}")
-    parts = [matches, _better(ctx, pid, "directpred", "directpred_eps05", "eps 0.5 hurts"),
-             _better(ctx, pid, "directcopy", "no_predictor", "DirectCopy works")]
+    parts = [matches, _better(ctx, pid, "directpred", "directpred_eps05", "eps 0.5 hurts",
+                              draw=False),
+             _better(ctx, pid, "directcopy", "no_predictor", "DirectCopy works", draw=False)]
     return _all_of(parts, pid, ctx, ["linear", "directpred", "directpred_eps05",
                                      "directcopy", "no_predictor"],
                    "DirectPred 77.86 vs linear 74.5-75.1 (STL-10); eps 0.5: 75.06",

@@ -230,10 +230,13 @@ def sqrt_law(ctx: Context) -> Outcome:
                                    "early_mean": mean_std(early)[0]})
 
 
-def _better(ctx: Context, pid: str, good: str, bad: str, claim: str) -> Outcome:
+def _better(ctx: Context, pid: str, good: str, bad: str, claim: str, *,
+            draw: bool = True) -> Outcome:
+    """acc(good) - acc(bad) > 2 SE over seeds; ``draw=False`` when the caller draws one
+    figure for several comparisons."""
     a, b = _accuracies(ctx, good), _accuracies(ctx, bad)
     diff, se, ok = compare_means(a, b)
-    fig = save_figure(ctx.figure(pid), lambda axes: (
+    fig = None if not draw else save_figure(ctx.figure(pid), lambda axes: (
         axes[0].bar([good, bad], [mean_std(a)[0], mean_std(b)[0]],
                     yerr=[mean_std(a)[1], mean_std(b)[1]]),
         axes[0].set_ylabel("linear-probe accuracy")))
