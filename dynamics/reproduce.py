@@ -1,15 +1,16 @@
-"""One-command reproduction: every registered paper figure, every prediction that runs at the
-chosen verification tier, and the HLTM grid, in one summary.
+"""One-command reproduction: every prediction that runs at the chosen verification tier and
+every registered figure, in one summary.
 
-:func:`run_reproduce` makes all figures of :data:`dynamics.plots.FIGURES` into
-``out_dir/figures/``, then runs ``ssl-dynamics verify`` (:func:`dynamics.predictions.runner
+:func:`run_reproduce` runs ``ssl-dynamics verify`` (:func:`dynamics.predictions.runner
 .verify`) at ``verify_tier`` (default ``smoke``: every simulation prediction of the theory and
 the fast training ones; ``cpu`` adds the real-image training predictions, given
 ``data_root``) into ``out_dir/verify/`` (report.md, report.json, one figure per prediction;
-training runs in ``out_dir/verify_runs/``, reused by a rerun), and the HLTM grid of Tian, Yu,
-Chen & Ganguli 2020. The predictions that ran are the summary's ``checks`` (id, claim,
-measured, rule, passed). Results go to ``out_dir/summary.json`` and ``out_dir/summary.md``
-(both written atomically); every number is computed in the run.
+training runs in ``out_dir/verify_runs/``, reused by a rerun), then makes every figure of
+:data:`dynamics.plots.FIGURES` into ``out_dir/figures/`` (the run-based ones from the verify
+runs; the HLTM grid of Tian, Yu, Chen & Ganguli 2020 is the ``dual_hltm`` figure). The
+predictions that ran are the summary's ``checks`` (id, claim, measured, rule, passed).
+Results go to ``out_dir/summary.json`` and ``out_dir/summary.md`` (both written atomically);
+every number is computed in the run.
 """
 
 from __future__ import annotations
@@ -76,32 +77,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
         for k, v in fig["numbers"].items():
             lines.append(f"| {_cell(k)} | {_cell(v)} |")
         lines.append("")
-    if "hltm" in summary:
-        lines += _render_hltm(summary["hltm"])
+    for name, why in summary.get("figures_skipped", {}).items():
+        lines.append(f"- `{name}` not made: {why}")
+    if summary.get("figures_skipped"):
+        lines.append("")
     return "\n".join(lines) + "\n"
-
-
-def _render_hltm(h: dict[str, Any]) -> list[str]:
-    """The HLTM section: mean best |corr| per tree level (root first) before -> after."""
-    st = h["settings"]
-    lines = ["## Hierarchical latent tree model (Tian, Yu, Chen & Ganguli 2020)", "",
-             f"Grid: hid {st['hids']}, delta_lower {st['delta_lowers']}, depth {st['depths']}, "
-             f"seeds {st['seeds']}; loss {st['loss']} (tau {st['tau']}), SGD lr {st['lr']}, "
-             f"batch {st['batch_size']}; {h['runtime_s']:.1f} s. Files: "
-             + ", ".join(f"`hltm/{Path(p).name}`" for p in h["paths"]), "",
-             "Mean over seeds of the best |correlation| between each latent node and its "
-             "layer's hidden units, per tree level (level 0 = root):", "",
-             "| depth | delta_lower | hid | before | after | root after (min over seeds) |",
-             "|---|---|---|---|---|---|"]
-    for c in h["configs"]:
-        fmt = lambda v: " ".join(f"{x:.2f}" for x in v)  # noqa: E731
-        lines.append(f"| {c['depth']} | {c['delta_lower']:g} | {c['hid']} | "
-                     f"{fmt(c['corr_before'])} | {fmt(c['corr_after'])} | "
-                     f"{c['root_after_min']:.2f} |")
-    lines += ["", "| trend | value |", "|---|---|"]
-    lines += [f"| {k} | {_cell(float(v))} |" for k, v in h["trends"].items()]
-    lines.append("")
-    return lines
 
 
 @dataclass
@@ -111,7 +91,7 @@ class ReproduceRun:
 
     out: str = option("results", "output folder (summary.md, summary.json, figures/, "
                                  "verify/)")
-    quick: bool = option(False, "smaller, faster figures and HLTM grid")
+    quick: bool = option(False, "smaller, faster figures (the smoke size of every simulation)")
     verify_tier: str = option("smoke", "tier of the predictions verified: smoke (minutes, no "
                                        "data) or cpu (real images, hours)",
                               choices=("smoke", "cpu", "paper"))
@@ -122,8 +102,13 @@ class ReproduceRun:
 def run_reproduce(out_dir: Path | str, *, quick: bool = False,
                   log: Callable[[str], object] = print, verify_tier: str = "smoke",
                   data_root: str | None = None, jobs: int = 2,
-                  only: list[str] | None = None) -> dict[str, Any]:
-    """Make every registered figure into ``out_dir/figures/`` and run the theory checks.
+                  only: list[str] | None = None,
+                  figures: list[str] | None = None) -> dict[str, Any]:
+    """Verify the predictions, then make the figures into ``out_dir/figures/``.
+
+    ``only`` limits the predictions and ``figures`` the figures (None: all). Run-based figures
+    are drawn from the verify runs (``out_dir/verify_runs``) at the verify tier (the ``cpu``
+    figure tier for ``paper``), so nothing is trained twice.
 
     Writes ``out_dir/summary.json`` and ``out_dir/summary.md`` and returns the summary dict:
     ``figures`` (name -> paths, numbers, settings, seconds, title), ``checks`` (a list, in the
@@ -144,7 +129,7 @@ def run_reproduce(out_dir: Path | str, *, quick: bool = False,
         check_output_dir("out", out / "figures")
         run = ReproduceRun(str(out_dir), quick, verify_tier, data_root, jobs)
         write_config(run, out, command="reproduce")
-        return _reproduce(out, run, log, only or [])
+        return _reproduce(out, run, log, only or [], figures)
 
 
 def _checks(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -156,39 +141,38 @@ def _checks(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _reproduce(out: Path, run: ReproduceRun, log: Callable[[str], object],
-               only: list[str]) -> dict[str, Any]:
+               only: list[str], figure_names: list[str] | None) -> dict[str, Any]:
     """The work of :func:`run_reproduce` (``out`` checked and locked)."""
     import matplotlib
 
     from dynamics.plots import FIGURES, make_figures
     from dynamics.predictions.runner import VerifyRun, verify
-    from dynamics.reproduce_hltm import hltm_summary
 
     quick = run.quick
     t0 = time.perf_counter()
     log(f"reproduce: {'quick' if quick else 'full'} run into {out}")
-    figures = make_figures(None, out / "figures", quick=quick, log=log)
     log(f"reproduce: verifying the predictions (tier {run.verify_tier})")
     report = verify(VerifyRun(tier=run.verify_tier, only=only, runs=str(out / "verify_runs"),
                               out=str(out / "verify"), jobs=run.jobs,
                               data_root=run.data_root), log=log)
     checks = _checks(report)
-    log("reproduce: HLTM grid (Tian, Yu, Chen & Ganguli 2020)")
-    hltm = hltm_summary(out / "hltm", quick=quick)
-    log(f"hltm: {len(hltm['configs'])} configurations in {hltm['runtime_s']:.1f} s; "
-        + ", ".join(f"{k} {v:+.3f}" if "effect" in k or "gain" in k else f"{k} {v:.3f}"
-                    for k, v in hltm["trends"].items()))
+    log("reproduce: figures")
+    skipped: dict[str, str] = {}
+    figures = make_figures(figure_names, out / "figures", quick=quick,
+                           tier="smoke" if run.verify_tier == "smoke" else "cpu",
+                           runs_dir=out / "verify_runs", data_root=run.data_root,
+                           jobs=run.jobs, log=log, skipped=skipped)
     summary: dict[str, Any] = {
         "generated_by": "dynamics.reproduce.run_reproduce",
         "quick": bool(quick),
         "figures": {name: {**res.to_dict(), "title": FIGURES[name].title,
                            "paper_ref": FIGURES[name].paper_ref}
                     for name, res in figures.items()},
+        "figures_skipped": skipped,
         "checks": checks,
         "verify": {"tier": report["tier"], "counts": report["counts"],
                    "report": str(out / "verify" / "report.md")},
         "all_checks_passed": all(c["passed"] for c in checks),
-        "hltm": hltm,
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
                         "matplotlib": matplotlib.__version__},
     }

@@ -20,3 +20,20 @@ def random_psd(rng, n, scale=1.0, rank=None):
     k = n if rank is None else rank
     A = rng.standard_normal((n, k))
     return scale * A @ A.T / k
+
+
+@pytest.fixture(scope="session")
+def made(tmp_path_factory):
+    """A simulation figure of :data:`dynamics.plots.FIGURES` made once per test session in quick
+    mode: ``made(name) -> (FigureResult, out_dir)``."""
+    from dynamics.plots import FIGURES
+
+    cache: dict = {}
+
+    def get(name: str):
+        if name not in cache:
+            out = tmp_path_factory.mktemp(name)
+            cache[name] = (FIGURES[name].make(out, quick=True), out)
+        return cache[name]
+
+    return get

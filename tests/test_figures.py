@@ -1,7 +1,8 @@
 """Paper figures (dynamics.plots) and the one-command reproduction (dynamics.reproduce).
 
-Every figure is made in its quick mode; the assertions check the quantitative facts the figure
-is meant to show, against the closed forms of the library where one exists.
+The registry, captions, the gallery, the tiers of run-based figures and ``reproduce``; the
+facts each figure shows are tested in test_figures_modes.py, test_figures_matrix.py,
+test_figures_beyond.py, test_figures_runs.py and test_figures_contrastive.py.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import pytest
 
 from dynamics.errors import ConfigError
 from dynamics.plots import FIGURES, FigureResult, make_figures, resolve_names
-from dynamics.theory.closed_form import collapse_threshold, fixed_points
 
-EXPECTED = ["fig3", "fig4", "fig5", "fig7", "fig8", "fig9", "fig10"]
+THEORY = [n for n, spec in FIGURES.items() if not spec.run_based]
+RUN_BASED = [n for n, spec in FIGURES.items() if spec.run_based]
 
 
 def _check_files(res: FigureResult, out_dir) -> None:
@@ -30,134 +31,90 @@ def _check_files(res: FigureResult, out_dir) -> None:
         assert isinstance(val, float | str), (key, type(val))
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """Each registered figure made once in quick mode (shared by the tests below)."""
-    cache: dict[str, tuple[FigureResult, object]] = {}
-
-    def get(name: str):
-        if name not in cache:
-            out = tmp_path_factory.mktemp(name)
-            cache[name] = (FIGURES[name].make(out, quick=True), out)
-        return cache[name]
-
-    return get
-
-
 def test_registry_names_and_specs():
-    assert list(FIGURES) == EXPECTED
+    from dynamics.plots.base import PAPERS
+    from dynamics.predictions import PREDICTIONS
+
+    assert {"fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig9", "fig10",
+            "dual_hltm", "dual_covop_spectrum", "wi_align_uniform", "wi_circle",
+            "bridge_linear", "phase_eta_alpha_p", "phase_eta_beta"} <= set(FIGURES)
     for name, spec in FIGURES.items():
-        assert spec.name == name and spec.title and spec.paper_ref.startswith("Fig.")
+        assert spec.name == name and spec.title and spec.paper in PAPERS
         assert callable(spec.load())
-    assert resolve_names(None) == EXPECTED
-    assert resolve_names("all") == EXPECTED
-    assert resolve_names(["3", "fig03", "FIG10"]) == ["fig3", "fig10"]
-    with pytest.raises(ConfigError):
-        resolve_names(["fig6"])
+        # Each figure is the visual form of registered predictions.
+        assert spec.predictions and all(p in PREDICTIONS for p in spec.predictions), name
+        if spec.run_based:
+            for tier in ("smoke", "cpu"):
+                specs = spec.runs_for(tier)
+                assert specs and len({s.name() for s in specs}) == len(specs), (name, tier)
+        else:
+            assert spec.runs_for("cpu") == []
+    assert resolve_names(None) == list(FIGURES) == resolve_names("all")
+    assert resolve_names(["3", "fig03", "FIG10", "wi_circle"]) == ["fig3", "fig10", "wi_circle"]
+    for bad in (["fig1"], ["fig11"], ["circle"]):
+        with pytest.raises(ConfigError, match="figure: unknown figure"):
+            resolve_names(bad)
 
 
-@pytest.mark.parametrize("name", EXPECTED)
-def test_figure_writes_png_and_pdf(made, name):
-    res, out = made(name)
-    assert res.name == name
-    _check_files(res, out)
-    assert res.numbers and res.seconds > 0
+def test_run_based_figures_share_the_predictions_runs():
+    """A run-based figure reads the same run folders as the predictions it draws, whenever
+    those predictions need runs at that tier (one training run serves both)."""
+    from dynamics.predictions import PREDICTIONS
+
+    for name in RUN_BASED:
+        spec = FIGURES[name]
+        for tier in ("smoke", "cpu"):
+            mine = {s.name() for s in spec.runs_for(tier)}
+            theirs = {s.name() for p in spec.predictions
+                      for s in PREDICTIONS[p].runs_for(tier)}
+            if theirs:
+                assert mine & theirs, (name, tier)
 
 
-def test_fig3_fixed_points_match_closed_form(made):
-    n = made("fig3")[0].numbers
-    pm, pp = fixed_points(1.0, 0.0, 0.01)
-    assert n["b_p_minus"] == pytest.approx(float(pm), rel=1e-10)
-    assert n["b_p_plus"] == pytest.approx(float(pp), rel=1e-10)
-    assert [n[f"b_fp{i}_kind"] for i in range(3)] == ["stable", "saddle", "stable"]
-    assert n["b_fp1_s"] == pytest.approx(float(pm) ** 2)  # on the parabola s = p^2/alpha_p
-    # eta = 0: two lines of fixed points; eta = 1 > tau^2/4: only the (stable) origin.
-    assert n["a_n_fixed"] == 2 and n["a_line0"] == "s = 0"
-    assert "0..1 unstable" in n["a_line0_segments"]
-    assert n["c_n_fixed"] == 1 and n["c_fp0_kind"] == "stable"
-    assert n["c_collapse_fraction"] == 1.0
-    assert 0 < n["b_collapse_fraction"] < 0.5
-    assert n["b_settled_fraction"] == 1.0
+def test_caption_file_and_gallery(tmp_path):
+    from dynamics.plots.gallery import END, START, write_gallery
+
+    res = make_figures(["fig10"], tmp_path / "figs", quick=True)["fig10"]
+    _check_files(res, tmp_path / "figs")
+    cap = res.caption_path
+    assert cap == tmp_path / "figs" / "fig10_scalar_model.caption.md" and cap.is_file()
+    text = cap.read_text()
+    assert res.caption and res.caption.strip()[:40] in text
+    assert "Settings:" in text and "ssl-dynamics figures fig10 --tier smoke" in text
+    assert "`directpred.appendix_d_scalar`" in text
+    readme = tmp_path / "README.md"
+    readme.write_text("# Figures\n\nintro\n\n" + START + "\nold\n" + END + "\n\ntail\n")
+    write_gallery(readme, {"fig10": res}, "ssl-dynamics figures fig10",
+                  skipped={"fig2": "needs runs"})
+    out = readme.read_text()
+    assert out.startswith("# Figures\n\nintro") and out.rstrip().endswith("tail")
+    assert "old" not in out and "![fig10](figs/fig10_scalar_model.png)" in out
+    assert res.caption.strip()[:40] in out and "Not made by this command: needs runs" in out
+    assert out.count(START) == 1 and out.count(END) == 1
 
 
-def test_fig4_regimes_and_simulated_boundary(made):
-    n = made("fig4")[0].numbers
-    assert n["eta_c"] == pytest.approx(float(collapse_threshold(1.0, 0.0)))
-    pm, pp = (float(v) for v in fixed_points(1.0, 0.0, 0.1))
-    assert n["a_0_kind"] == "saddle-node" and n["a_p*+_kind"] == "stable"
-    assert n["b_p*-"] == pytest.approx(pm) and n["b_p*+"] == pytest.approx(pp)
-    assert (n["b_0_kind"], n["b_p*-_kind"], n["b_p*+_kind"]) == ("stable", "unstable", "stable")
-    assert n["c_n_fixed_points"] == 1
-    # The integrated mode ODEs split exactly at p*_- (within the spacing of the start grid).
-    assert abs(n["b_sim_boundary"] - pm) < 0.035
-    assert n["a_sim_survive_frac"] == 1.0 and n["c_sim_survive_frac"] == 0.0
+def test_cpu_tier_run_figures_need_data_or_runs(tmp_path):
+    """Asked for by name, a cpu-tier run-based figure without real images and without its runs
+    is a one-line error before any work; with every figure requested it is skipped."""
+    with pytest.raises(ConfigError, match="data_root: figure fig2 needs"):
+        make_figures(["fig2"], tmp_path / "o", tier="cpu", runs_dir=tmp_path / "runs")
+    assert not list((tmp_path / "o").glob("*.png"))
+    from dynamics.plots import _prepare_runs
 
-
-def test_fig5_weight_decay_and_ema_trends(made):
-    n = made("fig5")[0].numbers
-    # Larger eta raises lambda_min(K) but collapses more modes and shrinks p_j.
-    k_eta = [n[f"eta={e:g}_minK_min"] for e in (0.01, 0.04, 0.2)]
-    assert k_eta == sorted(k_eta) and k_eta[-1] > 0 > k_eta[0]
-    assert n["eta=0.2_n_collapsed"] > n["eta=0.04_n_collapsed"]
-    assert n["eta=0.2_p_final_max"] < n["eta=0.04_p_final_max"] < n["eta=0.01_p_final_max"]
-    # Survivors end at p*_+ of Eq. 16 with tau -> 1.
-    assert n["eta=0.04_p_final_max"] == pytest.approx(float(fixed_points(1.0, 0.0, 0.04)[1]),
-                                                      abs=1e-4)
-    # Smaller beta raises lambda_min(K) but converges more slowly.
-    k_beta = [n[f"beta={b:g}_minK_min"] for b in (0.04, 0.4, 4)]
-    assert k_beta == sorted(k_beta, reverse=True)
-    assert n["beta=0.04_t_converge"] > n["beta=0.4_t_converge"] >= n["beta=4_t_converge"]
-
-
-def test_fig7_a1_correlation_stays_high(made):
-    n = made("fig7")[0].numbers
-    assert n["corr_min_overall"] > 0.9
-    for eta in (0, 0.01, 0.1):
-        for g in (0.9, 0.99, 0.996):
-            assert n[f"eta={eta:g}_gamma={g:g}_corr_final_mean"] > 0.99
-    # Slower EMA (gamma_a closer to 1) lags more.
-    assert n["eta=0.1_gamma=0.996_corr_min"] < n["eta=0.1_gamma=0.9_corr_min"]
-
-
-def test_fig8_skew_part_vanishes(made):
-    n = made("fig8")[0].numbers
-    assert n["B_final_over_B0_max"] < 0.05
-    for eta in (0.001, 0.01, 0.05):
-        for tau in (0.5, 1.0):
-            assert n[f"eta={eta:g}_tau={tau:g}_B_final"] < 1e-4 * n[f"eta={eta:g}_tau={tau:g}_B0"]
-    # A -> 0 for large eta / small tau (eta = 0.05 > tau^2/4 = 0.01), not for tau = 1.
-    assert n["eta=0.05_tau=0.2_A_collapsed"] == "yes"
-    assert n["eta=0.001_tau=1_A_collapsed"] == "no"
-
-
-def test_fig9_commutator_grows_for_small_eta_large_tau(made):
-    n = made("fig9")[0].numbers
-    assert n["tau=2_eta=0_L_growth"] > 10 and n["tau=2_eta=0_Kmin_min"] < 0
-    assert n["tau=2_eta=0_L_growth"] > n["tau=2_eta=0.1_L_growth"] > 1
-    for tau in (0.5, 1, 2):
-        assert n[f"tau={tau:g}_eta=0.5_L_growth"] == 1.0  # monotone decay from t = 0
-        assert n[f"tau={tau:g}_eta=0.5_L_final_rel"] < 1e-6
-    assert n["tau=0.5_eta=0.5_Kmin_min"] > 0
-
-
-def test_fig10_scalar_model_fixed_points(made):
-    n = made("fig10")[0].numbers
-    ratio = n["lambda_d"] / n["lambda_s"]
-    assert n["tied_n_stable"] == 1
-    assert n["tied_stable_w"] == pytest.approx(ratio, abs=1e-9)
-    assert n["tied_stable_wa"] == pytest.approx(ratio, abs=1e-9)
-    assert n["tied_sim_final_max_dev"] < 1e-2
-    assert n["tied_invariance_max_dev"] < 1e-12  # w = wp is invariant for alpha_p = 1
-    assert n["left_origin_kind"] == "saddle"
-    assert n["left_hyperbola_field_max"] < 1e-12 and n["left_final_wp_w_max_dev"] < 1e-3
-    assert n["nopred_n_fixed"] == 1 and n["nopred_fp0_kind"] == "stable"
-    assert abs(n["nopred_fp0_w"]) < 1e-9 and n["nopred_sim_final_abs_max"] < 1e-3
+    skipped: dict[str, str] = {}
+    ctxs = _prepare_runs(["fig2"], "cpu", tmp_path / "runs", None, 1, "cpu", False, skipped,
+                         None)
+    assert ctxs == {} and "pass --data-root" in skipped["fig2"]
+    with pytest.raises(ConfigError, match="tier: must be one of smoke, cpu"):
+        make_figures(["fig8"], tmp_path / "o", tier="paper")
 
 
 def test_make_figures_api(tmp_path):
-    res = make_figures(["8"], tmp_path, quick=True)
-    assert list(res) == ["fig8"]
-    assert res["fig8"].png.exists()
+    lines: list[str] = []
+    res = make_figures(["10"], tmp_path, quick=True, log=lines.append)
+    assert list(res) == ["fig10"]
+    assert res["fig10"].png.exists() and res["fig10"].caption_path.exists()
+    assert lines and lines[0].startswith("fig10: ")
 
 
 def test_run_reproduce_quick(tmp_path):
@@ -166,14 +123,15 @@ def test_run_reproduce_quick(tmp_path):
     only = ["directpred.theorem1_invariant", "directpred.collapse_threshold",
             "directpred.no_predictor_collapse"]
     lines: list[str] = []
-    summary = run_reproduce(tmp_path, quick=True, log=lines.append, only=only)
+    summary = run_reproduce(tmp_path, quick=True, log=lines.append, only=only,
+                            figures=["fig4", "fig10"])
     js = tmp_path / "summary.json"
     md = tmp_path / "summary.md"
     assert js.is_file() and md.is_file()
     data = json.loads(js.read_text())
     assert data == summary
     assert data["quick"] is True and data["all_checks_passed"] is True
-    assert list(data["figures"]) == EXPECTED
+    assert list(data["figures"]) == ["fig4", "fig10"]
     for name, fig in data["figures"].items():
         assert fig["numbers"], name
         for p in fig["paths"]:

@@ -24,12 +24,21 @@ def _cmd_figures(args) -> int:
     if args.names is argparse.SUPPRESS:
         del args.names
     run = resolve_config(FiguresRun, args)
-    names = resolve_names(run.names)  # the library's own name rules: fig3, 3, fig03, all
+    resolve_names(run.names)  # the library's own name rules (fig3, 3, fig03, all), checked first
     out = check_output_dir("out", run.out)
+    if run.gallery is not None:
+        check_output_dir("gallery", Path(run.gallery).parent)
     write_config(run, out, command="figures")
-    results = make_figures(names, out, quick=run.quick)
-    for name, res in results.items():
-        print(f"{name}: " + ", ".join(str(p) for p in res.paths))
+    skipped: dict[str, str] = {}
+    results = make_figures(run.names or None, out, quick=True if run.quick else None,
+                           tier=run.tier, runs_dir=run.runs, data_root=run.data_root,
+                           jobs=run.jobs, device=run.device, log=print, skipped=skipped)
+    if run.gallery is not None:
+        from dynamics.plots.gallery import write_gallery
+
+        cmd = "ssl-dynamics figures" + "".join(f" {n}" for n in run.names) + \
+            f" --tier {run.tier} --out {run.out} --gallery {run.gallery}"
+        print(f"gallery: {write_gallery(run.gallery, results, cmd, skipped)}")
     return 0
 
 

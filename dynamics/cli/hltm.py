@@ -17,8 +17,8 @@ uninterrupted run); cells of other settings are refused unless ``--overwrite`` c
 tables, JSON and figure are written from all finished cells at the end, and on SIGINT/SIGTERM
 from the cells finished so far (exit code 130/143, one line saying how many cells are saved).
 
-:func:`dynamics.reproduce_hltm.hltm_summary` is the small fixed grid that ``ssl-dynamics
-reproduce`` runs.
+The HLTM figure of ``ssl-dynamics figures`` / ``reproduce`` (``dual_hltm``) trains its own
+fixed grid (:mod:`dynamics.plots.dual_hltm`).
 """
 
 from __future__ import annotations
@@ -40,11 +40,6 @@ from dynamics.contrastive.hltm_train import loss_options
 from dynamics.errors import ConfigError, check_choice, check_range
 from dynamics.io import check_output_dir
 from dynamics.plots.hltm import write_outputs
-from dynamics.reproduce_hltm import (  # noqa: F401 - kept importable from here
-    SUMMARY_GRID,
-    SUMMARY_GRID_QUICK,
-    hltm_summary,
-)
 from dynamics.threads import (  # noqa: F401 - torch_threads: kept importable from here
     cpu_threads,
     parse_threads,

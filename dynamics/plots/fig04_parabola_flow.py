@@ -6,19 +6,23 @@ On the invariant parabola s_j = p_j^2/alpha_p (c_j = 0) the mode dynamics at fix
 
 (:func:`dynamics.theory.closed_form.parabola_flow`). Three regimes:
 
-(a) eta = 0: p = 0 is a saddle-node (semi-stable), p*_+ = tau/(1+sigma2) is stable;
-(b) 0 < eta <= tau^2/(4(1+sigma2)): p = 0 stable, p*_- unstable (edge of the collapse basin),
-    p*_+ stable;
-(c) eta > tau^2/(4(1+sigma2)): only p = 0 (every mode collapses).
+(a) eta = 0: p = 0 is a saddle-node (semi-stable): dp/dt = p^2 [tau - (1+sigma2) p] > 0 on both
+    sides of 0 near it, so starts with p_0 < 0 creep up to 0 (algebraically, p ~ -1/(tau t):
+    collapse) while starts with p_0 > 0 leave it for p*_+ = tau/(1+sigma2) (stable);
+(b) 0 < eta <= tau^2/(4(1+sigma2)): p = 0 stable, p*_- unstable (edge of the collapse basin
+    p < p*_-), p*_+ stable;
+(c) eta > tau^2/(4(1+sigma2)): only p = 0 (every mode collapses, Obs. 5).
 
 Settings (the paper's Fig. 4 is schematic; these values are our choice): tau = 1, sigma2 = 0,
 alpha_p = 1; eta = 0, 0.1 and 0.4 (threshold eta_c = 0.25). Fixed points come from
 :func:`~dynamics.theory.phase.parabola_fixed_points` (locations from
 :func:`~dynamics.theory.closed_form.fixed_points`, stability from the slope of the flow).
-As a consistency check the figure also integrates the mode ODEs (Eqs. 11-12,
-:func:`~dynamics.theory.modes.simulate_modes`) from points on the parabola (s0 = p0^2/alpha_p)
-and shows each start's fate as a tick under the curve (red: collapses, blue: reaches p*_+); the
-numbers report the measured collapse boundary, which must equal p*_-.
+As a check the figure integrates the full mode ODEs (Eqs. 11-12,
+:func:`~dynamics.theory.modes.simulate_modes`) from starts on the parabola (s0 = p0^2/alpha_p)
+on both sides of the origin, p0 in [-0.29, 1.24], and shows each start's fate as a tick under the
+curve (vermilion: |p(T)| < 0.01, collapsed; blue: reached p*_+). The numbers report the measured
+split (midpoint between the largest collapsing and the smallest surviving start), which must be
+0 in (a) and p*_- in (b).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dynamics.theory.phase import parabola_fixed_points
 TAU, SIGMA2, ALPHA_P = 1.0, 0.0, 1.0
 ETAS = (0.0, 0.1, 0.4)
 P_RANGE = (-0.3, 1.25)
+COLLAPSED_P = 1e-2  # |p_j(T)| below this counts as collapsed (s_j = p_j^2 < 1e-4)
 
 
 def _fixed_points(eta: float) -> list[tuple[str, float, str]]:
@@ -56,97 +61,136 @@ def _fixed_points(eta: float) -> list[tuple[str, float, str]]:
     return out
 
 
-def _simulated_boundary(eta: float, p0: np.ndarray, t_end: float) -> tuple[np.ndarray, float]:
-    """End states of the mode ODEs started on the parabola, and the measured collapse boundary
-    (midpoint between the largest collapsing and the smallest surviving start)."""
+def _fates(eta: float, p0: np.ndarray, t_end: float) -> tuple[np.ndarray, float]:
+    """Which starts on the parabola collapse under Eqs. 11-12 (|p(T)| < COLLAPSED_P), and the
+    measured split: the midpoint between the largest collapsing and the smallest surviving start
+    (-inf when none collapses, +inf when none survives)."""
     tr = simulate_modes(p0, p0**2 / ALPHA_P, alpha_p=ALPHA_P, eta=eta, sigma2=SIGMA2, tau0=TAU,
                         beta=None, t_end=t_end, n_save=2)
-    p_end = np.asarray(tr.p[-1])
-    collapsed = np.abs(p_end) < 1e-2
-    survive = p0[~collapsed & (p0 > 0)]
-    gone = p0[collapsed & (p0 > 0)]
-    if survive.size and gone.size:
-        boundary = 0.5 * (gone.max() + survive.min())
-    elif survive.size:
-        boundary = 0.0
+    if not tr.ok:
+        raise RuntimeError(f"fig4 simulation did not complete: {tr.status_text()}")
+    collapsed = np.abs(np.asarray(tr.p[-1])) < COLLAPSED_P
+    gone, survive = p0[collapsed], p0[~collapsed]
+    if gone.size and survive.size:
+        split = 0.5 * (gone.max() + survive.min())
     else:
-        boundary = float("inf")
-    return p_end, float(boundary)
+        split = float("-inf") if survive.size else float("inf")
+    return collapsed, float(split)
+
+
+def _arrows(ax, eta: float, pts) -> None:
+    """Direction of the flow along the p axis (sign of Eq. 16)."""
+    for q in np.linspace(P_RANGE[0] + 0.05, P_RANGE[1] - 0.05, 9):
+        v = float(parabola_flow(q, TAU, SIGMA2, eta))
+        if abs(v) < 2e-3 or any(abs(q - r) < 0.04 for _, r, _ in pts):
+            continue
+        ax.annotate("", xy=(q + 0.045 * np.sign(v), 0), xytext=(q, 0),
+                    arrowprops=dict(arrowstyle="-|>", color="0.3", lw=1.0), zorder=4)
 
 
 def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
     """Draw Fig. 4 (the 1-D flow of Eq. 16 on the invariant parabola) into ``out_dir``."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     eta_c = float(collapse_threshold(TAU, SIGMA2))
     p = np.linspace(*P_RANGE, 600)
-    n_starts = 41 if quick else 161
-    p0 = np.linspace(0.005, P_RANGE[1] - 0.01, n_starts)
+    n_starts = 32 if quick else 125
+    # Symmetric about no fixed point: no start sits exactly at 0 or at p*_-.
+    p0 = np.linspace(P_RANGE[0] + 0.01, P_RANGE[1] - 0.01, n_starts)
     t_end = 400.0 if quick else 2000.0
     numbers: dict[str, float | str] = {"tau": TAU, "sigma2": SIGMA2, "eta_c": eta_c}
-    titles = (r"(a) $\eta = 0$: origin is a saddle-node",
-              rf"(b) $0 < \eta = {ETAS[1]:g} \leq \tau^2/4(1+\sigma^2) = {eta_c:g}$",
-              rf"(c) $\eta = {ETAS[2]:g} > \tau^2/4(1+\sigma^2)$: only $p=0$")
+    titles = (r"(a) $\eta = 0$: origin semi-stable (saddle-node)",
+              rf"(b) $0 < \eta = {ETAS[1]:g} \leq \eta_c = \tau^2/4(1+\sigma^2) = {eta_c:g}$",
+              rf"(c) $\eta = {ETAS[2]:g} > \eta_c$: only $p=0$, all collapse")
+    fate_text = []
     with style.paper_style():
-        fig, axes = style.new_figure(1, 3, width=12.5, height=3.9)
+        fig, axes = style.new_figure(1, 3, width=12.5, height=4.1)
         for k, (ax, eta) in enumerate(zip(axes[0], ETAS, strict=True)):
             tag = "abc"[k]
             f = parabola_flow(p, TAU, SIGMA2, eta)
-            ax.axhline(0, color="0.6", lw=0.8)
-            ax.plot(p, f, color=style.FLOW, lw=1.8,
-                    label=r"$\dot p = p^2[\tau-(1+\sigma^2)p]-\eta p$")
             pts = _fixed_points(eta)
-            # Shade the collapse basin (p below the unstable point / everything in (c)).
+            # Collapse basin of Eq. 16: p < p*_- (b), p < 0 (a: the attracting side of the
+            # saddle-node), everything (c).
             edge = next((q for lab, q, _ in pts if lab == "p*-"), None)
-            if edge is not None:
-                ax.axvspan(P_RANGE[0], edge, color=style.STABLE, alpha=0.12, lw=0,
-                           label="collapse basin")
-            elif eta > eta_c:
-                ax.axvspan(*P_RANGE, color=style.STABLE, alpha=0.12, lw=0,
-                           label="collapse basin (all p)")
+            if edge is None:
+                edge = P_RANGE[1] if eta > eta_c else 0.0
+            ax.axvspan(P_RANGE[0], edge, color=style.COLLAPSE_SHADE, lw=0, zorder=0)
+            ax.axhline(0, color="0.6", lw=0.8, zorder=1)
+            ax.plot(p, f, color=style.THEORY, lw=1.6, zorder=3)
+            _arrows(ax, eta, pts)
+            ymin, ymax = float(np.min(f)), float(np.max(f))
+            span = ymax - ymin
+            if eta == 0:
+                ax.annotate("attracts from $p<0$,\nrepels towards $p>0$", (0.0, 0.0),
+                            xytext=(0.1, -0.12 * span), fontsize=7.5,
+                            ha="left", va="top", arrowprops=dict(arrowstyle="->", lw=0.8,
+                                                                  color="0.25"), zorder=8)
             style.mark_points(ax, [q for _, q, _ in pts], [0.0] * len(pts),
-                              [kind for *_, kind in pts], size=50)
-            for lab, q, _kind in pts:
+                              [kind for *_, kind in pts], size=60, zorder=7)
+            for lab, q, kind in pts:
                 txt = {"0": "0", "p*-": r"$p^*_-$", "p*+": r"$p^*_+$"}[lab]
                 ax.annotate(txt, (q, 0), xytext=(0, 9), textcoords="offset points",
-                            ha="center", fontsize=8.5)
+                            ha="center", fontsize=8.5, zorder=8)
                 numbers[f"{tag}_{lab}"] = q
-                numbers[f"{tag}_{lab}_kind"] = _kind
+                numbers[f"{tag}_{lab}_kind"] = kind
             numbers[f"{tag}_eta"] = eta
             numbers[f"{tag}_n_fixed_points"] = float(len(pts))
-            # Direction arrows along the axis.
-            for q in np.linspace(P_RANGE[0] + 0.05, P_RANGE[1] - 0.05, 9):
-                v = float(parabola_flow(q, TAU, SIGMA2, eta))
-                if abs(v) < 2e-3 or any(abs(q - r) < 0.04 for _, r, _ in pts):
-                    continue
-                ax.annotate("", xy=(q + 0.045 * np.sign(v), 0), xytext=(q, 0),
-                            arrowprops=dict(arrowstyle="-|>", color="0.3", lw=1.0))
-            # Simulated end states (Eqs. 11-12 on the parabola).
-            p_end, boundary = _simulated_boundary(eta, p0, t_end)
-            ymin = float(np.min(f))
-            ymax = float(np.max(f))
-            span = ymax - ymin
-            ybar = ymin - 0.12 * span
-            coll = np.abs(p_end) < 1e-2
-            ax.scatter(p0[coll], np.full(coll.sum(), ybar), s=14, color=style.STABLE,
-                       marker="|", label="start on parabola: collapses (ODE)")
-            ax.scatter(p0[~coll], np.full((~coll).sum(), ybar), s=14, color=style.FLOW,
-                       marker="|", label=r"start on parabola: $\to p^*_+$ (ODE)")
+            # Fates of starts on the parabola under the full mode ODEs (Eqs. 11-12).
+            coll, split = _fates(eta, p0, t_end)
+            ybar = ymin - 0.13 * span
+            tick = dict(s=70, marker="|", linewidths=1.6 if n_starts < 60 else 0.8, zorder=5)
+            ax.scatter(p0[coll], np.full(coll.sum(), ybar), color=style.VERMILION, **tick)
+            ax.scatter(p0[~coll], np.full((~coll).sum(), ybar), color=style.STABLE, **tick)
+            ax.text(P_RANGE[0] + 0.01, ybar + 0.045 * span, "fate of starts on the parabola",
+                    fontsize=7, color="0.3", va="bottom")
             ax.set_ylim(ymin - 0.2 * span, ymax + 0.15 * span)
             ax.set_xlim(*P_RANGE)
-            numbers[f"{tag}_sim_boundary"] = boundary
+            neg, pos = p0 < 0, p0 > 0
+            numbers[f"{tag}_sim_boundary"] = split
             numbers[f"{tag}_sim_survive_frac"] = float((~coll).mean())
+            numbers[f"{tag}_sim_neg_collapse_frac"] = float(coll[neg].mean())
+            numbers[f"{tag}_sim_pos_survive_frac"] = float((~coll[pos]).mean())
+            numbers[f"{tag}_sim_n_neg"] = float(neg.sum())
+            numbers[f"{tag}_sim_n_pos"] = float(pos.sum())
+            fate_text.append((int(coll[neg].sum()), int(neg.sum()), int((~coll[pos]).sum()),
+                              int(pos.sum()), split))
             ax.set_title(titles[k])
             ax.set_xlabel(r"$p_j$ (predictor eigenvalue)")
             if k == 0:
-                ax.set_ylabel(r"$\mathrm{d}p_j/\mathrm{d}t$ on $s_j = p_j^2/\alpha_p$")
-        handles, labels = axes[0, 1].get_legend_handles_labels()
-        handles += style.stability_legend_handles(include_semi=True)
-        labels += [h.get_label() for h in style.stability_legend_handles(include_semi=True)]
-        fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=7.5)
+                ax.set_ylabel(r"$\mathrm{d}p_j/\mathrm{d}t$ on $s_j = p_j^2/\alpha_p$ (Eq. 16)")
+        handles = [
+            Line2D([], [], color=style.THEORY, lw=1.6,
+                   label=r"$\dot p = p^2[\tau-(1+\sigma^2)p]-\eta p$"),
+            Patch(color=style.COLLAPSE_SHADE, label="collapse basin"),
+            Line2D([], [], color=style.VERMILION, marker="|", ls="none", markersize=9, mew=1.6,
+                   label="start collapses (Eqs. 11-12)"),
+            Line2D([], [], color=style.STABLE, marker="|", ls="none", markersize=9, mew=1.6,
+                   label=r"start reaches $p^*_+$ (Eqs. 11-12)"),
+        ] + [style.fixed_point_handle(k) for k in ("stable", "unstable", "semi-stable")]
+        fig.legend(handles=handles, loc="outside upper center", ncols=4, fontsize=7.5)
         style.settings_note(
-            fig, rf"Eq. 16 with $\tau={TAU:g}$, $\sigma^2={SIGMA2:g}$, $\alpha_p={ALPHA_P:g}$ "
-                 rf"(paper: schematic, values ours); ticks under each curve: {n_starts} starts "
-                 rf"$s_0=p_0^2$ integrated with Eqs. 11-12 to $t={t_end:g}$.")
+            fig, rf"$\tau={TAU:g}$, $\sigma^2={SIGMA2:g}$, $\alpha_p={ALPHA_P:g}$ (paper: "
+                 rf"schematic; values ours). Ticks: {n_starts} starts $s_0=p_0^2$, "
+                 rf"Eqs. 11-12 to $t={t_end:g}$; collapsed if $|p(t)|<{COLLAPSED_P:g}$.")
         paths = style.save_figure(fig, out_dir, "fig04_parabola_flow")
+    (an, anb, ap, apb, _), (_, _, _, _, bsplit) = fate_text[0], fate_text[1]
+    pm = numbers["b_p*-"]
+    caption = (
+        f"Weight decay turns the origin of the parabola flow (Eq. 16) from semi-stable into "
+        f"stable: at eta = 0 it attracts from the left and repels to the right (all {an} of "
+        f"{anb} starts with p0 < 0 collapse, all {ap} of {apb} with p0 > 0 reach "
+        f"p*_+ = {numbers['a_p*+']:.3g}); at eta = {ETAS[1]:g} the collapse basin is "
+        f"p < p*_- = {pm:.3f} (the integrated starts split at {bsplit:.3f}); above "
+        f"eta_c = {eta_c:g} (eta = {ETAS[2]:g}) only p = 0 remains and all "
+        f"{int(round((1 - numbers['c_sim_survive_frac']) * n_starts))} starts collapse. "
+        f"Read the arrows on the axis for the direction of the flow, the shading for the "
+        f"collapse basin, and the ticks below each curve for the fate of starts on the "
+        f"parabola under the full mode ODEs (Eqs. 11-12).")
     return FigureResult("fig4", paths, numbers,
                         settings={"tau": TAU, "sigma2": SIGMA2, "alpha_p": ALPHA_P,
-                                  "etas": list(ETAS), "n_starts": n_starts, "t_end": t_end})
+                                  "etas": list(ETAS), "p_range": list(P_RANGE),
+                                  "n_starts": n_starts, "p0_range": [float(p0[0]),
+                                                                     float(p0[-1])],
+                                  "t_end": t_end, "collapsed_if_abs_p_below": COLLAPSED_P},
+                        caption=caption)

@@ -10,17 +10,22 @@ next to the point on either side.
 Panels (paper settings lambda_s = 1, lambda_d = 1/2, alpha_p = beta = 1):
 
 * left: (w, wp) flow at fixed wa = 1 (the beta << 1 picture). Fixed points: the hyperbola
-  wp w = wa lambda_d/lambda_s (attracting) and the origin (saddle). Overlaid: trajectories of the
-  3-D model with beta = 1e-9 (wa frozen at 1).
+  wp w = wa lambda_d/lambda_s (a line of fixed points, drawn as a black dashed theory curve so
+  that colour means stability only for the point markers) and the origin (saddle).
+  Overlaid: trajectories of the 3-D model with beta = 1e-9 (wa frozen at 1).
 * middle: predictor tied to the online weight, w = wp (invariant for alpha_p = 1), in the
   (w, wa) plane; nullclines wa = w (dwa/dt = 0) and w^2 = wa lambda_d/lambda_s (dw/dt = 0,
   besides w = 0), drawn as zero contours of the field; stable point w = wa = lambda_d/lambda_s.
-  Overlaid: 3-D trajectories started on w = wp (they stay on it).
+  The origin is semi-stable: its Jacobian has eigenvalues 0 and -beta; w = 0 is invariant, and
+  on the centre manifold wa ~ w the flow is dw/dt ~ lambda_d w^2, so starts with w > 0 leave
+  it and starts with w < 0 approach it algebraically, w(t) ~ -1/(lambda_d t) (the figure
+  records -w(T) lambda_d T, which tends to 1). Overlaid: 3-D trajectories started on w = wp
+  (they stay on it), from both sides of w = 0.
 * right: no predictor (wp = 1): the origin is the only fixed point and it is stable.
 
 Choices not in the paper: plotting windows, starting points of the overlaid trajectories
-(a 3 x 3 grid per panel), horizon t = 60. ``quick`` changes nothing here (the figure takes
-a few seconds either way).
+(a 3 x 3 grid per panel, plus 2 x 3 starts with w < 0 in the middle panel), horizon t = 60.
+``quick`` changes nothing here (the figure takes a few seconds either way).
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ _H = 1e-30
 LEFT = ((-2.0, 2.0), (-2.0, 2.0))      # (w, wp)
 MIDDLE = ((-1.0, 1.5), (-1.0, 1.5))    # (w, wa)
 RIGHT = ((-1.5, 1.5), (-1.5, 1.5))     # (w, wa)
+NEG_W0, NEG_WA0 = (-0.8, -0.4), (-0.8, 0.25, 1.3)  # (b): starts on the origin's attracting side
+TRAJ = style.THEORY   # simulated trajectories
+HYPERBOLA = style.THEORY  # (a)'s line of fixed points, dashed (a theory curve, not a marker)
 
 
 def _kw(beta: float = BETA) -> dict[str, float]:
@@ -148,9 +156,7 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
         for sign in (-1, 1):
             w = sign * np.linspace(0.2, 2.0, 200)
             wp = WA_FIXED * ratio / w  # the hyperbola wp w = wa lambda_d / lambda_s
-            ax_l.plot(w, wp, color=style.STABLE, lw=2.2, zorder=4,
-                      label=r"fixed points $w_p w = w_a\lambda_d/\lambda_s$" if sign > 0
-                      else None)
+            ax_l.plot(w, wp, color=HYPERBOLA, lw=2.0, ls="--", zorder=4)
         hw = np.linspace(0.25, 2.0, 50)
         numbers["left_hyperbola_field_max"] = float(np.max(np.abs(
             np.array(field_left(hw, WA_FIXED * ratio / hw)))))
@@ -164,8 +170,8 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
         w0 = w0 + 0.17
         tr = simulate_scalar(wp0, w0, WA_FIXED, **_kw(beta=1e-9), t_end=t_end, n_save=400)
         for i in range(w0.size):
-            ax_l.plot(tr.w[:, i], tr.wp[:, i], color="k", lw=0.9, alpha=0.75, zorder=5)
-            ax_l.plot(tr.w[0, i], tr.wp[0, i], "o", color="k", ms=2.5, zorder=5)
+            ax_l.plot(tr.w[:, i], tr.wp[:, i], color=TRAJ, lw=0.9, alpha=0.75, zorder=5)
+            ax_l.plot(tr.w[0, i], tr.wp[0, i], "o", color=TRAJ, ms=2.5, zorder=5)
         prod_end = tr.wp[-1] * tr.w[-1]
         numbers["left_final_wp_w_max_dev"] = float(np.max(np.abs(prod_end - WA_FIXED * ratio)))
         ax_l.set_xlabel("$w$ (online)")
@@ -201,12 +207,26 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
         w0, wa0 = _grid_starts(((0.1, 1.5), MIDDLE[1]), margin=0.05)
         tr = simulate_scalar(w0, w0, wa0, **_kw(), t_end=t_end, n_save=400)
         for i in range(w0.size):
-            ax_m.plot(tr.w[:, i], tr.wa[:, i], color="k", lw=0.9, alpha=0.75, zorder=5)
-            ax_m.plot(tr.w[0, i], tr.wa[0, i], "o", color="k", ms=2.5, zorder=5)
+            ax_m.plot(tr.w[:, i], tr.wa[:, i], color=TRAJ, lw=0.9, alpha=0.75, zorder=5)
+            ax_m.plot(tr.w[0, i], tr.wa[0, i], "o", color=TRAJ, ms=2.5, zorder=5)
         numbers["tied_invariance_max_dev"] = float(np.max(np.abs(tr.wp - tr.w)))
+        numbers["tied_pos_n_starts"] = float(w0.size)
         numbers["tied_sim_final_w_mean"] = float(np.mean(tr.w[-1]))
         numbers["tied_sim_final_max_dev"] = float(np.max(np.abs(
             np.stack([tr.w[-1], tr.wa[-1], tr.wp[-1]]) - ratio)))
+        # The attracting side of the semi-stable origin: w = 0 is invariant, and every start
+        # with w < 0 creeps into the origin along wa = w (algebraically, not exponentially).
+        w0, wa0 = (a.ravel() for a in np.meshgrid(NEG_W0, NEG_WA0))
+        tr = simulate_scalar(w0, w0, wa0, **_kw(), t_end=t_end, n_save=400)
+        for i in range(w0.size):
+            ax_m.plot(tr.w[:, i], tr.wa[:, i], color=TRAJ, lw=0.9, alpha=0.75, zorder=5)
+            ax_m.plot(tr.w[0, i], tr.wa[0, i], "o", color=TRAJ, ms=2.5, zorder=5)
+        numbers["tied_neg_n_starts"] = float(w0.size)
+        numbers["tied_neg_w_max"] = float(tr.w.max())  # < 0: w never crosses the origin
+        numbers["tied_neg_final_dist_max"] = float(np.max(np.hypot(tr.w[-1], tr.wa[-1])))
+        scaled = -tr.w[-1] * LAMBDA_D * t_end  # -> 1 as t -> inf on the centre manifold
+        numbers["tied_neg_scaled_w_min"] = float(scaled.min())
+        numbers["tied_neg_scaled_w_max"] = float(scaled.max())
         ax_m.set_xlabel("$w = w_p$ (tied)")
         ax_m.set_ylabel("$w_a$ (target)")
         ax_m.set_title(r"(b) tied $w = w_p$ ($\alpha_p = 1$): $(w, w_a)$ flow")
@@ -231,8 +251,8 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
         w0, wa0 = _grid_starts(RIGHT)
         tr = simulate_scalar(1.0, w0, wa0, **_kw(), t_end=t_end, n_save=400, predictor=False)
         for i in range(w0.size):
-            ax_r.plot(tr.w[:, i], tr.wa[:, i], color="k", lw=0.9, alpha=0.75, zorder=5)
-            ax_r.plot(tr.w[0, i], tr.wa[0, i], "o", color="k", ms=2.5, zorder=5)
+            ax_r.plot(tr.w[:, i], tr.wa[:, i], color=TRAJ, lw=0.9, alpha=0.75, zorder=5)
+            ax_r.plot(tr.w[0, i], tr.wa[0, i], "o", color=TRAJ, ms=2.5, zorder=5)
         numbers["nopred_sim_final_abs_max"] = float(np.max(np.abs(
             np.stack([tr.w[-1], tr.wa[-1]]))))
         ax_r.set_xlabel("$w$ (online)")
@@ -244,27 +264,46 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
         from matplotlib.lines import Line2D
 
         handles = style.stability_legend_handles(include_semi=True) + [
-            Line2D([], [], color=style.STABLE, lw=2.2,
-                   label=r"(a) fixed-point hyperbola $w_p w = w_a\lambda_d/\lambda_s$"),
+            Line2D([], [], color=HYPERBOLA, lw=2.0, ls="--",
+                   label=r"(a) line of fixed points: hyperbola $w_p w = w_a\lambda_d/\lambda_s$"),
             Line2D([], [], color=style.SWEEP[3], lw=1.8,
                    label=r"nullcline $\dot w_a = 0$ ($w_a = w$)"),
             Line2D([], [], color=style.SWEEP[5], lw=1.8, ls="--",
                    label=r"nullcline $\dot w = 0$ ((b) $w^2 = w_a\lambda_d/\lambda_s$, "
                          r"(c) $w_a = w\lambda_s/\lambda_d$)"),
-            Line2D([], [], color="k", lw=0.9, marker="o", ms=2.5,
+            Line2D([], [], color=TRAJ, lw=0.9, marker="o", ms=2.5,
                    label="simulated 3-D trajectories (Eqs. 104-106)"),
         ]
         fig.legend(handles=handles, loc="outside upper center", ncols=4, fontsize=7)
         style.settings_note(
             fig, rf"Eqs. 104-106 with $\lambda_s={LAMBDA_S:g}$, $\lambda_d={LAMBDA_D:g}$, "
                  rf"$\alpha_p={ALPHA_P:g}$, $\beta={BETA:g}$ (paper); (a) uses $\beta=10^{{-9}}$ "
-                 rf"to freeze $w_a$; trajectories to $t={t_end:g}$ from a 3x3 grid of starts "
-                 r"(ours).")
+                 rf"to freeze $w_a$; trajectories to $t={t_end:g}$ from a 3x3 grid of starts, "
+                 rf"in (b) plus {len(NEG_W0) * len(NEG_WA0)} starts with $w<0$ (ours).")
         paths = style.save_figure(fig, out_dir, "fig10_scalar_model")
-    return FigureResult("fig10", paths, numbers,
+    return FigureResult("fig10", paths, numbers, caption=_caption(numbers),
                         settings={"lambda_s": LAMBDA_S, "lambda_d": LAMBDA_D,
                                   "alpha_p": ALPHA_P, "beta": BETA, "wa_fixed": WA_FIXED,
-                                  "t_end": t_end})
+                                  "beta_panel_a": 1e-9, "t_end": t_end,
+                                  "starts": "3 x 3 grid per panel; (b) also w0 in "
+                                            f"{list(NEG_W0)} x wa0 in {list(NEG_WA0)}"})
+
+
+def _caption(n: dict) -> str:
+    r = n["lambda_d_over_lambda_s"]
+    return (f"With a predictor the scalar model keeps a stable non-collapsed point "
+            f"w = wa = lambda_d/lambda_s = {r:g} (b, filled blue), which the "
+            f"{n['tied_pos_n_starts']:.0f} starts with w > 0 reach to within "
+            f"{n['tied_sim_final_max_dev']:.1e} by t = {n['t_end']:g}; "
+            f"without a predictor (c) the origin is the only fixed point and it is "
+            f"{n['nopred_fp0_kind']}. In (b) the origin is semi-stable (half-filled): w = 0 is "
+            f"invariant and the {n['tied_neg_n_starts']:.0f} starts with w < 0 creep into it "
+            f"along wa = w, only algebraically (distance <= {n['tied_neg_final_dist_max']:.3f} "
+            f"at t = {n['t_end']:g}, w never above {n['tied_neg_w_max']:.3f}). In (a), at "
+            f"fixed wa, the fixed points form the hyperbola wp w = wa lambda_d/lambda_s "
+            f"(dashed), on which every trajectory ends (|wp w - {r:g}| <= "
+            f"{n['left_final_wp_w_max_dev']:.0e}), and the origin is a "
+            f"{n['left_origin_kind']} (vermilion diamond).")
 
 
 def _probe_tied(z: np.ndarray, eps: float = 1e-2, t_end: float = 30.0) -> str:

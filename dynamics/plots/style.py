@@ -26,15 +26,43 @@ from matplotlib.figure import Figure
 
 DPI = 150
 
-# Colour conventions shared by all figures (paper's Fig. 3: red = stable, green = unstable).
-STABLE = "#d62728"
-UNSTABLE = "#2ca02c"
-SADDLE = "#2ca02c"
-FLOW = "#1f77b4"
-PARABOLA = "0.15"
+# Colour-blind-safe palette (Okabe & Ito 2008), used as the default colour cycle.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+           "#000000")
+BLUE, ORANGE, GREEN, VERMILION, PURPLE, SKY, YELLOW, BLACK = PALETTE
+
+# One fixed-point convention for every figure (shape carries the meaning, colour repeats it):
+# stable = filled blue circle, unstable = open vermilion circle, saddle = filled vermilion
+# diamond, semi-stable (saddle-node) = half-filled blue circle. Lines of fixed points: solid
+# blue where attracting, dashed vermilion where repelling.
+STABLE = BLUE
+UNSTABLE = VERMILION
+SADDLE = VERMILION
+MARKERS = {
+    "stable": dict(marker="o", color=STABLE, markerfacecolor=STABLE, label="stable"),
+    "unstable": dict(marker="o", color=UNSTABLE, markerfacecolor="white", label="unstable"),
+    "saddle": dict(marker="D", color=SADDLE, markerfacecolor=SADDLE, label="saddle"),
+    "semi-stable": dict(marker="o", color=STABLE, markerfacecolor=STABLE, fillstyle="left",
+                        markerfacecoloralt="white", label="semi-stable (saddle-node)"),
+}
+MARKERS["saddle-node"] = MARKERS["semi-stable"]
+FLOW = "0.55"           # flow lines / vector fields
+PARABOLA = "0.15"       # the invariant parabola s = p^2/alpha_p and other theory curves
+THEORY = BLACK          # closed-form / ODE curves drawn over measurements
 NEUTRAL = "0.45"
-# Sequential palette for sweeps over a hyper-parameter (dark -> light is small -> large).
-SWEEP = ("#1b3a8a", "#2e86c1", "#17a589", "#d4ac0d", "#cb4335", "#7d3c98")
+COLLAPSE_SHADE = "#f3c9b1"  # collapse basins and collapsed regions (light vermilion)
+# Sequential colours for sweeps over one hyper-parameter (dark -> light is small -> large),
+# sampled from viridis (perceptually uniform, colour-blind safe).
+SWEEP = ("#3b0f70", "#31688e", "#1f9e89", "#35b779", "#90d743", "#d8c623")
+
+
+def sweep_colors(n: int) -> list:
+    """``n`` colours from viridis (dark = first/smallest value), for hyper-parameter sweeps."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(0.05 + 0.8 * i / max(n - 1, 1)) for i in range(n)]
+
 
 RC = {
     "font.family": "DejaVu Sans",
@@ -53,6 +81,7 @@ RC = {
     "savefig.dpi": DPI,
     "mathtext.fontset": "dejavusans",
     "axes.formatter.use_mathtext": True,
+    "axes.prop_cycle": matplotlib.cycler(color=list(PALETTE)),
 }
 
 
@@ -82,37 +111,50 @@ def settings_note(fig: Figure, text: str) -> None:
     fig.supxlabel(text, fontsize=7, color="0.35")
 
 
+def _kind(kind: str) -> str:
+    if kind not in MARKERS:
+        raise ValueError(f"unknown fixed-point kind {kind!r}; one of {', '.join(MARKERS)}")
+    return kind
+
+
 def mark_points(ax, xs: Sequence[float], ys: Sequence[float], kinds: Sequence[str], *,
                 size: float = 42, zorder: float = 6) -> None:
-    """Fixed points coloured by stability: red filled = stable, green = unstable/saddle,
-    half-filled green = semi-stable (saddle-node)."""
-    for x, y, kind in zip(xs, ys, kinds, strict=True):
-        if kind == "stable":
-            ax.scatter([x], [y], s=size, color=STABLE, edgecolor="k", linewidth=0.6,
-                       zorder=zorder)
-        elif kind in ("semi-stable", "saddle-node"):
-            ax.plot([x], [y], marker="o", markersize=size**0.5, color=SADDLE, fillstyle="left",
-                    markeredgecolor="k", markeredgewidth=0.6, linestyle="none", zorder=zorder)
-        else:
-            ax.scatter([x], [y], s=size, color=UNSTABLE, edgecolor="k", linewidth=0.6,
-                       zorder=zorder)
+    """Fixed points in the shared convention (:data:`MARKERS`): stable = filled blue circle,
+    unstable = open vermilion circle, saddle = vermilion diamond, semi-stable = half-filled.
+    Stable points are drawn on top, so a saddle close to a stable point never hides it."""
+    order = {"saddle": 0, "unstable": 1, "semi-stable": 2, "saddle-node": 2, "stable": 3}
+    items = sorted(zip(xs, ys, kinds, strict=True), key=lambda t: order.get(t[2], 0))
+    for i, (x, y, kind) in enumerate(items):
+        st = {k: v for k, v in MARKERS[_kind(kind)].items() if k != "label"}
+        ax.plot([x], [y], linestyle="none", markersize=size ** 0.5, markeredgecolor="k",
+                markeredgewidth=0.7, zorder=zorder + 0.01 * i, clip_on=False, **st)
 
 
-def stability_legend_handles(include_semi: bool = False):
-    """Legend proxies for :func:`mark_points`."""
+def fixed_point_handle(kind: str, label: str | None = None):
+    """A legend proxy for one fixed-point kind of :data:`MARKERS`."""
     from matplotlib.lines import Line2D
 
-    handles = [
-        Line2D([], [], marker="o", color=STABLE, markeredgecolor="k", linestyle="none",
-               label="stable fixed point"),
-        Line2D([], [], marker="o", color=UNSTABLE, markeredgecolor="k", linestyle="none",
-               label="unstable / saddle"),
-    ]
-    if include_semi:
-        handles.append(Line2D([], [], marker="o", color=SADDLE, fillstyle="left",
-                              markeredgecolor="k", linestyle="none",
-                              label="semi-stable (saddle-node)"))
-    return handles
+    st = dict(MARKERS[_kind(kind)])
+    text = st.pop("label")
+    return Line2D([], [], linestyle="none", markeredgecolor="k", markersize=6.5,
+                  label=label or f"{text} fixed point", **st)
+
+
+def fixed_line_handles():
+    """Legend proxies for lines of fixed points (attracting / repelling)."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], color=STABLE, lw=3.5, label="fixed-point line, attracting"),
+            Line2D([], [], color=UNSTABLE, lw=3.5, ls=(0, (2, 1)),
+                   label="fixed-point line, repelling")]
+
+
+def stability_legend_handles(include_semi: bool = False, include_unstable: bool = False):
+    """Legend proxies for :func:`mark_points` (stable and saddle; optionally semi-stable and
+    unstable)."""
+    kinds = ["stable", "saddle"] + (["unstable"] if include_unstable else []) + (
+        ["semi-stable"] if include_semi else [])
+    return [fixed_point_handle(k) for k in kinds]
 
 
 def _atomic_savefig(fig: Figure, path: Path, fmt: str) -> None:

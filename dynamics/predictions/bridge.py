@@ -32,7 +32,8 @@ EPOCHS = {"smoke": 25, "cpu": 100, "paper": 200}
 TOL_REL, TOL_FRACTION = 0.05, 0.25
 
 
-def _runs(tier: str) -> list[RunSpec]:
+def linear_byol_runs(tier: str) -> list[RunSpec]:
+    """The engine's linear BYOL runs of the bridge at ``tier`` (1 seed at smoke, 3 above)."""
     over = ("device=cpu", "precision=fp32", "optim.momentum=0", "keep_checkpoints=null",
             "checkpoint_every=1", "log.log_every=40", f"optim.epochs={EPOCHS[tier]}")
     seeds = (0,) if tier == "smoke" else (0, 1, 2)
@@ -93,7 +94,9 @@ def _spectrum(W: np.ndarray) -> np.ndarray:
 
 
 def compare_run(folder: Path) -> dict:
-    """Engine vs flow for one run folder: times, spectra of F, relative errors, movement."""
+    """Engine vs flow for one run folder: times ``t``, spectra of F (``engine``, ``ode`` and
+    ``sgd``, the library's minibatch SGD of the same model), relative errors (``rel`` of the
+    engine, ``rel_sgd_sim`` of the SGD simulation, against the ODE) and the ODE's movement."""
     from dynamics.theory.matrix_flow import simulate_matrix
     from dynamics.theory.sgd import simulate_sgd
     from dynamics.train.config import load_config
@@ -118,7 +121,7 @@ def compare_run(folder: Path) -> dict:
     ref = np.array([_spectrum(W) for W in sgd.W])
     norm = np.linalg.norm(ode, axis=1)
     rel = np.linalg.norm(eng - ode, axis=1) / norm
-    return {"t": traj.t, "engine": eng, "ode": ode, "rel": rel,
+    return {"t": traj.t, "engine": eng, "ode": ode, "sgd": ref, "rel": rel,
             "rel_sgd_sim": np.linalg.norm(ref - ode, axis=1) / norm,
             "move": float(np.linalg.norm(ode[-1] - ode[0]) / norm[-1]),
             "flow": flow.to_dict(), "dt": dt, "ode_ok": bool(traj.ok)}
@@ -131,11 +134,11 @@ def compare_run(folder: Path) -> dict:
     "the ODE's over training.",
     "Tian, Chen & Ganguli, ICML 2021 (arXiv 2102.06810), Lemma 1 (Eqs. 2-4) and Sec. 3 "
     "(mapping to SGD)",
-    "bridge", runs=_runs,
+    "bridge", runs=linear_byol_runs,
 )
 def linear_byol_vs_ode(ctx: Context) -> Outcome:
     """Spectra of F from the run's epoch checkpoints against simulate_matrix from the first."""
-    specs = _runs(ctx.tier)
+    specs = linear_byol_runs(ctx.tier)
     folders = ctx.folders(LABEL)
     if len(folders) < len(specs):
         return Outcome.not_run(f"{len(specs) - len(folders)} of {len(specs)} linear BYOL runs "

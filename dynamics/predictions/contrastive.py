@@ -217,7 +217,7 @@ def linear_pca(ctx: Context) -> Outcome:
 
 
 # ------------------------------------------------------------------ 1.10.3 HLTM trends
-def _hltm_grid(tier: str) -> dict:
+def hltm_grid(tier: str) -> dict:
     """The grid of check 1.10.3 at ``tier`` (smoke: a tiny corner of it)."""
     if tier == "smoke":
         return dict(hids=(2, 10), delta_lowers=(0.5, 0.7, 0.9), depths=(3,), seeds=(1, 2, 3),
@@ -227,9 +227,27 @@ def _hltm_grid(tier: str) -> dict:
                 seeds=seeds, epochs=10, draws_per_epoch=draws, eval_samples=8192)
 
 
-def _by(rows: list[dict], key: str, value) -> list[float]:
+def corr_after_by(rows: list[dict], key: str, value) -> list[float]:
     """Mean-over-levels best |corr| after training of the rows with ``row[key] == value``."""
     return [float(np.mean(r["corr_after"])) for r in rows if r[key] == value]
+
+
+def hltm_trend_rule(rows: list[dict], dls, hids) -> dict:
+    """The rule of ``contrastive.hltm_trends`` on grid rows: the rise of the mean best |corr|
+    (over levels) per cell (``rise``, ``rise_se``; > 2 s.e.), the mean after training by
+    delta_lower (``by_dl``; largest minus smallest ``d_dl`` > 2 s.e. ``se_dl``, and
+    ``monotone``) and by hid (``by_hid``; ``d_hid`` >= 0); ``passed`` when all hold."""
+    rise = [float(np.mean(r["corr_after"]) - np.mean(r["corr_before"])) for r in rows]
+    d_rise, se_rise, ok_rise = compare_means(rise, [0.0])
+    by_dl = [float(np.mean(corr_after_by(rows, "delta_lower", d))) for d in dls]
+    d_dl, se_dl, ok_dl = compare_means(corr_after_by(rows, "delta_lower", dls[-1]),
+                                       corr_after_by(rows, "delta_lower", dls[0]))
+    monotone = bool(np.all(np.diff(by_dl) > 0))
+    by_hid = [float(np.mean(corr_after_by(rows, "hid", h))) for h in hids]
+    d_hid = by_hid[-1] - by_hid[0]
+    return {"rise_each": rise, "rise": d_rise, "rise_se": se_rise, "by_dl": by_dl,
+            "d_dl": d_dl, "se_dl": se_dl, "monotone": monotone, "by_hid": by_hid,
+            "d_hid": d_hid, "passed": bool(ok_rise and ok_dl and monotone and d_hid >= 0)}
 
 
 @prediction(
@@ -244,21 +262,15 @@ def hltm_trends(ctx: Context) -> Outcome:
     """A grid of tree nets (InfoNCE-probability loss, tau 0.1, SGD lr 0.1) via ``run_grid``."""
     from dynamics.contrastive.hltm import run_grid
 
-    grid = _hltm_grid(ctx.tier)
+    grid = hltm_grid(ctx.tier)
     rows = run_grid(grid["hids"], grid["delta_lowers"], grid["depths"], grid["seeds"],
                     epochs=grid["epochs"], draws_per_epoch=grid["draws_per_epoch"],
                     loss="nce", tau=0.1, lr=0.1, eval_samples=grid["eval_samples"],
                     op_samples=0)
-    rise = [float(np.mean(r["corr_after"]) - np.mean(r["corr_before"])) for r in rows]
-    d_rise, se_rise, ok_rise = compare_means(rise, [0.0])
     dls, hids = grid["delta_lowers"], grid["hids"]
-    by_dl = [float(np.mean(_by(rows, "delta_lower", d))) for d in dls]
-    d_dl, se_dl, ok_dl = compare_means(_by(rows, "delta_lower", dls[-1]),
-                                       _by(rows, "delta_lower", dls[0]))
-    monotone = bool(np.all(np.diff(by_dl) > 0))
-    by_hid = [float(np.mean(_by(rows, "hid", h))) for h in hids]
-    d_hid = by_hid[-1] - by_hid[0]
-    passed = ok_rise and ok_dl and monotone and d_hid >= 0
+    t = hltm_trend_rule(rows, dls, hids)
+    d_rise, se_rise, by_dl, d_dl, se_dl = t["rise"], t["rise_se"], t["by_dl"], t["d_dl"], t["se_dl"]
+    by_hid, d_hid, passed = t["by_hid"], t["d_hid"], t["passed"]
     levels_before = np.mean([r["corr_before"] for r in rows if r["depth"] == grid["depths"][0]],
                             axis=0)
     levels_after = np.mean([r["corr_after"] for r in rows if r["depth"] == grid["depths"][0]],

@@ -24,12 +24,6 @@ from dynamics.theory.reduced import ReducedTrajectory, simulate_reduced, theorem
 # 3. Theorem 3: the commutator
 
 
-def K_spectrum(tr: ReducedTrajectory) -> np.ndarray:
-    """Eigenvalues of Theorem 3's K along a trajectory, ascending, shape (T, n)."""
-    return np.array([np.linalg.eigvalsh(theorem3_K(tr.Wp[i], tr.F[i], **tr.params))
-                     for i in range(tr.t.size)])
-
-
 def near_aligned_run(p, s, *, tau: float, eta: float, t_end: float, eps: float = 1e-9,
                      seed: int = 0) -> tuple[ReducedTrajectory, np.ndarray]:
     """Eq. 67 from an exactly aligned fixed point (Wp = U diag(p) U^T, F = U diag(s) U^T with
@@ -52,7 +46,7 @@ def near_aligned_run(p, s, *, tau: float, eta: float, t_end: float, eps: float =
 def pair_sum_bounds(tr: ReducedTrajectory) -> tuple[np.ndarray, np.ndarray]:
     """The bounds -int(k_{n-1} + k_n) and -int(k_1 + k_2) on log(||L(t)|| / ||L(0)||) along a
     trajectory (trapezoid rule over the saved times)."""
-    k = K_spectrum(tr)
+    k = tr.K_eigs()
     return (-cumulative_trapezoid(k[:, -1] + k[:, -2], tr.t, initial=0.0),
             -cumulative_trapezoid(k[:, 0] + k[:, 1], tr.t, initial=0.0))
 

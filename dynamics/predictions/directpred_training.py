@@ -48,6 +48,12 @@ ARMS = {
                             "optim.weight_decay=0", "optim.predictor_weight_decay=0.0004"),
     "symmetric_noema_alpha": ("predictor.kind=symmetric", "method.ema=0",
                               "optim.predictor_lr_mult=10"),
+    # the alpha_p sweep of Fig. 6 (symmetric predictor, no EMA): alpha_p = 0.3 and 3 beside
+    # symmetric_noema (alpha_p = 1) and symmetric_noema_alpha (alpha_p = 10)
+    "symmetric_noema_alpha03": ("predictor.kind=symmetric", "method.ema=0",
+                                "optim.predictor_lr_mult=0.3"),
+    "symmetric_noema_alpha3": ("predictor.kind=symmetric", "method.ema=0",
+                               "optim.predictor_lr_mult=3"),
     "no_predictor": ("predictor.kind=none",),
     "no_stopgrad": ("method.stop_grad=false", "method.ema=0"),
     "no_wd": ("optim.weight_decay=0",),

@@ -53,7 +53,10 @@ def render_markdown(report: dict[str, Any]) -> str:
              f"{report['machine']['platform']}, torch {report['machine']['torch']}"
              + (f", GPU {report['machine']['cuda']}" if report['machine']['cuda'] else "")
              + "  ",
-             f"Wall time: {report['wall_s'] / 60:.1f} min; finished {report['finished']}", "",
+             f"Wall time: {report['wall_s'] / 60:.1f} min; finished {report['finished']}  ",
+             f"Training runs: {report['training']['runs']} ({report['training']['trained_now']} "
+             f"trained by this command, the others reused), "
+             f"{report['training']['run_hours']:.2f} h of run time in total", "",
              f"**{counts[CONFIRMED]} confirmed, {counts[REFUTED]} refuted, {counts[NOT_RUN]} "
              f"not run** (of {sum(counts.values())}).", "", f"Rule: {SEED_RULE}.", "",
              "| prediction | outcome | theory | measured | rule |", "|---|---|---|---|---|"]
@@ -87,6 +90,27 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def training_time(entries: list) -> dict[str, Any]:
+    """The training behind the report: how many distinct runs, how many were trained by this
+    command, and their summed run time in hours (each run's ``started`` to ``updated`` in its
+    ``summary.json``, so runs reused from an earlier command are counted too)."""
+    from datetime import datetime
+
+    from dynamics.predictions.run_data import summary
+
+    folders = {r.folder: r for e in entries for r in e[3] if r.folder is not None}
+    hours = 0.0
+    for folder in folders:
+        s = summary(folder)
+        try:
+            span = (datetime.fromisoformat(s["updated"]) - datetime.fromisoformat(s["started"]))
+            hours += span.total_seconds() / 3600
+        except (KeyError, TypeError, ValueError):
+            continue
+    trained = sum(1 for r in folders.values() if r.note in ("trained", "resumed"))
+    return {"runs": len(folders), "trained_now": trained, "run_hours": round(hours, 3)}
+
+
 def write_report(out: Path, cfg: Any, entries: list, wall_s: float) -> dict[str, Any]:
     """Write ``report.json`` and ``report.md`` into ``out``; returns the report dict."""
     preds = [_entry(*e) for e in entries]
@@ -97,6 +121,7 @@ def write_report(out: Path, cfg: Any, entries: list, wall_s: float) -> dict[str,
               f"ssl-dynamics verify --tier {cfg.tier}", "out": str(out),
               "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "wall_s": wall_s,
               "machine": _machine(), "config": asdict(cfg), "counts": counts,
+              "training": training_time(entries),
               "seed_rule": SEED_RULE, "predictions": preds,
               "all_confirmed": counts[REFUTED] == 0}
     atomic_write_text(out / "report.json", to_json(report, indent=1))

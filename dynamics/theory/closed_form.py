@@ -80,21 +80,20 @@ def tau_ema(t, p, beta, tau0=0.0):
 
         tau(t) = [tau0 p(0) + beta int_0^t p(t') e^{beta t'} dt'] e^{-beta t} / p(t),
 
-    which is the paper's Eq. 15 for tau0 = 0 (Wa(0) = 0). The integral is evaluated by the
-    cumulative trapezoid rule over the samples ``t`` (axis 0 of ``p``), so accuracy follows
-    the sampling density.
+    which is the paper's Eq. 15 for tau0 = 0 (Wa(0) = 0). The convolution
+    I(t) = int_0^t p(t') e^{-beta (t - t')} dt' is accumulated sample by sample,
+    I(t_{k+1}) = I(t_k) e^{-beta dt} + (dt/2) (p_k e^{-beta dt} + p_{k+1}) (the trapezoid rule),
+    so no exponential of beta t is ever formed (no overflow for large beta t); accuracy follows
+    the sampling density of ``t`` (axis 0 of ``p``).
     """
-    from scipy.integrate import cumulative_trapezoid
-
     t = np.asarray(t, dtype=float)
     p = np.asarray(p, dtype=float)
+    conv = np.zeros_like(p)
+    for k in range(1, t.size):
+        decay = np.exp(-beta * (t[k] - t[k - 1]))
+        conv[k] = conv[k - 1] * decay + 0.5 * (t[k] - t[k - 1]) * (p[k - 1] * decay + p[k])
     tt = t.reshape((-1,) + (1,) * (p.ndim - 1))
-    # Integrate p e^{beta (t' - t_end)} to avoid overflow, then rescale.
-    t_ref = t[-1]
-    integrand = p * np.exp(beta * (tt - t_ref))
-    integral = cumulative_trapezoid(integrand, t, axis=0, initial=0.0)
-    homogeneous = tau0 * p[0] * np.exp(-beta * tt)
-    return (homogeneous + beta * integral * np.exp(beta * (t_ref - tt))) / p
+    return (tau0 * p[0] * np.exp(-beta * (tt - t[0])) + beta * conv) / p
 
 
 def k_eigenvalue(p, s, tau, alpha_p, eta, sigma2):

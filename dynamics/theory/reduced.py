@@ -94,13 +94,23 @@ class ReducedTrajectory:
         return (np.linalg.norm((self.Wp + WpT) / 2, axis=(-2, -1)),
                 np.linalg.norm((self.Wp - WpT) / 2, axis=(-2, -1)))
 
-    def K_min_eig(self) -> np.ndarray:
-        """lambda_min(K(t)) of Theorem 3 along the trajectory."""
-        out = np.empty(self.t.shape)
+    def K_eigs(self) -> np.ndarray:
+        """Eigenvalues of the symmetric part of Theorem 3's K(t), ascending, shape (T, n)."""
+        out = np.empty(self.t.shape + self.Wp.shape[-1:])
         for i in range(self.t.size):
             K = theorem3_K(self.Wp[i], self.F[i], **self.params)
-            out[i] = np.linalg.eigvalsh((K + K.T) / 2)[0]
+            out[i] = np.linalg.eigvalsh((K + K.T) / 2)
         return out
+
+    def K_min_eig(self) -> np.ndarray:
+        """lambda_min(K(t)) of Theorem 3 along the trajectory."""
+        return self.K_eigs()[:, 0]
+
+    def K_pair_rate(self) -> np.ndarray:
+        """lambda_1 + lambda_2 of K(t): the slowest decay rate of an antisymmetric L = [F, Wp]
+        under dL/dt = -K L - L K (in K's eigenbasis L_ij decays at k_i + k_j, i != j)."""
+        k = self.K_eigs()
+        return k[:, 0] + k[:, 1]
 
 
 _KINDS = ("eq62", "eq67", "balanced")
