@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynamics.cli.hltm import add_hltm_arguments, hltm_summary, run_hltm
+from dynamics.cli.hltm import add_hltm_arguments, run_hltm
 from dynamics.contrastive import hltm as H
 from dynamics.contrastive.hltm import (
     HLTM,
@@ -531,16 +531,6 @@ def test_write_table_rejects_other_suffixes(tmp_path):
 
     with pytest.raises(ConfigError, match="^path"):
         write_table([{"corr_after": [1.0]}], tmp_path / "t.txt")
-
-
-def test_hltm_summary_quick(tmp_path):
-    res = hltm_summary(tmp_path, quick=True)
-    assert res["settings"]["quick"] is True and len(res["configs"]) == 4
-    assert "d3_dl0.9_hid10_corr_after_L0" in res["numbers"]
-    assert all(np.isfinite(v) for v in res["numbers"].values())
-    assert {"gain_all_levels", "polarity_effect", "width_effect"} <= set(res["trends"])
-    assert all(Path(p).exists() for p in res["paths"])
-    assert res["runtime_s"] < 30
 
 
 # --------------------------------------------------------------------------------------------
