@@ -89,8 +89,26 @@ def test_caption_file_and_gallery(tmp_path):
     out = readme.read_text()
     assert out.startswith("# Figures\n\nintro") and out.rstrip().endswith("tail")
     assert "old" not in out and "![fig10](figs/fig10_scalar_model.png)" in out
-    assert res.caption.strip()[:40] in out and "Not made by this command: needs runs" in out
+    assert res.caption.strip()[:40] in out and "Not in the gallery: needs runs." in out
     assert out.count(START) == 1 and out.count(END) == 1
+    # A later command that makes another figure keeps fig10's entry (the folder's index).
+    import shutil
+
+    from dynamics.plots import FigureResult
+
+    other = [tmp_path / "figs" / f"fig04_parabola_flow.{ext}" for ext in ("png", "pdf")]
+    for src, dst in zip(res.paths, other, strict=True):
+        shutil.copy(src, dst)
+    (tmp_path / "figs" / "fig04_parabola_flow.caption.md").write_text("**Fig. 4.** flow\n")
+    write_gallery(readme, {"fig4": FigureResult("fig4", other, {})}, "ssl-dynamics figures fig4")
+    out = readme.read_text()
+    assert out.index("![fig4]") < out.index("![fig10]")  # registry order
+    assert "**Fig. 4.** flow" in out
+    assert "Not in the gallery: not made yet (`ssl-dynamics figures fig2 --tier cpu --data-root" \
+        in out
+    (tmp_path / "figs" / "fig04_parabola_flow.png").unlink()  # gone: dropped from the gallery
+    write_gallery(readme, {"fig10": res})
+    assert "![fig4]" not in readme.read_text() and "![fig10]" in readme.read_text()
 
 
 def test_cpu_tier_run_figures_need_data_or_runs(tmp_path):

@@ -131,10 +131,18 @@ def _heatmap(fig, ax, d, ec: float, line_label: str) -> None:
 
 
 def _ticks(y: np.ndarray) -> list[float]:
-    cands = [0.01, 0.03, 0.1, 0.25, 0.3, 0.5, 1.0, 2.0, 3.0, 4.0, 8.0]
+    """Log-axis ticks inside the grid's range: powers of 2 or 1-3-10 steps, whichever gives
+    more ticks (at most 7; always including 1 where it is in range)."""
     lo, hi = y.min() * 0.999, y.max() * 1.001
-    t = [c for c in cands if lo <= c <= hi]
-    return t if len(t) <= 7 else t[::2]
+    best: list[float] = []
+    for cands in ([2.0 ** k for k in range(-8, 8)],
+                  [m * 10.0 ** k for k in range(-3, 3) for m in (1.0, 3.0)]):
+        t = sorted(c for c in cands if lo <= c <= hi)
+        if len(t) > 7:
+            t = t[::2] if 1.0 not in t[1::2] else t[1::2]
+        if len(t) > len(best):
+            best = t
+    return best
 
 
 def _cut_rows(d, cuts) -> list[int]:
