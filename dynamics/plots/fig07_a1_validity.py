@@ -66,7 +66,7 @@ def simulate(W0, Wp0, Wa0, cfg: MatrixFlowConfig, t_end: float) -> MatrixTraject
     return MatrixTrajectory(t, W, Wp, Wa, X, Xp, cfg)
 
 
-def _runs(eta: float, beta: float, seeds: range, t_end: float, random_target: bool):
+def correlation_runs(eta: float, beta: float, seeds: range, t_end: float, random_target: bool):
     """Times, correlation c(t) (seeds x times) and the number of live modes of F at the end
     (eigenvalues above 1e-6) for one (eta, beta)."""
     cfg = MatrixFlowConfig(alpha_p=ALPHA_P, beta=beta, eta=eta, predictor="learned",
@@ -103,8 +103,8 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
             bot.axhline(1 - LEVEL, color=style.NEUTRAL, lw=1.0, ls="--", zorder=1)
             for c, gamma in enumerate(GAMMAS):
                 beta = (1 - gamma) / ALPHA_SGD
-                t, corr, live = _runs(eta, beta, seeds, t_end, random_target=True)
-                _, corr0, _ = _runs(eta, beta, seeds, t_end, random_target=False)
+                t, corr, live = correlation_runs(eta, beta, seeds, t_end, random_target=True)
+                _, corr0, _ = correlation_runs(eta, beta, seeds, t_end, random_target=False)
                 steps = t / ALPHA_SGD
                 idx = np.unique(np.searchsorted(steps, np.geomspace(1, steps[-1], N_PLOT)))
                 mean, sd = corr.mean(0), corr.std(0)

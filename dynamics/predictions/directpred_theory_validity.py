@@ -20,58 +20,64 @@ from dynamics.theory.nonisotropic import scalar_fixed_points, simulate_scalar
 
 @prediction("directpred.a1_validity",
             "Assumption A1 (Wa = tau W) holds approximately in full-matrix BYOL dynamics: with "
-            "X = I, X' = sigma^2 I (sigma = 0.03), Wa(0) = 0, EMA momenta gamma_a up to 0.996 "
-            "and eta in {0, 0.01, 0.1}, <Wa, W>/(||Wa|| ||W||) stays high (about 0.9 or more).",
+            "X = I, X' = sigma^2 I (sigma = 0.03), EMA momenta gamma_a up to 0.996 and eta in "
+            "{0, 0.01, 0.1}, <Wa, W>/(||Wa|| ||W||) stays high (about 0.9 or more) from "
+            "Wa(0) = 0, and from an independent random Wa(0) it rises to 0.9 and stays there.",
             source("Appendix B, Fig. 7 (prediction 11)"), "simulation")
 def a1_validity(ctx: Context) -> Outcome:
-    """Smallest normalised correlation of Wa and W over time, seeds and settings."""
-    from dynamics.plots import fig07_a1_validity as fig7  # the figure's stated settings
+    """The correlation c(t) of Wa and W from the runs of Fig. 7
+    (:func:`dynamics.plots.fig07_a1_validity.correlation_runs`): its minimum over t > 0 from
+    Wa(0) = 0 (the paper's statement, where c(0+) = 1 trivially) and, from a random Wa(0),
+    its minimum after it first reaches 0.9 and its final value."""
+    from dynamics.plots import fig07_a1_validity as fig7  # the figure's runs and settings
 
     etas = (0.0, 0.1) if ctx.quick else fig7.ETAS
     gammas = (0.996,) if ctx.quick else fig7.GAMMAS
     seeds = range(2) if ctx.quick else range(10)
     t_end = 40.0 if ctx.quick else 100.0
-    LOW, n = 0.9, fig7.N
-    worst, curves, rows = 1.0, {}, []
-    ok = True
+    LOW, TOL = 0.9, 1e-3
+    worst0, worst_after, worst_final, curves, rows = 1.0, 1.0, 1.0, {}, []
     for eta in etas:
         for gamma in gammas:
-            cfg = MatrixFlowConfig(alpha_p=fig7.ALPHA_P, beta=(1 - gamma) / fig7.ALPHA_SGD,
-                                   eta=eta, predictor="learned", target="ema")
-            corr = []
-            for seed in seeds:
-                rng = np.random.default_rng(seed)
-                W0 = fig7.INIT_SCALE * rng.standard_normal((n, n)) / np.sqrt(n)
-                Wp0 = fig7.INIT_SCALE * rng.standard_normal((n, n)) / np.sqrt(n)
-                tr = simulate_matrix(W0, np.eye(n), fig7.SIGMA ** 2 * np.eye(n), cfg, Wp0=Wp0,
-                                     Wa0=np.zeros((n, n)), t_end=t_end, n_save=201, rtol=1e-7,
-                                     atol=1e-10)
-                ok &= tr.ok
-                corr.append(tr.target_correlation()[1:])  # undefined at t = 0 (Wa = 0)
-            corr = np.array(corr)
-            worst = min(worst, float(corr.min()))
-            rows.append((eta, gamma, float(corr.min())))
-            curves[f"eta={eta:g}, gamma_a={gamma:g}"] = corr.mean(0)
-    t = tr.t[1:]
+            beta = (1 - gamma) / fig7.ALPHA_SGD
+            t, corr, _ = fig7.correlation_runs(eta, beta, seeds, t_end, random_target=True)
+            _, corr0, _ = fig7.correlation_runs(eta, beta, seeds, t_end, random_target=False)
+            m0 = float(corr0[:, 1:].min())  # undefined at t = 0 (Wa = 0)
+            after = min(float(c[fig7.first_reach(t, c, LOW):].min(initial=1.0)) for c in corr)
+            final = float(corr[:, -1].min())
+            worst0, worst_after = min(worst0, m0), min(worst_after, after)
+            worst_final = min(worst_final, final)
+            rows.append((eta, gamma, m0, float(corr[:, 0].mean()), after, final))
+            curves[f"eta={eta:g}, gamma_a={gamma:g}"] = (corr.mean(0), corr0[:, 1:].mean(0))
 
     def draw(axes):
-        for label, c in curves.items():
-            axes[0].semilogx(t, c, lw=1, label=label)
-        axes[0].axhline(LOW, color="k", ls=":")
+        for label, (c, c0) in curves.items():
+            line, = axes[0].semilogx(t[1:], c[1:], lw=1, label=label + ", random Wa(0)")
+            axes[0].semilogx(t[1:], c0, lw=1, ls=":", color=line.get_color())
+        axes[0].axhline(LOW, color="k", ls="--", lw=0.8)
         axes[0].set_xlabel("t")
         axes[0].set_ylabel("<Wa, W> / (||Wa|| ||W||), mean over seeds")
+        axes[0].set_title("dotted: Wa(0) = 0", fontsize=8)
         axes[0].legend(fontsize=5)
     fig = save_figure(ctx.figure("directpred.a1_validity"), draw)
+    passed = worst0 >= LOW and worst_after >= LOW - TOL and worst_final >= 0.99
     return Outcome.judged(
-        ok and worst >= LOW, theory=f">= {LOW:g} (paper: about 0.9 or more)", measured=worst,
-        rule=f"min over saved times t > 0, seeds and settings of the normalised correlation "
-             f">= {LOW:g}",
-        details=f"Lemma 1 flow (learned Wp, EMA), n1 = n2 = {n}, sigma = {fig7.SIGMA:g}, "
-                f"alpha_p = {fig7.ALPHA_P:g}, beta = (1 - gamma_a)/{fig7.ALPHA_SGD:g}, W(0), "
-                f"Wp(0) ~ N(0, {fig7.INIT_SCALE:g}^2/n), {len(seeds)} seed(s), T = {t_end:g}; "
-                "min per (eta, gamma_a): "
-                + ", ".join(f"({e:g}, {g:g}) {fmt(v, 4)}" for e, g, v in rows),
-        figure=fig, numbers={"min_correlation": worst, "n_runs": len(rows) * len(seeds)})
+        passed, theory=f">= {LOW:g} (paper: about 0.9 or more)",
+        measured=f"Wa(0) = 0: min {fmt(worst0, 4)}; random Wa(0): min after reaching {LOW:g} "
+                 f"{fmt(worst_after, 4)}, final min {fmt(worst_final, 5)}",
+        rule=f"from Wa(0) = 0: min over t > 0, seeds and settings >= {LOW:g}; from a random "
+             f"Wa(0): after first reaching {LOW:g} it stays >= {LOW:g} - {TOL:g}, and ends "
+             f">= 0.99",
+        details=f"Lemma 1 flow (learned Wp, EMA), the runs of Fig. 7: n1 = n2 = {fig7.N}, "
+                f"sigma = {fig7.SIGMA:g}, alpha_p = {fig7.ALPHA_P:g}, beta = (1 - gamma_a)/"
+                f"{fig7.ALPHA_SGD:g}, W(0), Wp(0), Wa(0) ~ N(0, {fig7.INIT_SCALE:g}^2/n), "
+                f"{len(seeds)} seed(s), T = {t_end:g}; per (eta, gamma_a): min from Wa(0) = 0, "
+                "start / min after 0.9 / final from a random Wa(0): "
+                + ", ".join(f"({e:g}, {g:g}) {fmt(a, 4)}, {fmt(b, 2)} / {fmt(c, 4)} / "
+                            f"{fmt(d, 5)}" for e, g, a, b, c, d in rows),
+        figure=fig, numbers={"min_correlation": worst0, "min_after_reaching": worst_after,
+                             "final_min": worst_final,
+                             "n_runs": 2 * len(rows) * len(seeds)})
 
 
 # --------------------------------------------------------------------------------------------
