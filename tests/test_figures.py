@@ -162,3 +162,20 @@ def test_run_reproduce_quick(tmp_path):
     assert data["verify"]["counts"]["confirmed"] == 3
     assert (tmp_path / "verify" / "report.md").is_file()
     assert any("summary.json" in line for line in lines)
+
+
+def test_figures_command_writes_the_gallery(tmp_path, capsys):
+    """`ssl-dynamics figures NAME --gallery README.md`: the figure, its caption, the saved
+    config and the gallery entry, from the command line."""
+    from dynamics.cli import main
+
+    readme = tmp_path / "README.md"
+    assert main(["figures", "fig10", "--quick", "--out", str(tmp_path / "g"),
+                 "--gallery", str(readme)]) == 0
+    text = readme.read_text()
+    assert "![fig10](g/fig10_scalar_model.png)" in text
+    assert "Last updated by `ssl-dynamics figures fig10 --tier cpu --quick --out" in text
+    assert (tmp_path / "g" / "fig10_scalar_model.caption.md").is_file()
+    assert (tmp_path / "g" / "config.yaml").is_file()
+    assert (tmp_path / "g" / "gallery.json").is_file()
+    assert "gallery: " in capsys.readouterr().out

@@ -37,7 +37,8 @@ def _cmd_figures(args) -> int:
         from dynamics.plots.gallery import write_gallery
 
         cmd = "ssl-dynamics figures" + "".join(f" {n}" for n in run.names) + \
-            f" --tier {run.tier} --out {run.out} --gallery {run.gallery}"
+            f" --tier {run.tier}" + (" --quick" if run.quick else "") + \
+            f" --out {run.out} --gallery {run.gallery}"
         print(f"gallery: {write_gallery(run.gallery, results, cmd, skipped)}")
     return 0
 
