@@ -72,6 +72,34 @@ def test_verify_runs_reuses_and_reports(toy_predictions, tmp_path):
         by_id["toy.ok"]["measured"]
 
 
+def test_finished_real_image_runs_need_no_data_root(tmp_path):
+    """Runs on real images that are already finished in --runs are evaluated without
+    --data-root; only missing ones make a prediction 'not run'."""
+    spec = RunSpec("smoke_byol_digits.yaml", ("data.root={data_root}",), 0, "img")
+
+    @prediction("toy.img_done", "toy claim", "test", "training", runs=lambda tier: [spec])
+    def evaluate(ctx):
+        return Outcome.judged(len(ctx.folders("img")) == 1, theory="-", measured=1.0,
+                              rule="toy")
+
+    try:
+        runs = tmp_path / "runs"
+        cfg = VerifyRun(tier="smoke", only=["toy.img_done"], runs=str(runs),
+                        out=str(tmp_path / "out"))
+        first = verify(cfg, log=lambda m: None)["predictions"][0]
+        assert first["status"] == "not run" and "--data-root" in first["details"]
+        folder = runs / spec.name()
+        assert not folder.exists()  # nothing was started without the data
+        folder.mkdir()
+        (folder / "config.yaml").write_text("name: x\n")
+        (folder / "summary.json").write_text(json.dumps({"status": "finished"}))
+        again = verify(cfg, log=lambda m: None)
+        assert again["predictions"][0]["status"] == "confirmed"
+        assert again["training"] == {"runs": 1, "trained_now": 0, "run_hours": 0.0}
+    finally:
+        PREDICTIONS.unregister("toy.img_done")
+
+
 def test_run_states_and_resume_flag(tmp_path):
     spec = RunSpec("smoke_byol_digits.yaml", FAST, 3, "a")
     folder = tmp_path / spec.name()

@@ -177,21 +177,20 @@ def verify(cfg: VerifyRun, log: Callable[[str], Any] = print) -> dict[str, Any]:
     t0 = time.perf_counter()
     with FolderLock(out, field="out", what="verify output folder"):
         specs = list(dict.fromkeys(s for p in preds for s in p.runs_for(cfg.tier)))
-        needs_data = any(DATA_ROOT in o for s in specs for o in s.overrides)
-        if needs_data and not cfg.data_root:
-            preds_data = {p.id for p in preds
-                          if any(DATA_ROOT in o for s in p.runs_for(cfg.tier)
-                                 for o in s.overrides)}
-            specs = [s for s in specs if not any(DATA_ROOT in o for o in s.overrides)]
-        else:
-            preds_data = set()
+        # Runs on real images need data_root unless they are already finished in runs_dir.
+        lacking = set() if cfg.data_root else {
+            s for s in specs if any(DATA_ROOT in o for o in s.overrides)
+            and _state(runs_dir / s.name()) != "finished"}
+        preds_data = {p.id for p in preds if lacking & set(p.runs_for(cfg.tier))}
+        specs = [s for s in specs if s not in lacking]
         results = execute_runs(specs, runs_dir, cfg, log)
         entries = []
         for i, pred in enumerate(preds, 1):
             t1 = time.perf_counter()
             if pred.id in preds_data:
                 outcome = Outcome.not_run(f"needs real images: pass --data-root (CIFAR-10 as a "
-                                          f"folder or .tar.gz) for the {cfg.tier} tier")
+                                          f"folder or .tar.gz) for the {cfg.tier} tier (its "
+                                          f"runs are not all finished in {runs_dir})")
             else:
                 outcome = _evaluate(pred, cfg.tier, out / "figures", results)
             seconds = time.perf_counter() - t1
