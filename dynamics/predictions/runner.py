@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -128,6 +129,13 @@ def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
     """Run (or reuse / resume) every spec, ``cfg.jobs`` at a time; progress lines with the
     estimated time left go to ``log``."""
     runs_dir.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+    plain_log = log
+
+    def log(message: str) -> None:  # one line at a time from the worker threads
+        with lock:
+            plain_log(message)
+
     results: dict[RunSpec, RunResult] = {}
     todo = [s for s in specs if _state(runs_dir / s.name()) != "finished"]
     for s in specs:
