@@ -191,22 +191,19 @@ def make_figures(
 def _prepare_runs(keys, tier, runs_dir, data_root, jobs, device, explicit, skipped, log
                   ) -> dict[str, FigureContext]:
     """Train or reuse the runs of the run-based figures ``keys``; their contexts."""
-    from dynamics.predictions.runner import DATA_ROOT, VerifyRun, _state, execute_runs
+    from dynamics.predictions.runner import VerifyRun, execute_runs, lacking_data
 
     if not keys:
         return {}
     need = {k: FIGURES[k].runs_for(tier) for k in keys}
-    if not data_root:
-        for k, specs in need.items():
-            lacking = [s for s in specs if any(DATA_ROOT in o for o in s.overrides)
-                       and _state(runs_dir / s.name()) != "finished"]
-            if lacking:
-                why = (f"needs {len(lacking)} {tier}-tier run(s) on real images that are not in "
-                       f"{runs_dir}: pass --data-root (CIFAR-10 folder or .tar.gz) or "
-                       f"--tier smoke")
-                if explicit:
-                    raise ConfigError("data_root", f"figure {k} {why}")
-                skipped[k] = why
+    for k, specs in need.items():
+        lacking = lacking_data(specs, runs_dir, data_root)
+        if lacking:
+            why = (f"needs {len(lacking)} {tier}-tier run(s) on real images that are not in "
+                   f"{runs_dir}: pass --data-root (CIFAR-10 folder or .tar.gz) or --tier smoke")
+            if explicit:
+                raise ConfigError("data_root", f"figure {k} {why}")
+            skipped[k] = why
     specs = list(dict.fromkeys(s for k in keys if k not in skipped for s in need[k]))
     cfg = VerifyRun(tier=tier, runs=str(runs_dir), jobs=jobs, data_root=data_root,
                     device=device)

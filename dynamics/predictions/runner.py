@@ -95,6 +95,16 @@ def _state(folder: Path) -> str:
     return "finished" if summary(folder).get("status") == "finished" else "partial"
 
 
+def lacking_data(specs: Sequence[RunSpec], runs_dir: Path, data_root: str | None
+                 ) -> set[RunSpec]:
+    """The runs on real images (a ``{data_root}`` override) that cannot run: no ``data_root``
+    and not already finished in ``runs_dir`` (finished ones are reused without the data)."""
+    if data_root:
+        return set()
+    return {s for s in specs if any(DATA_ROOT in o for o in s.overrides)
+            and _state(runs_dir / s.name()) != "finished"}
+
+
 @dataclass
 class RunResult:
     """What happened to one run: its folder (None if it failed) and a one-line note."""
@@ -185,10 +195,7 @@ def verify(cfg: VerifyRun, log: Callable[[str], Any] = print) -> dict[str, Any]:
     t0 = time.perf_counter()
     with FolderLock(out, field="out", what="verify output folder"):
         specs = list(dict.fromkeys(s for p in preds for s in p.runs_for(cfg.tier)))
-        # Runs on real images need data_root unless they are already finished in runs_dir.
-        lacking = set() if cfg.data_root else {
-            s for s in specs if any(DATA_ROOT in o for o in s.overrides)
-            and _state(runs_dir / s.name()) != "finished"}
+        lacking = lacking_data(specs, runs_dir, cfg.data_root)
         preds_data = {p.id for p in preds if lacking & set(p.runs_for(cfg.tier))}
         specs = [s for s in specs if s not in lacking]
         results = execute_runs(specs, runs_dir, cfg, log)
@@ -210,4 +217,5 @@ def verify(cfg: VerifyRun, log: Callable[[str], Any] = print) -> dict[str, Any]:
         return write_report(out, cfg, entries, time.perf_counter() - t0)
 
 
-__all__ = ["CONFIG_DIR", "RunResult", "VerifyRun", "execute_runs", "select", "verify"]
+__all__ = ["CONFIG_DIR", "RunResult", "VerifyRun", "execute_runs", "lacking_data", "select",
+           "verify"]
