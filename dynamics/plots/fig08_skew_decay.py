@@ -10,7 +10,8 @@ follow Eq. 16, whose only fixed point above eta_c = tau^2/(4(1+sigma2))
 p = 0 and p*_+ (:func:`~dynamics.theory.closed_form.fixed_points`). The figure checks that every
 eigenvalue of A at the end of each run is one of these.
 
-Each run is integrated until it is resolved (:func:`simulate_until`): the horizon doubles,
+Each run is integrated until it is resolved
+(:func:`~dynamics.theory.reduced.simulate_reduced_until`): the horizon doubles,
 continuing from the last state, until ||B|| is below the noise floor ``FLOOR`` and ||A|| is
 either below it (collapse) or settled (relative change below ``SETTLE`` over the last doubling).
 Below ``FLOOR`` = 100 x the integrator's absolute tolerance the norms are integration noise: a
@@ -26,7 +27,6 @@ up to at most t = 2^16. ``quick`` saves fewer points per chunk (the same runs an
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from matplotlib.lines import Line2D
 from dynamics.plots import style
 from dynamics.plots.base import FigureResult
 from dynamics.theory.closed_form import collapse_threshold, fixed_points
-from dynamics.theory.reduced import ReducedTrajectory, simulate_reduced
+from dynamics.theory.reduced import ReducedTrajectory, settled, simulate_reduced_until
 
 N = 8
 ETAS = (0.001, 0.01, 0.05)
@@ -49,62 +49,9 @@ T_FIRST, T_MAX = 1.0, 2.0**16
 X_LEFT = 0.3  # left edge of the log-time axis (A and B barely move before)
 
 
-def simulate_until(Wp0, F0=None, *, resolved: Callable[[ReducedTrajectory], bool],
-                   t_first: float, t_max: float, n_chunk: int,
-                   start: ReducedTrajectory | None = None, **kw) -> ReducedTrajectory:
-    """:func:`simulate_reduced` on [0, t_first], then on [T, 2T] chunk after chunk, each
-    continuing from the last state, until ``resolved(trajectory so far)`` or T >= t_max.
-    ``start``: a trajectory to continue instead (Wp0 and F0 are then ignored). Returns the
-    joined trajectory; raises if a chunk does not complete or t_max is reached unresolved."""
-    parts: list[ReducedTrajectory] = []
-    t0, t1 = 0.0, t_first
-    if start is not None:
-        if resolved(start):
-            return start
-        parts = [start]
-        t0, t1 = float(start.t[-1]), 2 * float(start.t[-1])
-        Wp0, F0 = start.Wp[-1], (None if start.kind == "balanced" else start.F[-1])
-    while True:
-        tr = simulate_reduced(Wp0, F0, t_end=t1 - t0, n_save=n_chunk, **kw)
-        if tr.status != "completed":
-            raise RuntimeError(f"reduced flow {kw}: {tr.status}")
-        tr.t = tr.t + t0
-        parts.append(tr if not parts else ReducedTrajectory(tr.t[1:], tr.Wp[1:], tr.F[1:],
-                                                            tr.params, tr.kind))
-        whole = ReducedTrajectory(np.concatenate([p.t for p in parts]),
-                                  np.concatenate([p.Wp for p in parts]),
-                                  np.concatenate([p.F for p in parts]), tr.params, tr.kind)
-        if resolved(whole):
-            return whole
-        if t1 >= t_max:
-            raise RuntimeError(f"reduced flow {kw} not resolved by t = {t_max:g}")
-        Wp0, F0 = tr.Wp[-1], (None if tr.kind == "balanced" else tr.F[-1])
-        t0, t1 = t1, 2 * t1
-
-
-def settled(t: np.ndarray, x: np.ndarray, rel: float) -> bool:
-    """|x(T) - x(T/2)| <= rel |x(T)| (the series no longer moves over the last doubling)."""
-    half = x[np.searchsorted(t, t[-1] / 2)]
-    return bool(abs(x[-1] - half) <= rel * abs(x[-1]))
-
-
 def _resolved(tr: ReducedTrajectory) -> bool:
     A, B = tr.sym_skew_norms()
     return bool(B[-1] < FLOOR and (A[-1] < FLOOR or settled(tr.t, A, SETTLE)))
-
-
-def draw_to_floor(ax, t, y, floor: float, **kw) -> float:
-    """Plot y(t) up to its first value below ``floor`` and mark that point with a down-triangle
-    on the floor; returns the time of the first crossing (NaN if none)."""
-    below = np.flatnonzero(y < floor)
-    if below.size == 0:
-        ax.plot(t, y, **kw)
-        return float("nan")
-    i = below[0]
-    ax.plot(t[:i], y[:i], **kw)
-    ax.plot([t[i]], [floor], marker="v", ms=6, color=kw.get("color"), linestyle="none",
-            clip_on=False, zorder=5)
-    return float(t[i])
 
 
 def _tex(x: float) -> str:
@@ -126,14 +73,14 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
             ax = axes[0, k]
             above = []
             for c, tau in enumerate(TAUS):
-                tr = simulate_until(Wp0, kind="balanced", alpha_p=ALPHA_P, eta=eta,
+                tr = simulate_reduced_until(Wp0, kind="balanced", alpha_p=ALPHA_P, eta=eta,
                                     sigma2=SIGMA2, tau=tau, rtol=RTOL, atol=ATOL,
                                     resolved=_resolved, t_first=T_FIRST, t_max=T_MAX,
                                     n_chunk=n_chunk)
                 A, B = tr.sym_skew_norms()
                 t = tr.t[1:]  # log-time axis: t = 0 is the left edge
-                tA = draw_to_floor(ax, t, A[1:], FLOOR, color=colors[c], lw=1.7)
-                tB = draw_to_floor(ax, t, B[1:], FLOOR, color=colors[c], lw=1.3, ls="--")
+                tA = style.draw_to_floor(ax, t, A[1:], FLOOR, color=colors[c], lw=1.7)
+                tB = style.draw_to_floor(ax, t, B[1:], FLOOR, color=colors[c], lw=1.3, ls="--")
                 eta_c = float(collapse_threshold(tau, SIGMA2))
                 p_plus = float(fixed_points(tau, SIGMA2, eta)[1])
                 ends = [0.0] + ([] if np.isnan(p_plus) else [p_plus])

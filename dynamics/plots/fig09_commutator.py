@@ -42,8 +42,7 @@ from matplotlib.lines import Line2D
 
 from dynamics.plots import style
 from dynamics.plots.base import FigureResult
-from dynamics.plots.fig08_skew_decay import draw_to_floor, settled, simulate_until
-from dynamics.theory.reduced import ReducedTrajectory
+from dynamics.theory.reduced import ReducedTrajectory, settled, simulate_reduced_until
 
 N = 6
 TAUS = (0.5, 1.0, 2.0)
@@ -113,18 +112,18 @@ def make(out_dir: Path, *, quick: bool = False) -> FigureResult:
             runs = {}
             for eta in ETAS:
                 kw["eta"] = eta
-                runs[eta] = simulate_until(Wp0, F0, resolved=lambda tr: bool(resolution(tr)),
-                                           **kw)
+                runs[eta] = simulate_reduced_until(
+                    Wp0, F0, resolved=lambda tr: bool(resolution(tr)), **kw)
             how = {eta: resolution(tr) for eta, tr in runs.items()}
             t_col = max(float(tr.t[-1]) for tr in runs.values())
             for eta in ETAS:  # continue every run to the column's common horizon
                 kw["eta"] = eta
-                runs[eta] = simulate_until(None, resolved=lambda tr, t_c=t_col: tr.t[-1] >= t_c,
-                                           start=runs[eta], **kw)
+                runs[eta] = simulate_reduced_until(
+                    None, resolved=lambda tr, t_c=t_col: tr.t[-1] >= t_c, start=runs[eta], **kw)
             for k, eta in enumerate(ETAS):
                 tr = runs[eta]
                 L, K = tr.commutator_norm(), tr.K_pair_rate()
-                t_floor = draw_to_floor(axes[0, c], tr.t, L, FLOOR, color=colors[k], lw=1.5)
+                t_floor = style.draw_to_floor(axes[0, c], tr.t, L, FLOOR, color=colors[k], lw=1.5)
                 if how[eta] == "settled":
                     axes[0, c].plot([tr.t[-1]], [L[-1]], marker=">", color=colors[k],
                                     ls="none", clip_on=False)

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -155,6 +156,20 @@ def stability_legend_handles(include_semi: bool = False, include_unstable: bool 
     kinds = ["stable", "saddle"] + (["unstable"] if include_unstable else []) + (
         ["semi-stable"] if include_semi else [])
     return [fixed_point_handle(k) for k in kinds]
+
+
+def draw_to_floor(ax, t, y, floor: float, **kw) -> float:
+    """Plot y(t) up to its first value below ``floor`` and mark that point with a down-triangle
+    on the floor; returns the time of the first crossing (NaN if none)."""
+    below = np.flatnonzero(y < floor)
+    if below.size == 0:
+        ax.plot(t, y, **kw)
+        return float("nan")
+    i = below[0]
+    ax.plot(t[:i], y[:i], **kw)
+    ax.plot([t[i]], [floor], marker="v", ms=6, color=kw.get("color"), linestyle="none",
+            clip_on=False, zorder=5)
+    return float(t[i])
 
 
 def _atomic_savefig(fig: Figure, path: Path, fmt: str) -> None:

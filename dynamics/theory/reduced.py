@@ -13,6 +13,7 @@ scalar multiples, so they run on numpy arrays and sympy matrices alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,3 +175,42 @@ def simulate_reduced(
     else:
         F = ys[:, nn:].reshape(T, n, n)
     return ReducedTrajectory(times, Wp, F, params, kind, status)
+
+
+def simulate_reduced_until(Wp0, F0=None, *, resolved: Callable[[ReducedTrajectory], bool],
+                   t_first: float, t_max: float, n_chunk: int,
+                   start: ReducedTrajectory | None = None, **kw) -> ReducedTrajectory:
+    """:func:`simulate_reduced` on [0, t_first], then on [T, 2T] chunk after chunk, each
+    continuing from the last state, until ``resolved(trajectory so far)`` or T >= t_max.
+    ``start``: a trajectory to continue instead (Wp0 and F0 are then ignored). Returns the
+    joined trajectory; raises if a chunk does not complete or t_max is reached unresolved."""
+    parts: list[ReducedTrajectory] = []
+    t0, t1 = 0.0, t_first
+    if start is not None:
+        if resolved(start):
+            return start
+        parts = [start]
+        t0, t1 = float(start.t[-1]), 2 * float(start.t[-1])
+        Wp0, F0 = start.Wp[-1], (None if start.kind == "balanced" else start.F[-1])
+    while True:
+        tr = simulate_reduced(Wp0, F0, t_end=t1 - t0, n_save=n_chunk, **kw)
+        if tr.status != "completed":
+            raise RuntimeError(f"reduced flow {kw}: {tr.status}")
+        tr.t = tr.t + t0
+        parts.append(tr if not parts else ReducedTrajectory(tr.t[1:], tr.Wp[1:], tr.F[1:],
+                                                            tr.params, tr.kind))
+        whole = ReducedTrajectory(np.concatenate([p.t for p in parts]),
+                                  np.concatenate([p.Wp for p in parts]),
+                                  np.concatenate([p.F for p in parts]), tr.params, tr.kind)
+        if resolved(whole):
+            return whole
+        if t1 >= t_max:
+            raise RuntimeError(f"reduced flow {kw} not resolved by t = {t_max:g}")
+        Wp0, F0 = tr.Wp[-1], (None if tr.kind == "balanced" else tr.F[-1])
+        t0, t1 = t1, 2 * t1
+
+
+def settled(t: np.ndarray, x: np.ndarray, rel: float) -> bool:
+    """|x(T) - x(T/2)| <= rel |x(T)| (the series no longer moves over the last doubling)."""
+    half = x[np.searchsorted(t, t[-1] / 2)]
+    return bool(abs(x[-1] - half) <= rel * abs(x[-1]))
