@@ -11,7 +11,8 @@ from dynamics.errors import ConfigError
 from dynamics.predictions import PREDICTIONS, Outcome, RunSpec, prediction
 from dynamics.predictions.base import compare_means, mean_std
 from dynamics.predictions.run_data import linear_accuracy, series
-from dynamics.predictions.runner import VerifyRun, _argv, _state, select, verify
+from dynamics.predictions.runner import (RunResult, VerifyRun, _argv, _state, select,
+                                         time_left, verify)
 
 FAST = ("optim.max_steps=3", "optim.batch_size=32", "eval.every_epoch=false",
         "eval.linear_epochs=2", "log.log_every=1")
@@ -115,6 +116,22 @@ def test_run_states_and_resume_flag(tmp_path):
     # the run name is a function of the config, overrides and seed only
     assert spec.name() == RunSpec("smoke_byol_digits.yaml", FAST, 3, "a").name()
     assert spec.name() != RunSpec("smoke_byol_digits.yaml", FAST, 4, "a").name()
+
+
+def test_time_left_scales_each_config_by_its_own_runs():
+    # one 2-epoch synthetic run took 6 s, one 10-epoch CIFAR run 300 s: a pending 40-epoch
+    # CIFAR run is 1200 s, a pending synthetic run (2 epochs in its file) 6 s, and a config
+    # never run yet the mean of the finished runs (153 s); reused runs (0 s) are ignored
+    syn = RunSpec("smoke_synthetic_linear.yaml", (), 0, "syn")
+    cifar = RunSpec("cpu_cifar10_simclr.yaml", ("optim.epochs=10",), 0, "c10")
+    done = [RunResult(syn, None, "trained", 6.0), RunResult(cifar, None, "trained", 300.0),
+            RunResult(RunSpec("smoke_byol_digits.yaml"), None, "reused", 0.0)]
+    pending = [RunSpec("cpu_cifar10_simclr.yaml", ("optim.epochs=40",), 1, "c40"),
+               RunSpec("smoke_synthetic_linear.yaml", (), 1, "syn"),
+               RunSpec("cpu_cifar10_byol_linear.yaml", (), 0, "byol")]
+    assert time_left(pending, done, jobs=1) == pytest.approx(1200 + 6 + 153)
+    assert time_left(pending, done, jobs=2) == pytest.approx((1200 + 6 + 153) / 2)
+    assert time_left(pending, [], jobs=1) == 0.0
 
 
 def test_selection_and_cli_errors(capsys):

@@ -155,15 +155,49 @@ def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
         return results
     log(f"{what}: {len(todo)} training run(s) to do ({len(specs) - len(todo)} reused), "
         f"{cfg.jobs} at a time")
-    t0, done = time.perf_counter(), 0
+    done: list[RunResult] = []
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
         for res in pool.map(lambda s: _execute(s, runs_dir, cfg, log), todo):
-            done += 1
+            done.append(res)
             results[res.spec] = res
-            left = (time.perf_counter() - t0) / done * (len(todo) - done)
-            log(f"  run {done}/{len(todo)} {res.spec.name()}: {res.note} "
+            left = time_left(todo[len(done):], done, cfg.jobs)
+            log(f"  run {len(done)}/{len(todo)} {res.spec.name()}: {res.note} "
                 f"({res.seconds:.0f} s; about {left / 60:.1f} min left)")
     return results
+
+
+def _epochs(spec: RunSpec) -> float:
+    """``optim.epochs`` of a run: its override, else its config file's value, else 1."""
+    from dynamics.config import read_mapping
+
+    for o in spec.overrides:
+        if o.startswith("optim.epochs="):
+            return float(o.split("=", 1)[1])
+    path = Path(spec.config)
+    path = path if path.is_absolute() else CONFIG_DIR / path
+    try:
+        return float((read_mapping(path).get("optim") or {}).get("epochs", 1))
+    except (ConfigError, OSError, TypeError, ValueError):
+        return 1.0
+
+
+def time_left(pending: Sequence[RunSpec], done: Sequence[RunResult], jobs: int) -> float:
+    """Estimated wall seconds for the ``pending`` runs, ``jobs`` at a time.
+
+    A pending run is expected to take the seconds per epoch of the finished runs of its own
+    config file times its epochs (runs of one config differ mainly in their length); a config
+    with no finished run yet takes the mean duration of all finished runs. Reused runs (0 s)
+    do not count."""
+    timed = [r for r in done if r.seconds > 0]
+    if not timed:
+        return 0.0
+    per_epoch: dict[str, list[float]] = {}
+    for r in timed:
+        per_epoch.setdefault(r.spec.config, []).append(r.seconds / _epochs(r.spec))
+    fallback = sum(r.seconds for r in timed) / len(timed)
+    total = sum(_epochs(s) * sum(per_epoch[s.config]) / len(per_epoch[s.config])
+                if s.config in per_epoch else fallback for s in pending)
+    return total / max(1, jobs)
 
 
 def _evaluate(pred: Prediction, tier: str, fig_dir: Path, results: dict[RunSpec, RunResult]
