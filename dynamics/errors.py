@@ -21,6 +21,13 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
+class SingularSystem(ConfigError):
+    """A linear system built from running statistics became singular (e.g. the ridge
+    predictor's F + ridge I once a mode of F has collapsed). Still a :class:`ConfigError`
+    naming the option that would fix it; training reports it as a divergence instead of a
+    crash, keeping the last good checkpoint."""
+
+
 class SimulationDiverged(RuntimeError):
     """A trajectory blew up or produced NaN/Inf; the partial result is attached."""
 

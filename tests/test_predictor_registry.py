@@ -52,7 +52,7 @@ def test_known_defaults():
     assert (d["directpred"].eps, d["directpred"].form) == (0.1, "code")
     assert (d["directcopy"].eps, d["directcopy"].normalize) == (0.25, "max")
     assert (d["directset"].alpha, d["directset"].eps) == (0.5, 0.0)
-    assert d["ridge"].ridge == 0.0
+    assert d["ridge"].ridge == 0.01
     assert (d["threshold"].c, d["threshold"].form) == (0.0, "paper")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynamics.errors import ConfigError
+from dynamics.errors import ConfigError, SingularSystem
 from dynamics.metrics.directpred import (
     CorrelationEstimator,
     eigenvalue_slope,
@@ -19,6 +19,7 @@ from dynamics.metrics.directpred import (
 )
 from dynamics.predictors import (
     PREDICTOR_RULES,
+    RIDGE_DEFAULT,
     CrossCorrelationEstimator,
     SpectralPredictorState,
     directpred_eigenvalues,
@@ -192,8 +193,10 @@ def test_ridge_predictor_solves_its_normal_equation():
     F = _psd(6, 6)
     C = torch.randn(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
     sym_c = (C + C.T) / 2
-    Wp = ridge_predictor(F, C)
+    Wp = ridge_predictor(F, C, ridge=0.0)
     _close(Wp @ F, sym_c, 1e-10)
+    _close(ridge_predictor(F, C) @ (F + RIDGE_DEFAULT * torch.eye(6, dtype=torch.float64)),
+           sym_c, 1e-10)
     Wr = ridge_predictor(F, C, ridge=0.5)
     _close(Wr @ (F + 0.5 * torch.eye(6, dtype=torch.float64)), sym_c, 1e-10)
     _close(predictor_from_correlation(F, "ridge", cross=C, ridge=0.5), Wr, 1e-14)
@@ -204,12 +207,12 @@ def test_ridge_predictor_solves_its_normal_equation():
     A = F_hat @ F_hat - 0.5 * F_hat + torch.eye(6, dtype=torch.float64)
     fa = f @ A.T
     W_ls = torch.linalg.lstsq(f, fa).solution.T
-    _close(ridge_predictor(F_hat, fa.T @ f / 500), W_ls, 1e-10)
+    _close(ridge_predictor(F_hat, fa.T @ f / 500, ridge=0.0), W_ls, 1e-10)
     _close(W_ls, A, 1e-10)
     assert isinstance(ridge_predictor(F.numpy(), C.numpy()), np.ndarray)
     singular = torch.diag(torch.tensor([1.0, 0.0], dtype=torch.float64))
-    with pytest.raises(ConfigError, match="ridge > 0"):
-        ridge_predictor(singular, torch.eye(2))
+    with pytest.raises(SingularSystem, match="ridge > 0"):
+        ridge_predictor(singular, torch.eye(2), ridge=0.0)
     _close(ridge_predictor(singular, torch.eye(2), ridge=1.0), torch.diag(torch.tensor([0.5, 1.0])))
     with pytest.raises(ConfigError, match="cross"):
         predictor_from_correlation(F, "ridge")

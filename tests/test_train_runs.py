@@ -161,6 +161,10 @@ def test_resume_with_a_different_config_names_the_keys(tmp_path):
     ("loss", "linear", "the loss is NaN/Inf"),
     # NaN weights: DirectPred's running F refuses the NaN batch inside the forward
     ("weights", "directpred", "the weights became NaN/Inf"),
+    # a collapsed F makes the ridge predictor's F + 0 I singular: the CIFAR-10 ridge arm with
+    # ridge = 0 stopped at step 44 as a crash ("error: ridge: ...", exit 2), its work unmarked
+    ("singular", "ridge", "the predictor's system became singular (ridge: F + ridge I is "
+                          "singular"),
 ])
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, poison,
                                                               kind, what):
@@ -175,6 +179,8 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
             if calls[0] == 6 and poison == "weights":
                 next(method.encoder.parameters()).data.fill_(float("nan"))
             out = inner(v1, v2)
+            if calls[0] == 6 and poison == "singular":  # after this step's fold into F
+                method.predictor.F.zero_()  # every mode collapsed: F + 0 I = 0
             if calls[0] >= 6 and poison == "loss":
                 out.loss = out.loss * float("nan")
             return out
@@ -183,12 +189,15 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
         return method
 
     monkeypatch.setattr(trainer, "build_method_for", build)
+    ridge = ("predictor.ridge=0",) if kind == "ridge" else ()
     cfg = cfg_for(tmp_path, "optim.epochs=3", "log.log_every=1", "eval.every_epoch=false",
-                  f"predictor.kind={kind}")
+                  f"predictor.kind={kind}", *ridge)
     with pytest.raises(runs.TrainingDiverged) as exc:
         trainer.train(cfg)
     text = one_line(exc)
-    assert f"{what} at step 6" in text and "last.pt (step 4) kept" in text
+    assert what in text and "at step 6" in text and "last.pt (step 4) kept" in text
+    if kind == "ridge":
+        assert text.endswith("pass a larger predictor.ridge")
     run = runs.RunDir(cfg.run_dir)
     summary = run.read_summary()
     assert summary["status"] == "diverged" and summary["diverged"]["step"] == 6

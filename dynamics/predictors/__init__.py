@@ -24,6 +24,7 @@ from dynamics.predictors.estimators import CrossCorrelationEstimator, SpectralPr
 from dynamics.predictors.isoloss import isoloss_cosine, isoloss_euclidean
 from dynamics.predictors.spectral import (
     PREDICTOR_RULES,
+    RIDGE_DEFAULT,
     PredictorRule,
     SpectralPredictor,
     directpred_eigenvalues,
@@ -38,6 +39,7 @@ from dynamics.predictors.spectral import (
 
 __all__ = [
     "PREDICTOR_RULES",
+    "RIDGE_DEFAULT",
     "CrossCorrelationEstimator",
     "PredictorRule",
     "SpectralPredictor",

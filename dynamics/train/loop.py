@@ -24,6 +24,7 @@ import time
 
 import torch
 
+from dynamics.errors import SingularSystem
 from dynamics.train import runs
 from dynamics.train.checkpointing import save
 from dynamics.train.ddp_checks import any_rank_stopped
@@ -101,6 +102,10 @@ def train_step(run: RunState, v1: torch.Tensor, v2: torch.Tensor, *, check_now: 
         run.method.after_optimizer_step(run.step)
     except runs.TrainingDiverged:
         raise
+    except SingularSystem as exc:  # e.g. the ridge predictor once a mode of F has collapsed
+        run.diverged(run.step + 1, f"the predictor's system became singular "
+                                   f"({str(exc).split(';')[0]})",
+                     hint=f"pass a larger predictor.{exc.field}")
     except Exception:
         run.check_nan()
         if not runs.all_finite(run.method.parameters()):

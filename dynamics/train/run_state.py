@@ -74,7 +74,8 @@ class RunState:
         return total
 
     # -- NaN/Inf -------------------------------------------------------------------------------
-    def diverged(self, bad_step: int, what: str = "the loss is NaN/Inf") -> NoReturn:
+    def diverged(self, bad_step: int, what: str = "the loss is NaN/Inf",
+                 hint: str = "try a lower optim.lr") -> NoReturn:
         """Stop the run: summary status "diverged" at ``bad_step``, the last good checkpoint
         kept; raises :class:`~dynamics.train.runs.TrainingDiverged`."""
         ckpt = (f"{self.last_good[0]} (step {self.last_good[1]}) kept" if self.last_good
@@ -82,7 +83,7 @@ class RunState:
         spe = max(1, getattr(self.source, "steps_per_epoch", 1))
         epoch = (max(bad_step, 1) - 1) // spe + 1  # the epoch the bad step belongs to
         msg = (f"training diverged: {what} at step {bad_step} (epoch {epoch}); "
-               f"stopped, {ckpt}; try a lower optim.lr")
+               f"stopped, {ckpt}; {hint}")
         self.write_summary(status=runs.STATUS_DIVERGED,
                            diverged={"step": bad_step, "message": msg})
         raise runs.TrainingDiverged(msg, self.summary)
