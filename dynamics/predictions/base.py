@@ -28,7 +28,8 @@ import numpy as np
 from dynamics.errors import ConfigError
 
 #: Verification tiers, cheapest first: ``smoke`` (the test suite, seconds per prediction,
-#: toy data), ``cpu`` (a 2-core laptop in about 2 hours, real images), ``paper`` (the paper's
+#: toy data), ``cpu`` (real images on a 2-core
+#: laptop: 72 training runs, about 3 h with ``--jobs 2``; docs/verify/README.md), ``paper`` (the paper's
 #: settings, a GPU).
 TIERS = ("smoke", "cpu", "paper")
 CONFIRMED, REFUTED, NOT_RUN = "confirmed", "refuted", "not run"

@@ -40,8 +40,8 @@ DATA_ROOT = "{data_root}"
 class VerifyRun:
     """The typed config of ``ssl-dynamics verify``."""
 
-    tier: str = option("smoke", "smoke (seconds, toy data), cpu (a 2-core laptop, about 2 h, "
-                                "real images), paper (the paper's settings, a GPU)",
+    tier: str = option("smoke", "smoke (seconds, toy data), cpu (a 2-core laptop, about 3 h "
+                                "with --jobs 2, real images), paper (the paper's settings, a GPU)",
                        choices=TIERS)
     only: list[str] = option(help="prediction ids (or prefixes such as directpred.) to "
                                   "verify; empty: all", factory=list)
