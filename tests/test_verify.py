@@ -11,8 +11,15 @@ from dynamics.errors import ConfigError
 from dynamics.predictions import PREDICTIONS, Outcome, RunSpec, prediction
 from dynamics.predictions.base import compare_means, mean_std
 from dynamics.predictions.run_data import linear_accuracy, series
-from dynamics.predictions.runner import (RunResult, VerifyRun, _argv, _state, select,
-                                         time_left, verify)
+from dynamics.predictions.runner import (
+    RunResult,
+    VerifyRun,
+    _argv,
+    _state,
+    select,
+    time_left,
+    verify,
+)
 
 FAST = ("optim.max_steps=3", "optim.batch_size=32", "eval.every_epoch=false",
         "eval.linear_epochs=2", "log.log_every=1")

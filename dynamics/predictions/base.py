@@ -28,9 +28,8 @@ import numpy as np
 from dynamics.errors import ConfigError
 
 #: Verification tiers, cheapest first: ``smoke`` (the test suite, seconds per prediction,
-#: toy data), ``cpu`` (real images on a 2-core
-#: laptop: 72 training runs, about 3 h with ``--jobs 2``; docs/verify/README.md), ``paper`` (the paper's
-#: settings, a GPU).
+#: toy data), ``cpu`` (real images on a 2-core laptop: 72 training runs, about 3 h with
+#: ``--jobs 2``; docs/verify/README.md), ``paper`` (the paper's settings, a GPU).
 TIERS = ("smoke", "cpu", "paper")
 CONFIRMED, REFUTED, NOT_RUN = "confirmed", "refuted", "not run"
 OUTCOMES = (CONFIRMED, REFUTED, NOT_RUN)

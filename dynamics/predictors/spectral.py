@@ -217,7 +217,8 @@ def ridge_predictor(F: Any, cross: Any, ridge: float = RIDGE_DEFAULT) -> Any:
 
     ``ridge`` >= 0 (default :data:`RIDGE_DEFAULT`; 0 is the exact normal equation); a
     (near-)singular F+ + ridge I (smallest eigenvalue <= d * 2.2e-16 * max(s_max, ridge))
-    raises :class:`~dynamics.errors.SingularSystem` (a ConfigError) asking for ridge > 0. Computed in float64; returned in F's dtype on F's device.
+    raises :class:`~dynamics.errors.SingularSystem` (a ConfigError) asking for ridge > 0.
+    Computed in float64; returned in F's dtype on F's device.
 
     Official-code differences (luckmatters ``predictor_reg=solve``, stored version read for this
     module): the default ``solve_direction="left"`` gives F^{-1} C (the transpose convention), C
