@@ -6,6 +6,14 @@ vectorised Dormand-Prince run) and once point by point with ``scipy.integrate.so
 (method RK45, the same Dormand-Prince 5(4) pair) at the same rtol/atol. Both paths use the same
 right-hand side (``dynamics.theory.modes.mode_rhs``).
 
+The batched path is timed twice: eager (torch operations over the batch) and fused (the
+Dormand-Prince iteration through ``torch.compile``, :mod:`dynamics.theory.dopri5`); the fused
+path is warmed up first and its compile time printed apart. Threads follow the package's
+policy (``--threads auto``: the idle cores); ``--busy N`` starts N processes that each keep a
+core busy for the whole measurement (a shared machine). A last line times the dense output:
+2,001 output times on the same grid's first 4,096 points, from the interpolant against
+steps forced onto every output time.
+
 The per-point loop is timed on a seeded random subset of the grid (``--loop-points``, default
 4096) and its total is extrapolated linearly (each point is an independent solve); pass
 ``--loop-points 65536`` to time the whole grid. The agreement of the two paths on the timed
@@ -13,19 +21,39 @@ subset is printed too, and on ``--ref-points`` of them both paths are compared w
 reference at rtol = 1e-12 (accuracy, not just agreement: trajectories that pass near the saddle
 amplify the global error of any solver at rtol = 1e-6).
 
-    python benchmarks/bench_mode_integrator.py [--grid 256] [--loop-points 4096] [--device cuda]
+    python benchmarks/bench_mode_integrator.py [--grid 256] [--loop-points 4096] [--busy 2]
+                                               [--threads auto] [--device cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
 from scipy.integrate import solve_ivp
 
 from dynamics.theory.modes import mode_rhs, simulate_modes
+from dynamics.threads import apply_threads
+
+SPIN = "import time\nt = time.time()\nwhile time.time() - t < 3600: pass\n"
+
+
+@contextlib.contextmanager
+def busy(n: int):
+    """``n`` processes spinning one core each while the block runs."""
+    procs = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(n)]
+    try:
+        time.sleep(0.5 if n else 0.0)
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 def main() -> None:
@@ -39,8 +67,16 @@ def main() -> None:
     ap.add_argument("--ref-points", type=int, default=256)
     ap.add_argument("--device", default="cpu", help="cpu or cuda for the batched path")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--busy", type=int, default=0, help="competing busy processes")
+    ap.add_argument("--threads", default="auto", help="auto (the policy) or an integer")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
+    with busy(args.busy):
+        run(args)
+
+
+def run(args) -> None:
+    choice = apply_threads(args.threads)
 
     n = args.grid
     p0 = np.linspace(-1.0, 2.0, n)[None, :]
@@ -52,16 +88,31 @@ def main() -> None:
 
     dev = torch.device(args.device)
     p0_in = torch.as_tensor(p0, device=dev) if dev.type != "cpu" else p0
-    simulate_modes(p0_in[:, :8] if dev.type != "cpu" else p0[:, :8], s0[:8], t_end=1.0,
-                   n_save=2, **kw)  # warm-up
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    tr = simulate_modes(p0_in, s0, t_end=args.t_end, t_eval=[args.t_end], rtol=args.rtol,
-                        atol=args.atol, **kw)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    t_batched = time.perf_counter() - t0
+    from dynamics.theory.integrate import integrate_batched
+    from dynamics.theory.modes import _rhs_fixed_tau
+
+    def timed(fn, *a, **k):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = fn(*a, **k)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return out, time.perf_counter() - t0
+
+    def batched(mode: str, p, s, **extra):
+        return timed(simulate_modes, p, s, rtol=args.rtol, atol=args.atol, compile=mode,
+                     **kw, **extra)
+
+    one = dict(t_end=args.t_end, t_eval=[args.t_end])
+    _, t_compile = batched("fused", p0_in, s0, **one)  # compiles (or loads torch's cache)
+    times = {}
+    for mode in ("eager", "fused"):
+        tr, times[mode] = batched(mode, p0_in, s0, **one)
+        if tr.meta["path"] != mode:
+            print(f"note: the {mode} path ran as {tr.meta['path']} (torch.compile unavailable)")
+    t_batched = min(times.values())
+    best = min(times, key=times.get)
     tr = tr.to_numpy()
     assert tr.ok, tr.status_text()
 
@@ -92,7 +143,10 @@ def main() -> None:
     result = {
         "grid": f"{n}x{n}", "points": n * n, "t_end": args.t_end, "rtol": args.rtol,
         "atol": args.atol, "device": str(dev),
-        "batched_seconds": t_batched,
+        "threads": choice.text(), "busy_processes": args.busy,
+        "batched_seconds": t_batched, "batched_path": best,
+        "eager_seconds": times["eager"], "fused_seconds": times["fused"],
+        "fused_compile_seconds_first_call": t_compile,
         "loop_seconds_measured": t_loop_subset, "loop_points_measured": m,
         "loop_seconds_total" + ("" if m == n * n else "_extrapolated"): t_loop,
         "speedup": t_loop / t_batched,
@@ -103,8 +157,10 @@ def main() -> None:
         "loop_error_median_max": [float(np.median(err_loop)), float(err_loop.max())],
         "batched_iterations": tr.meta["n_iterations"],
     }
-    print(f"batched  : {n * n} points in {t_batched:.2f} s on {dev} "
-          f"({tr.meta['n_iterations']} vectorised iterations)")
+    print(f"threads  : {choice.text()}; {args.busy} competing busy process(es)")
+    print(f"batched  : {n * n} points in {t_batched:.2f} s on {dev} ({best}; eager "
+          f"{times['eager']:.2f} s, fused {times['fused']:.2f} s, first fused call with "
+          f"compilation {t_compile:.2f} s; {tr.meta['n_iterations']} iterations)")
     print(f"loop     : {m} points in {t_loop_subset:.2f} s -> "
           f"{t_loop:.1f} s for {n * n} points" + ("" if m == n * n else " (extrapolated)"))
     print(f"speed-up : {t_loop / t_batched:.1f}x")
@@ -113,6 +169,21 @@ def main() -> None:
     print(f"accuracy : vs DOP853 rtol=1e-12 on {n_ref} points, error median/max: batched "
           f"{np.median(err_batched):.1e}/{err_batched.max():.1e}, loop "
           f"{np.median(err_loop):.1e}/{err_loop.max():.1e}")
+    m_dense = min(4096, n * n)
+    pd, sd = P0.ravel()[:m_dense], S0.ravel()[:m_dense]
+    t_out = np.linspace(0.0, args.t_end, 2001)
+    y0 = torch.as_tensor(np.stack((pd, np.sqrt(sd), np.ones_like(pd)), axis=-1))
+    aux = {k: torch.full((m_dense,), float(v), dtype=torch.float64) for k, v in kw.items()}
+    runs = {dense: timed(integrate_batched, _rhs_fixed_tau, y0, torch.as_tensor(t_out), aux,
+                         rtol=args.rtol, atol=args.atol, dense=dense, compile="eager")
+            for dense in (True, False)}
+    (dense_sol, t_dense), (forced_sol, t_forced) = runs[True], runs[False]
+    dense_err = float((dense_sol.y - forced_sol.y).abs().max())
+    result.update({"dense_outputs": 2001, "dense_points": m_dense, "dense_seconds": t_dense,
+                   "forced_steps_seconds": t_forced, "dense_vs_forced_max_abs_state": dense_err})
+    print(f"dense    : {m_dense} points x 2001 output times in {t_dense:.2f} s from the "
+          f"interpolant, {t_forced:.2f} s with steps forced onto them "
+          f"({t_forced / t_dense:.1f}x); max |state difference| {dense_err:.1e}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=1)

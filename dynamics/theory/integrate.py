@@ -24,28 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-# Dormand & Prince (1980) RK5(4)7M tableau.
-_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
-_A = (
-    (),
-    (1 / 5,),
-    (3 / 40, 9 / 40),
-    (44 / 45, -56 / 15, 32 / 9),
-    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
-    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
-    (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84),
-)
-# Difference between the 5th-order solution and the embedded 4th-order one (7 stages, FSAL).
-_E = (
-    71 / 57600,
-    0.0,
-    -71 / 16695,
-    71 / 1920,
-    -17253 / 339200,
-    22 / 525,
-    -1 / 40,
-)
-_SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+from dynamics.theory.dopri5 import _rms, choose_iteration, dense_output, fused_failed
 
 STATUS_OK, STATUS_BLOWUP, STATUS_MAX_STEPS, STATUS_STEP_UNDERFLOW = 0, 1, 2, 3
 STATUS_NAMES = {
@@ -72,10 +51,7 @@ class BatchedSolution:
     status: torch.Tensor
     n_steps: torch.Tensor
     n_iterations: int
-
-
-def _rms(x: torch.Tensor) -> torch.Tensor:
-    return torch.sqrt(torch.mean(x * x, dim=-1))
+    path: str = "eager"  #: how the iterations ran: "eager" or "fused" (torch.compile)
 
 
 def integrate_batched(
@@ -89,6 +65,9 @@ def integrate_batched(
     max_iterations: int = 200_000,
     blowup: float = 1e8,
     first_step: float | None = None,
+    dense: bool = True,
+    max_step: float | None = None,
+    compile: str = "auto",
 ) -> BatchedSolution:
     """Integrate ``dy/dt = rhs(y, aux)`` from ``t = 0`` for a batch of ``N`` systems.
 
@@ -106,8 +85,24 @@ def integrate_batched(
     blowup:
         An element whose state leaves ``|y| <= blowup`` or becomes non-finite stops with
         status ``STATUS_BLOWUP``; the outputs it reached are kept.
+    dense:
+        True (default): outputs inside an accepted step come from the Dormand-Prince
+        continuous extension (:func:`dense_output`, 4th order, the interpolant of scipy's
+        ``RK45``), so output times never force steps; only ``t_eval[-1]`` is hit exactly.
+        False: every output time is landed on by shortening the step (the step count grows
+        with ``len(t_eval)``).
+    max_step:
+        Upper bound on every step (as scipy's ``max_step``); None: unbounded. Quantities the
+        error control does not see directly, such as the ratio of two components that both
+        decay to 0, can need it.
+    compile:
+        "eager", "fused" (the iteration through ``torch.compile``) or "auto" (fused for large
+        batches); see :mod:`dynamics.theory.dopri5`. A fused path that cannot compile falls
+        back to eager (once, with a warning).
     """
-    aux = dict(aux or {})
+    # contiguous per-element parameters: broadcast views (stride 0) would change layout at the
+    # first compaction, and a fused iteration would then compile a second time
+    aux = {k: v.contiguous() for k, v in (aux or {}).items()}
     n_total, dim = y0.shape
     dtype, device = y0.dtype, y0.device
     t_eval = t_eval.to(dtype=dtype, device=device)
@@ -144,8 +139,12 @@ def integrate_batched(
     else:
         h = torch.full((n_total,), float(first_step), dtype=dtype, device=device)
 
+    iteration, path = choose_iteration(compile, n_total, device)
     iterations = 0
     eps = torch.finfo(dtype).eps
+    t_end = t_eval[-1]
+    # outputs strictly between steps' ends need the stage slopes (dense output)
+    interior = dense and n_out - at_zero > 1
     # Finished elements are frozen (step 0) and only dropped from the working set once they
     # are a sizeable share of it: compaction copies every array, so doing it on every
     # iteration costs more than carrying a few idle elements.
@@ -153,46 +152,45 @@ def integrate_batched(
     n_alive = n_total
     while n_alive and iterations < max_iterations:
         iterations += 1
-        t_next = t_eval[k_out.clamp(max=n_out - 1)]
-        h_eff = torch.where(alive, torch.minimum(h, t_next - t), torch.zeros_like(h))
-        hc = h_eff.unsqueeze(-1)
-        ks = [f]
-        for stage in range(1, 7):
-            incr = sum(coef * k for coef, k in zip(_A[stage], ks, strict=False) if coef != 0.0)
-            ks.append(rhs(y + hc * incr, aux))
-        y_new = y + hc * sum(c * k for c, k in zip(_A[6], ks, strict=False) if c != 0.0)
-        err_vec = hc * sum(e * k for e, k in zip(_E, ks, strict=True) if e != 0.0)
-        scale = atol + rtol * torch.maximum(y.abs(), y_new.abs())
-        err = _rms(err_vec / scale)
-
-        finite = torch.isfinite(y_new).all(-1) & torch.isfinite(err)
-        bad = ~finite | (y_new.abs() > blowup).any(-1)
-        accept = (err <= 1.0) & ~bad & alive
-        factor = torch.where(
-            err > 0,
-            _SAFETY * err.clamp(min=1e-30) ** (-1 / 5),
-            torch.full_like(err, _MAX_FACTOR),
-        ).clamp(_MIN_FACTOR, _MAX_FACTOR)
-        factor = torch.where(accept, factor, factor.clamp(max=1.0))
-        # A step that only shortened to land on an output time must not shrink h for the future.
-        h_new = torch.where(accept & (h_eff < h), torch.maximum(h, h_eff * factor),
-                            h_eff * factor)
-        h_new = torch.where(bad & finite, h_eff * _MIN_FACTOR, h_new)
-        h = torch.where(alive, h_new, h)
-
-        acc = accept.unsqueeze(-1)
-        y = torch.where(acc, y_new, y)
-        f = torch.where(acc, ks[6], f)
-        t = torch.where(accept, t + h_eff, t)
+        t_next = t_end if dense else t_eval[k_out.clamp(max=n_out - 1)]
+        y_old, t_old = y, t
+        args = (rhs, y, f, t, h, alive, t_next, aux, rtol, atol, blowup, max_step,
+                interior)
+        try:
+            y, f, t, h, h_eff, ks, accept, bad, finite = iteration(*args)
+        except Exception as exc:  # compilation problems surface at the first call
+            if path != "fused" or iterations > 1:
+                raise
+            fused_failed(exc)
+            iteration, path = choose_iteration("eager", n_total, device)
+            y, f, t, h, h_eff, ks, accept, bad, finite = iteration(*args)
         n_steps_w = n_steps_w + accept.to(torch.int64)
 
-        # Record every output time that has been reached.
-        reached = accept & (t >= t_next - 8 * eps * t_next.abs().clamp(min=1.0))
-        if bool(reached.any()):
-            sel = reached.nonzero().squeeze(-1)
-            out[k_out[sel], idx[sel]] = y[sel]
-            t[sel] = t_next[sel]
-            k_out = k_out + reached.to(torch.int64)
+        # Record every output time the accepted steps reached, all at once: the pairs (element,
+        # output index) with t_old < t_eval[k] <= t (dense: from the interpolant; an output at
+        # the step's end is y itself).
+        tol = 8 * eps * t.abs().clamp(min=1.0)
+        k_hi = torch.searchsorted(t_eval, (t + tol).contiguous(), right=True)
+        counts = torch.where(accept, k_hi - k_out, torch.zeros_like(k_out)).clamp(min=0)
+        n_pairs = int(counts.sum())
+        if n_pairs:
+            elem = torch.repeat_interleave(torch.arange(counts.numel(), device=device), counts)
+            first = torch.cumsum(counts, 0) - counts
+            kk = k_out[elem] + torch.arange(n_pairs, device=device) - first[elem]
+            t_out = t_eval[kk]
+            inside = t_out < t[elem] - tol[elem]
+            y_at = y[elem]
+            if bool(inside.any()):
+                e_in = elem[inside]
+                theta = ((t_out[inside] - t_old[e_in]) / h_eff[e_in]).clamp(0.0, 1.0)
+                y_at[inside] = dense_output(y_old[e_in], h_eff[e_in], [k[e_in] for k in ks],
+                                            theta)
+            out[kk, idx[elem]] = y_at
+            k_out = k_out + counts
+            # an element that reached an output time within rounding sits on it exactly
+            last = kk[torch.cumsum(counts, 0)[counts > 0] - 1]
+            has = counts > 0
+            t[has] = torch.maximum(t[has], t_eval[last])
 
         # Blow-up: an element that cannot take a finite step even at tiny h stops.
         tiny = h_eff <= 1e-12 * t.abs().clamp(min=1.0)
@@ -214,7 +212,7 @@ def integrate_batched(
     if n_alive:
         status[idx[alive]] = STATUS_MAX_STEPS
         n_steps[idx[alive]] = n_steps_w[alive]
-    return BatchedSolution(t_eval, out, status, n_steps, iterations)
+    return BatchedSolution(t_eval, out, status, n_steps, iterations, path)
 
 
 def as_tensor(x, *, dtype=torch.float64, device=None) -> torch.Tensor:

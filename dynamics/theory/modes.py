@@ -264,6 +264,8 @@ def simulate_modes(
     blowup: float = 1e8,
     device=None,
     check: bool = True,
+    max_step: float | None = None,
+    compile: str = "auto",
 ) -> ModeTrajectory:
     """Integrate the decoupled mode dynamics (Eqs. 11-13) for a whole batch at once.
 
@@ -288,6 +290,10 @@ def simulate_modes(
     Output times are ``t_eval`` if given, else ``n_save`` points evenly spaced in [0, t_end].
     numpy in -> numpy out; any torch tensor in -> torch out on that tensor's device.
     ``check=False`` skips :func:`validate_mode_inputs` (for a caller that ran it already).
+    ``max_step`` bounds every step (None: only the error control chooses them; outputs come
+    from the dense interpolant of :func:`~dynamics.theory.integrate.integrate_batched`).
+    ``compile``: "auto", "eager" or "fused" (:mod:`dynamics.theory.dopri5`); ``meta["path"]``
+    says which ran.
     """
     inputs = {"p0": p0, "s0": s0, "alpha_p": alpha_p, "eta": eta, "sigma2": sigma2,
               "tau0": tau0}
@@ -322,13 +328,15 @@ def simulate_modes(
     if beta is None:
         y0 = torch.stack((flat["p0"], w0, flat["tau0"]), dim=-1)
         sol = integrate_batched(_rhs_fixed_tau, y0, t_eval_t, aux, rtol=rtol, atol=atol,
-                                max_iterations=max_iterations, blowup=blowup)
+                                max_iterations=max_iterations, blowup=blowup,
+                                max_step=max_step, compile=compile)
         p_t, w_t, tau_t = sol.y[..., 0], sol.y[..., 1], sol.y[..., 2]
         s_t = w_t * w_t
     else:
         y0 = torch.stack((flat["p0"], w0, flat["tau0"] * w0), dim=-1)
         sol = integrate_batched(_rhs_ema, y0, t_eval_t, aux, rtol=rtol, atol=atol,
-                                max_iterations=max_iterations, blowup=blowup)
+                                max_iterations=max_iterations, blowup=blowup,
+                                max_step=max_step, compile=compile)
         p_t, w_t, wa_t = sol.y[..., 0], sol.y[..., 1], sol.y[..., 2]
         s_t = w_t * w_t
         # tau = wa / w; at w = 0 exactly (s_j(0) = 0) keep the initial tau0 convention.
@@ -345,6 +353,6 @@ def simulate_modes(
         beta=None if beta is None else conv(tensors["beta"].broadcast_to(bshape)),
         status=conv(sol.status.reshape(tuple(bshape))),
         n_steps=conv(sol.n_steps.reshape(tuple(bshape))),
-        meta={"rtol": rtol, "atol": atol, "n_iterations": sol.n_iterations},
+        meta={"rtol": rtol, "atol": atol, "n_iterations": sol.n_iterations, "path": sol.path},
         **params,
     )

@@ -170,11 +170,15 @@ chunking does not change the result)."""
 def final_states(inputs: dict[str, Any], *, t_end, rtol, atol, device, progress):
     """Final (p, s, tau) and status of :func:`simulate_modes` over the broadcast shape of
     ``inputs`` (p0, s0, alpha_p, eta, sigma2, tau0, beta; None = absent), :data:`CHUNK`
-    trajectories at a time. ``progress(done, total)`` is called before the first chunk and
-    after every chunk."""
+    trajectories at a time, all chunks eager or all fused by the total
+    (:func:`dynamics.theory.dopri5.auto_mode`). ``progress(done, total)`` is called before the
+    first chunk and after every chunk."""
+    from dynamics.theory.dopri5 import auto_mode
+
     given = {k: _np(v).astype(float) for k, v in inputs.items() if v is not None}
     shape = np.broadcast_shapes(*(a.shape for a in given.values()))
     total = math.prod(shape)
+    mode = auto_mode(total)
     if progress is not None:
         progress(0, total)
     if total <= CHUNK:
@@ -189,7 +193,7 @@ def final_states(inputs: dict[str, Any], *, t_end, rtol, atol, device, progress)
         if device is not None:
             p0, s0 = (torch.as_tensor(a, dtype=torch.float64, device=device) for a in (p0, s0))
         traj = simulate_modes(p0, s0, **chunk, beta=beta, t_end=t_end, n_save=2, rtol=rtol,
-                              atol=atol).to_numpy()
+                              atol=atol, compile=mode).to_numpy()
         parts.append((*_final_state(traj), _np(traj.status)))
         done += int(np.size(parts[-1][3]))
         if progress is not None:
