@@ -315,3 +315,27 @@ def test_experiment_configs_are_valid(path):
             load_config(path)
     cfg = load_config(path, ["data.root=/data/cifar10.tar.gz"] if needs_root else [])
     assert cfg.name and cfg.out_dir.startswith("runs/")
+
+
+# --------------------------------------------------------------------------------------------
+# step profile
+
+
+def test_summary_has_a_step_profile_that_continues_on_resume(tmp_path):
+    """summary.json "profile": every phase timed, shares summing to 1, every step counted;
+    a resumed run adds to the profile it checkpointed instead of starting from zero."""
+    from dynamics.train.step_profile import OTHER_PHASES, STEP_PHASES
+
+    first = trainer.train(cfg_for(tmp_path, "optim.epochs=2", "predictor.kind=directpred"))
+    prof = first["profile"]
+    assert set(prof["seconds"]) == set(STEP_PHASES + OTHER_PHASES)
+    assert prof["steps"] == prof["timed_steps"] == first["step"] == 8  # CPU: every step timed
+    assert sum(prof["share"].values()) == pytest.approx(1.0, abs=1e-3)
+    for phase in ("data", "forward", "backward", "optimizer", "update", "instrument",
+                  "eval", "checkpoint", "final_eval"):
+        assert prof["seconds"][phase] > 0, phase
+    assert prof["images_per_s"] > 0
+    more = trainer.train(cfg_for(tmp_path, "optim.epochs=3", "predictor.kind=directpred"),
+                         resume=True)
+    assert more["profile"]["steps"] == 12
+    assert more["profile"]["seconds"]["forward"] > prof["seconds"]["forward"]

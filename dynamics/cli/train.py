@@ -74,7 +74,10 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    """One line summing up a run's summary.json: status, steps, linear eval, kNN, RankMe."""
+    """One line summing up a run's summary.json: status, steps, linear eval, kNN, RankMe, time
+    and where it went."""
+    from dynamics.train.step_profile import summary_line as profile_line
+
     lin = summary.get("linear_eval") or {}
     knn = summary.get("knn") or {}
     col = summary.get("collapse") or {}
@@ -87,7 +90,9 @@ def summary_line(summary: dict[str, Any]) -> str:
             f"epochs); linear eval final {_fmt(lin.get('final_accuracy'))} (best over probe "
             f"epochs {_fmt(lin.get('best_accuracy'))}); kNN {_fmt(knn.get('top1'))}; RankMe "
             f"backbone {backbone}, projector {_fmt(col.get('rankme_projector'), '.1f')}; "
-            f"train {_fmt(rt.get('train_s'), '.1f')} s; wrote {summary.get('run_dir')}")
+            f"train {_fmt(rt.get('train_s'), '.1f')} s"
+            + (f" ({profile_line(summary['profile'])})" if summary.get("profile") else "")
+            + f"; wrote {summary.get('run_dir')}")
 
 
 def _config_source(source: str, overrides: list[str], threads: str | None

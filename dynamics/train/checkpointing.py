@@ -53,6 +53,7 @@ def checkpoint_state(run: RunState) -> dict[str, Any]:
         "rng_per_rank": run.rng_per_rank, "instrument_per_rank": run.instrument_per_rank,
         "world_size": run.dist.world_size,
         "train_time_s": run.train_time, "eval_time_s": run.eval_time,
+        "profile": run.profile.state_dict(),
         "online_best": run.online_best, "config": to_yaml(run.cfg),
         "torch_version": torch.__version__,
     }
@@ -98,6 +99,7 @@ def restore(run: RunState, ckpt: dict[str, Any]) -> None:
                                                f"checkpoint had {saved_world}")
     run.train_time = float(ckpt.get("train_time_s", 0.0))
     run.eval_time = float(ckpt.get("eval_time_s", 0.0))
+    run.profile.load_state_dict(ckpt.get("profile"))
     run.online_best = dict(ckpt.get("online_best") or {})
 
 

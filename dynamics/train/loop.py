@@ -14,7 +14,9 @@
                                 # summary.json; at max_steps inside an epoch: checkpoint
 
 Training time (summary ``runtime.train_s``) counts the steps only, not the logging, the
-evaluations and the checkpoints (:class:`TrainClock`).
+evaluations and the checkpoints (:class:`TrainClock`). The step profile (summary ``profile``,
+:mod:`dynamics.train.step_profile`) splits every step into data, forward, backward, optimizer,
+update and instrument time, beside eval, checkpoint and final_eval.
 """
 
 from __future__ import annotations
@@ -64,12 +66,14 @@ def train_epochs(run: RunState, stop: StopSignals) -> None:
     clock = TrainClock(run)
     while not runs.is_done(cfg, run.epoch, run.step):
         for v1, v2 in run.source.epoch(run.epoch, run.epoch_step):
+            run.profile.begin_step(run.step + 1)
             out = train_step(run, v1, v2, check_now=(run.step + 1) % check_every == 0)
             advance(run, out)
             if run.step % cfg.log.log_every == 0:
                 log_train_row(run, clock)
             if run.step % PROGRESS_EVERY == 0 or run.epoch_step == run.source.steps_per_epoch:
                 show_progress(run, out)
+            run.profile.mark("instrument")
             if any_rank_stopped(run.dist, run.device, stop.requested is not None,
                                 check_now=run.step % check_every == 0):
                 clock.pause()
@@ -95,11 +99,15 @@ def train_step(run: RunState, v1: torch.Tensor, v2: torch.Tensor, *, check_now: 
         run.guard.update(out.loss, run.step + 1)
         if check_now:
             run.check_nan()
+        run.profile.mark("forward")
         run.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
+        run.profile.mark("backward")
         run.dist.sync_gradients(run.method)
         run.optimizer.step()
+        run.profile.mark("optimizer")
         run.method.after_optimizer_step(run.step)
+        run.profile.mark("update")
     except runs.TrainingDiverged:
         raise
     except SingularSystem as exc:  # e.g. the ridge predictor once a mode of F has collapsed
@@ -119,6 +127,7 @@ def advance(run: RunState, out) -> None:
     run.step += 1
     run.epoch_step += 1
     run.instrument.observe(out)
+    run.profile.mark("instrument")
 
 
 def log_train_row(run: RunState, clock: TrainClock) -> None:
@@ -154,7 +163,8 @@ def end_of_pass(run: RunState) -> None:
     if run.epoch_step >= run.source.steps_per_epoch:
         end_of_epoch(run)
     else:
-        save(run, epoch_file=False)
+        with run.profile.phase("checkpoint"):
+            save(run, epoch_file=False)
 
 
 def end_of_epoch(run: RunState) -> None:
@@ -165,7 +175,8 @@ def end_of_epoch(run: RunState) -> None:
     run.ui.epoch_done(epoch=run.epoch, step=run.step, loss=run.log.last_row.get("loss"),
                       evaluation=run.last_eval, train_s=run.train_time)
     done = runs.is_done(run.cfg, run.epoch, run.step)
-    save(run, epoch_file=done or run.epoch % run.cfg.checkpoint_every == 0)
+    with run.profile.phase("checkpoint"):
+        save(run, epoch_file=done or run.epoch % run.cfg.checkpoint_every == 0)
     run.write_summary()
 
 
@@ -175,8 +186,9 @@ def evaluate_epoch(run: RunState) -> None:
     if not (run.cfg.eval.every_epoch and run.data.eval is not None):
         return
     t0 = time.perf_counter()
-    res = online_eval(run.method, run.data.eval, run.cfg, run.device,
-                      channels_last=run.channels_last, dist=run.dist)
+    with run.profile.phase("eval"):
+        res = online_eval(run.method, run.data.eval, run.cfg, run.device,
+                          channels_last=run.channels_last, dist=run.dist)
     if res is not None:  # rank 0
         run.online_best = update_online_best(run.online_best, res, run.epoch)
         run.log.emit(eval_row(res, step=run.step, epoch=run.epoch))

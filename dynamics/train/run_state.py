@@ -25,6 +25,7 @@ from dynamics.train.ddp_checks import ReplicaChecks
 from dynamics.train.distributed import DistContext
 from dynamics.train.progress import Progress
 from dynamics.train.run_log import RunLog
+from dynamics.train.step_profile import StepProfile
 
 
 class RunState:
@@ -38,6 +39,7 @@ class RunState:
         # position and clocks (saved in every checkpoint)
         self.epoch = self.step = self.epoch_step = 0
         self.train_time = self.eval_time = 0.0
+        self.profile = StepProfile(device)  #: where the time goes (summary "profile")
         self.online_best: dict[str, Any] = {}  #: best end-of-epoch evaluation (summary)
         self.last_eval: dict[str, Any] = {}  #: the latest end-of-epoch evaluation
         # outputs

@@ -156,7 +156,8 @@ class _Run(RunState):
         self.write_summary(phase=self.phase)  # "final evaluation": readable while it runs
         self.ui.note("final evaluation")
         self.replicas.sync(self.method, self.step)
-        final = self.final_eval()
+        with self.profile.phase("final_eval"):
+            final = self.final_eval()
         self.dist.barrier()
         self.eval_time += time.perf_counter() - t0
         collapse = self.instrument.buffer_signals()
@@ -170,6 +171,7 @@ class _Run(RunState):
             runtime={"train_s": self.train_time, "eval_s": self.eval_time,
                      "this_process_s": time.perf_counter() - wall0,
                      "thread_changes": [list(c) for c in self.governor.changes]},
+            profile=self.profile.to_dict(self.cfg.optim.batch_size * self.dist.world_size),
             **self.replicas.summary())
         self.log.log_summary()
         return dict(self.dist.broadcast_object(self.summary))  # the same dict on every rank
