@@ -220,7 +220,7 @@ def ridge_predictor(F: Any, cross: Any, ridge: float = RIDGE_DEFAULT) -> Any:
     raises :class:`~dynamics.errors.SingularSystem` (a ConfigError) asking for ridge > 0.
     Computed in float64; returned in F's dtype on F's device.
 
-    Official-code differences (luckmatters ``predictor_reg=solve``, stored version read for this
+    Official-code differences (luckmatters ``predictor_reg=solve``, the version compared with this
     module): the default ``solve_direction="left"`` gives F^{-1} C (the transpose convention), C
     is not symmetrised, and the inverse is written ``Q @ v.pow(-1) @ Q.t()`` with v a vector,
     which evaluates to a *vector* that ``weight.copy_`` broadcasts into a rank-1 weight (every
