@@ -1,0 +1,1 @@
+"""Benchmarks of the fast paths against the standard alternative (``python -m benchmarks``)."""
