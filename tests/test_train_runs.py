@@ -339,3 +339,32 @@ def test_summary_has_a_step_profile_that_continues_on_resume(tmp_path):
                          resume=True)
     assert more["profile"]["steps"] == 12
     assert more["profile"]["seconds"]["forward"] > prof["seconds"]["forward"]
+
+
+def test_online_samples_evaluates_a_fixed_subset_each_epoch(tmp_path):
+    """eval.online_samples: the per-epoch kNN + probe see the same seeded subset every epoch
+    (the final evaluation still sees all images); training itself is unchanged by it."""
+    from dynamics.train.evaluate import online_subset
+
+    full = trainer.train(cfg_for(tmp_path, "name=full", "optim.epochs=2"))
+    sub = trainer.train(cfg_for(tmp_path, "name=sub", "optim.epochs=2",
+                                "eval.online_samples=32"))
+    rows = [r for r in runs.read_jsonl(runs.RunDir(Path(sub["run_dir"])).metrics)
+            if r.get("kind") == "eval"]
+    assert len(rows) == 2
+    a = torch.load(runs.RunDir(Path(full["run_dir"])).last, weights_only=False)["method"]
+    b = torch.load(runs.RunDir(Path(sub["run_dir"])).last, weights_only=False)["method"]
+    assert all(torch.equal(x, y) for x, y in zip(a["modules"].values(), b["modules"].values(),
+                                                   strict=True))
+    assert sub["linear_eval"]["final_accuracy"] == full["linear_eval"]["final_accuracy"]
+    from dynamics.train.data.run_data import EvalData
+
+    imgs = torch.arange(100).view(100, 1, 1, 1)
+    data = EvalData(imgs, torch.arange(100), imgs[:50], torch.arange(50), None, 100, "toy")
+    s1, s2 = online_subset(data, 10, seed=3), online_subset(data, 10, seed=3)
+    assert s1.train_images.shape[0] == s1.test_images.shape[0] == 10
+    assert torch.equal(s1.train_labels, s2.train_labels)
+    assert torch.equal(s1.train_images.flatten(), s1.train_labels)  # images stay with labels
+    assert online_subset(data, None, 3) is data
+    with pytest.raises(ConfigError, match="^eval.online_samples: must be an integer >= 1"):
+        cfg_for(tmp_path, "eval.online_samples=0")

@@ -118,6 +118,9 @@ class EvalConfig:
     knn_k: int = 20
     knn_temperature: float = 0.07
     online_probe_epochs: int = 10  #: epochs of the cheap per-epoch linear probe
+    #: per-epoch kNN and probe on a seeded subset of this many probe-train and as many test
+    #: images (None: all); the final evaluation always uses all of them
+    online_samples: int | None = None
     final: bool = True  #: offline linear evaluation (paper protocol) at the end
     linear_epochs: int = 50
     linear_lr: float = 3e-4

@@ -178,11 +178,27 @@ def linear_eval(ftr, ytr, fte, yte, cfg: TrainConfig, num_classes: int, epochs: 
             "test_accuracy_per_epoch": list(res.history["test_accuracy"])}
 
 
+def online_subset(data: EvalData, samples: int | None, seed: int) -> EvalData:
+    """``data`` with at most ``samples`` probe-train and ``samples`` test images, the same
+    seeded choice at every epoch (``eval.online_samples``; None: ``data`` itself)."""
+    import dataclasses
+
+    if samples is None:
+        return data
+    g = torch.Generator().manual_seed(seed + 7919)  # its own stream: the run's RNG is untouched
+    tr = torch.randperm(data.train_images.shape[0], generator=g)[:samples].sort().values
+    te = torch.randperm(data.test_images.shape[0], generator=g)[:samples].sort().values
+    return dataclasses.replace(data, train_images=data.train_images[tr],
+                               train_labels=data.train_labels[tr],
+                               test_images=data.test_images[te], test_labels=data.test_labels[te])
+
+
 def online_eval(method: Any, data: EvalData, cfg: TrainConfig, device: torch.device, *,
                 channels_last: bool = False, dist: Any = None) -> dict[str, Any] | None:
     """kNN + short linear probe (``eval.online_probe_epochs``) for an epoch row. Under DDP
     (``dist``): collective feature extraction, result on rank 0, None elsewhere."""
     t0 = time.perf_counter()
+    data = online_subset(data, cfg.eval.online_samples, cfg.seed)
     ftr, fte = probe_features(method, data, device, cfg, channels_last, dist)
     if dist is not None and not dist.is_main:
         return None

@@ -105,6 +105,7 @@ def validate(cfg: Any) -> Any:
     _positive_int("eval.knn_k", e.knn_k)
     check_range("eval.knn_temperature", e.knn_temperature, low=0, low_open=True)
     _positive_int("eval.online_probe_epochs", e.online_probe_epochs)
+    _positive_int("eval.online_samples", e.online_samples, allow_none=True)
     _positive_int("eval.linear_epochs", e.linear_epochs)
     check_range("eval.linear_lr", e.linear_lr, low=0, low_open=True)
     check_range("eval.linear_weight_decay", e.linear_weight_decay, low=0)
