@@ -1,6 +1,6 @@
 """Run the benchmarks and regenerate ``benchmarks/README.md`` from their output.
 
-    python -m benchmarks                      # every benchmark (about 10 minutes on 2 cores)
+    python -m benchmarks                      # every benchmark (about 12 minutes on 2 cores)
     python -m benchmarks --only threads       # some of them; the others' sections are kept
     python -m benchmarks --data cifar10.tar.gz  # real images for the training benchmarks
 
@@ -55,6 +55,7 @@ BENCHMARKS = (
           "Batched on-device augmentation against a per-sample DataLoader", data_arg="--data"),
     Bench("train_profile", "bench_train_profile.py",
           "Where a training step's time goes (step profile)", data_arg="--data"),
+    Bench("scaling", "bench_scaling.py", "How time and peak memory grow with the problem size"),
 )
 BY_NAME = {b.name: b for b in BENCHMARKS}
 
