@@ -304,3 +304,25 @@ def test_auto_fuses_only_work_that_repays_compiling(monkeypatch):
     assert auto_mode(FUSE_MIN_TOTAL - 1) == "eager" and auto_mode(FUSE_MIN_TOTAL) == "fused"
     monkeypatch.setenv("SSL_DYNAMICS_COMPILE", "0")
     assert auto_mode(10 * FUSE_MIN_TOTAL) == "eager"
+
+
+def test_fused_iteration_compiles_once_across_chunks_and_compaction():
+    """Views of larger tensors as parameters, and a working set compacted down to its last
+    straggler, made torch.compile trace the iteration three times per process (about 2 s
+    each); now one trace serves every chunk."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from dynamics.theory.modes import simulate_modes
+
+    torch._dynamo.reset()
+    counters.clear()
+    flat = np.linspace(-1.0, 2.0, 3000)
+    for lo, hi in ((0, 2000), (2000, 3000)):  # per-element parameters, as phase diagrams pass
+        n = hi - lo
+        tr = simulate_modes(flat[lo:hi], np.abs(flat[lo:hi]) + 0.01, alpha_p=np.ones(n),
+                            eta=np.full(n, 0.01), sigma2=np.zeros(n), t_end=50.0, n_save=2,
+                            compile="fused")
+        if tr.meta["path"] != "fused":
+            pytest.skip("torch.compile is not available here")
+    assert counters["stats"]["unique_graphs"] == 1, dict(counters["stats"])

@@ -100,9 +100,10 @@ def integrate_batched(
         batches); see :mod:`dynamics.theory.dopri5`. A fused path that cannot compile falls
         back to eager (once, with a warning).
     """
-    # contiguous per-element parameters: broadcast views (stride 0) would change layout at the
-    # first compaction, and a fused iteration would then compile a second time
-    aux = {k: v.contiguous() for k, v in (aux or {}).items()}
+    # fresh contiguous per-element parameters: a broadcast (stride 0) or a view of a larger
+    # tensor would change layout at the first compaction, and a fused iteration would then
+    # compile a second time
+    aux = {k: v.clone(memory_format=torch.contiguous_format) for k, v in (aux or {}).items()}
     n_total, dim = y0.shape
     dtype, device = y0.dtype, y0.device
     t_eval = t_eval.to(dtype=dtype, device=device)
@@ -203,7 +204,8 @@ def integrate_batched(
             n_steps[idx[done]] = n_steps_w[done]
             alive = alive & ~done
             n_alive = int(alive.sum())
-            if n_alive and n_alive < 0.7 * alive.numel():
+            # (never down to one element: a fused iteration would recompile for size 1)
+            if 1 < n_alive < 0.7 * alive.numel():
                 keep = alive
                 idx, y, t, f, h, k_out, n_steps_w, alive = (
                     v[keep] for v in (idx, y, t, f, h, k_out, n_steps_w, alive)
