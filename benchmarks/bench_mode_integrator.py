@@ -40,6 +40,14 @@ from scipy.integrate import solve_ivp
 from dynamics.theory.modes import mode_rhs, simulate_modes
 from dynamics.threads import apply_threads
 
+#: Floating-point operations of one Dormand-Prince step of one trajectory of Eqs. 11-12 in the
+#: (p, w, tau) coordinates (3 components), counted from dopri5.iteration and modes.scalar_rhs:
+#: 6 right-hand sides of ~15 flops (90); the 6 stage sums, 20 coefficient terms x 3 components
+#: x 2 (120) plus y + h * sum (36); the 5th-order result (36) and the error estimate (39); the
+#: error scale and norm (~25); accept / step-size logic (~20): about 366. (err^(-1/5) and the
+#: square root count as one each though they cost more.)
+FLOPS_PER_STEP = 366
+
 SPIN = "import time\nt = time.time()\nwhile time.time() - t < 3600: pass\n"
 
 
@@ -106,13 +114,21 @@ def run(args) -> None:
 
     one = dict(t_end=args.t_end, t_eval=[args.t_end])
     _, t_compile = batched("fused", p0_in, s0, **one)  # compiles (or loads torch's cache)
-    times = {}
+    times, steps = {}, {}
     for mode in ("eager", "fused"):
         tr, times[mode] = batched(mode, p0_in, s0, **one)
+        steps[mode] = float(np.asarray(tr.to_numpy().n_steps).sum())
         if tr.meta["path"] != mode:
             print(f"note: the {mode} path ran as {tr.meta['path']} (torch.compile unavailable)")
     t_batched = min(times.values())
     best = min(times, key=times.get)
+    a = np.random.default_rng(1).standard_normal((1024, 1024))
+    a @ a
+    t0 = time.perf_counter()
+    for _ in range(3):
+        a @ a
+    matmul_rate = 3 * 2 * 1024 ** 3 / (time.perf_counter() - t0)
+    rate = {m: steps[m] / times[m] for m in times}
     tr = tr.to_numpy()
     assert tr.ok, tr.status_text()
 
@@ -147,6 +163,9 @@ def run(args) -> None:
         "batched_seconds": t_batched, "batched_path": best,
         "eager_seconds": times["eager"], "fused_seconds": times["fused"],
         "fused_compile_seconds_first_call": t_compile,
+        "trajectory_steps_per_s": rate, "flops_per_step": FLOPS_PER_STEP,
+        "matmul_gflops": matmul_rate / 1e9,
+        "share_of_matmul_rate": {m: r * FLOPS_PER_STEP / matmul_rate for m, r in rate.items()},
         "loop_seconds_measured": t_loop_subset, "loop_points_measured": m,
         "loop_seconds_total" + ("" if m == n * n else "_extrapolated"): t_loop,
         "speedup": t_loop / t_batched,
@@ -161,6 +180,12 @@ def run(args) -> None:
     print(f"batched  : {n * n} points in {t_batched:.2f} s on {dev} ({best}; eager "
           f"{times['eager']:.2f} s, fused {times['fused']:.2f} s, first fused call with "
           f"compilation {t_compile:.2f} s; {tr.meta['n_iterations']} iterations)")
+    print(f"rate     : {rate['fused']:.3g} trajectory-steps/s fused, {rate['eager']:.3g} eager; "
+          f"at ~{FLOPS_PER_STEP} flops each {rate['fused'] * FLOPS_PER_STEP / 1e9:.2f} and "
+          f"{rate['eager'] * FLOPS_PER_STEP / 1e9:.2f} GFLOP/s = "
+          f"{100 * rate['fused'] * FLOPS_PER_STEP / matmul_rate:.1f}% and "
+          f"{100 * rate['eager'] * FLOPS_PER_STEP / matmul_rate:.1f}% of this process's float64 "
+          f"matmul rate ({matmul_rate / 1e9:.0f} GFLOP/s, the machine's arithmetic limit)")
     print(f"loop     : {m} points in {t_loop_subset:.2f} s -> "
           f"{t_loop:.1f} s for {n * n} points" + ("" if m == n * n else " (extrapolated)"))
     print(f"speed-up : {t_loop / t_batched:.1f}x")
