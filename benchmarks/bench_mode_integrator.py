@@ -28,13 +28,11 @@ amplify the global error of any solver at rtol = 1e-6).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import subprocess
-import sys
 import time
 
 import numpy as np
+from _busy import busy  # benchmarks/ is on sys.path when run as a script
 from scipy.integrate import solve_ivp
 
 from dynamics.theory.modes import mode_rhs, simulate_modes
@@ -47,22 +45,6 @@ from dynamics.threads import apply_threads
 #: error scale and norm (~25); accept / step-size logic (~20): about 366. (err^(-1/5) and the
 #: square root count as one each though they cost more.)
 FLOPS_PER_STEP = 366
-
-SPIN = "import time\nt = time.time()\nwhile time.time() - t < 3600: pass\n"
-
-
-@contextlib.contextmanager
-def busy(n: int):
-    """``n`` processes spinning one core each while the block runs."""
-    procs = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(n)]
-    try:
-        time.sleep(0.5 if n else 0.0)
-        yield
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -79,7 +61,7 @@ def main() -> None:
     ap.add_argument("--threads", default="auto", help="auto (the policy) or an integer")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
-    with busy(args.busy):
+    with busy(args.busy, settle=0.5):
         run(args)
 
 

@@ -30,8 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _busy import busy as competing  # benchmarks/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
-SPIN = "import time\nt = time.time()\nwhile time.time() - t < 3600: pass\n"
 
 
 def work_train(threads: str, epochs: int) -> dict:
@@ -98,12 +99,7 @@ def main() -> None:
     results: dict = {"cpus": cpus, "busy_processes": args.busy, "repeats": args.repeats,
                      "cells": []}
     for condition in ("idle", "contended"):
-        spinners = []
-        if condition == "contended":
-            spinners = [subprocess.Popen([sys.executable, "-c", SPIN])
-                        for _ in range(args.busy)]
-            time.sleep(1.0)
-        try:
+        with competing(args.busy if condition == "contended" else 0):
             for kind in ("train", "modes"):
                 for label, threads in policies.items():
                     runs = [run_worker(kind, threads, args) for _ in range(args.repeats)]
@@ -115,10 +111,6 @@ def main() -> None:
                     print(f"{kind:5s} {condition:9s} {label:13s} threads {cell['threads_used']}"
                           f": {cell['throughput']:10.1f} {cell['unit']} "
                           f"({cell['seconds']:.2f} s)", flush=True)
-        finally:
-            for p in spinners:
-                p.kill()
-                p.wait()
 
     def get(kind, cond, pol):
         return next(c["throughput"] for c in results["cells"]

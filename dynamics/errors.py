@@ -25,7 +25,12 @@ class SingularSystem(ConfigError):
     """A linear system built from running statistics became singular (e.g. the ridge
     predictor's F + ridge I once a mode of F has collapsed). Still a :class:`ConfigError`
     naming the option that would fix it; training reports it as a divergence instead of a
-    crash, keeping the last good checkpoint."""
+    crash, keeping the last good checkpoint. ``problem`` is what went wrong, ``fix`` what to
+    pass instead; the message is ``"{field}: {problem}; {fix}"``."""
+
+    def __init__(self, field: str, problem: str, fix: str):
+        self.problem, self.fix = problem, fix
+        super().__init__(field, f"{problem}; {fix}")
 
 
 class SimulationDiverged(RuntimeError):

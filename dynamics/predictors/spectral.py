@@ -235,8 +235,8 @@ def ridge_predictor(F: Any, cross: Any, ridge: float = RIDGE_DEFAULT) -> Any:
     tol = d * torch.finfo(torch.float64).eps * max(float(s[0]), ridge, 1e-300)
     smallest = float(den.min())
     if smallest <= tol:
-        raise SingularSystem("ridge", f"F + ridge I is singular (smallest eigenvalue {smallest:.3g}"
-                                   f" <= {tol:.3g}); pass ridge > 0")
+        raise SingularSystem("ridge", f"F + ridge I is singular (smallest eigenvalue "
+                                      f"{smallest:.3g} <= {tol:.3g})", "pass ridge > 0")
     c64 = Ct.to(device=u.device, dtype=torch.float64)
     sym_c = (c64 + c64.T) / 2
     wp = sym_c @ ((u / den) @ u.T)

@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import torch
 
+from dynamics.errors import check_choice
+
 # Dormand & Prince (1980) RK5(4)7M tableau.
 _C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
 _A = (
@@ -147,11 +149,7 @@ def choose_iteration(mode: str, n: int, device: torch.device) -> tuple[Callable,
     """The iteration to run for a batch of ``n`` on ``device``: ``(function, "eager" |
     "fused")``. ``mode`` is ``"eager"``, ``"fused"`` or ``"auto"`` (:func:`auto_mode` of
     ``n``); fused never runs after a compilation failed."""
-    if mode not in COMPILE_CHOICES:
-        from dynamics.errors import ConfigError
-
-        raise ConfigError("compile", f"must be one of {', '.join(COMPILE_CHOICES)}; "
-                                     f"got {mode!r}")
+    check_choice("compile", mode, COMPILE_CHOICES)
     fuse = (auto_mode(n) if mode == "auto" else mode) == "fused"
     fn = _fused_iteration() if fuse and _fused_failed is None else None
     return (fn, "fused") if fn is not None else (iteration, "eager")

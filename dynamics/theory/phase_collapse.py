@@ -63,6 +63,7 @@ from dynamics.theory.closed_form import (
     fixed_points,
     invariant_c,
 )
+from dynamics.theory.dopri5 import auto_mode
 from dynamics.theory.modes import simulate_modes
 from dynamics.theory.phase_axes import _np
 
@@ -173,8 +174,6 @@ def final_states(inputs: dict[str, Any], *, t_end, rtol, atol, device, progress)
     trajectories at a time, all chunks eager or all fused by the total
     (:func:`dynamics.theory.dopri5.auto_mode`). ``progress(done, total)`` is called before the
     first chunk and after every chunk."""
-    from dynamics.theory.dopri5 import auto_mode
-
     given = {k: _np(v).astype(float) for k, v in inputs.items() if v is not None}
     shape = np.broadcast_shapes(*(a.shape for a in given.values()))
     total = math.prod(shape)

@@ -112,7 +112,7 @@ def train_step(run: RunState, v1: torch.Tensor, v2: torch.Tensor, *, check_now: 
         raise
     except SingularSystem as exc:  # e.g. the ridge predictor once a mode of F has collapsed
         run.diverged(run.step + 1, f"the predictor's system became singular "
-                                   f"({str(exc).split(';')[0]})",
+                                   f"({exc.field}: {exc.problem})",
                      hint=f"pass a larger predictor.{exc.field}")
     except Exception:
         run.check_nan()
