@@ -1,6 +1,6 @@
 """Run the benchmarks and regenerate ``benchmarks/README.md`` from their output.
 
-    python -m benchmarks                      # every benchmark (about 12 minutes on 2 cores)
+    python -m benchmarks                      # every benchmark (about 17 minutes on 2 cores)
     python -m benchmarks --only threads       # some of them; the others' sections are kept
     python -m benchmarks --data cifar10.tar.gz  # real images for the training benchmarks
 
@@ -48,11 +48,16 @@ BENCHMARKS = (
           "Batched mode integrator against a per-point solve_ivp loop (idle)"),
     Bench("mode_integrator_busy", "bench_mode_integrator.py",
           "The same with two competing busy processes", ("--busy", "2")),
+    Bench("basin", "bench_basin.py",
+          "A 1000 x 1000 basin diagram from the command line, idle and contended"),
     Bench("threads", "bench_threads.py",
           "Threading policy: training and simulation, idle and contended"),
     Bench("metrics", "bench_metrics.py", "Uniformity and RankMe at 65,536 samples"),
     Bench("augment", "bench_augment.py",
           "Batched on-device augmentation against a per-sample DataLoader", data_arg="--data"),
+    Bench("resnet_step", "bench_resnet_step.py",
+          "BYOL + DirectPred ResNet-18 step: ours against a per-sample DataLoader",
+          data_arg="--data"),
     Bench("train_profile", "bench_train_profile.py",
           "Where a training step's time goes (step profile)", data_arg="--data"),
     Bench("scaling", "bench_scaling.py", "How time and peak memory grow with the problem size"),

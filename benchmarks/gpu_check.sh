@@ -4,11 +4,15 @@
 #   bash benchmarks/gpu_check.sh            # from the repository root (or anywhere)
 #
 # 1. environment: GPU(s), driver, torch / CUDA versions;
-# 2. `pytest -m gpu` (the CUDA tests: on-device augmentation, bf16 + channels_last training,
+# 2. the full BYOL + DirectPred step on ResNet-18 (CIFAR stem) at batch 512 in bf16
+#    (benchmarks/bench_resnet_step.py): images/s against the per-sample DataLoader pipeline,
+#    the augmentation share, achieved TFLOP/s as a share of the card's bf16 peak, and the
+#    minutes 100 epochs of CIFAR-10 would take (targets: >= 30% of peak, < 15 min);
+# 3. `pytest -m gpu` (the CUDA tests: on-device augmentation, bf16 + channels_last training,
 #    and with >= 2 GPUs the NCCL + SyncBatchNorm DDP test);
-# 3. 1-epoch smoke trainings on digits (BYOL + DirectPred, tiny ConvNet) with
+# 4. 1-epoch smoke trainings on digits (BYOL + DirectPred, tiny ConvNet) with
 #    bf16 + channels_last and with fp32, and one ResNet-18 epoch, through `python -m dynamics`;
-# 4. with >= 2 GPUs: the same smoke under `torchrun --nproc_per_node=2` (NCCL, sync_bn=true).
+# 5. with >= 2 GPUs: the same smoke under `torchrun --nproc_per_node=2` (NCCL, sync_bn=true).
 # Every stage prints its wall time; summary lines (status, train time, images/s) per run.
 # Run folders and gpu_check.json go to $OUT (default: a fresh temp folder). Exit code 0 only
 # if every stage passed.
@@ -69,6 +73,10 @@ print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, available "
       f"{torch.cuda.is_available() and torch.cuda.is_bf16_supported()}")
 EOF
 NGPU=$(python -c "import torch; print(torch.cuda.device_count())")
+
+stage "BYOL+DirectPred ResNet-18 step, batch 512 bf16 (throughput, augmentation share, TFLOP/s)" \
+  150 python benchmarks/bench_resnet_step.py --device cuda --batch 512 --compile \
+  --json "$OUT/resnet_step.json"
 
 stage "pytest -m gpu" 300 python -m pytest -m gpu -q -p no:cacheprovider tests/
 

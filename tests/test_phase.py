@@ -239,6 +239,20 @@ def test_basin_grid_equals_individual_solve_ivp():
                                        rtol=1e-6, atol=1e-9)
 
 
+def test_small_s_between_fixed_points_is_not_settled():
+    """A mode with s < s_tol at t_end but p between p*_- and p*_+ grows back (ds/dt = 2 s Delta,
+    Delta > 0 there), so the basin must not count it as settled; below p*_- it is."""
+    kw = {"tau": 1.0, "alpha_p": 1.0, "eta": 0.01, "sigma2": 0.0}
+    short = phase.basin_grid([0.5, -0.5], [1e-8], **kw, t_end=1.0)
+    assert short.collapsed.all()
+    assert list(short.settled[0]) == [False, True]
+    # the unsettled one recovers, the settled one stays collapsed
+    later = phase.basin_grid([0.5, -0.5], [1e-8], **kw, t_end=400.0)
+    pp = fixed_points(1.0, 0.0, 0.01)[1]
+    assert abs(later.p[0, 0] - pp) < 1e-3 * pp and later.s[0, 0] > 0.5
+    assert later.s[0, 1] < 1e-8 and later.settled.all()
+
+
 def test_basin_grid_save_roundtrip_atomic(tmp_path):
     b = phase.basin_grid(np.linspace(-0.2, 1.0, 5), np.linspace(0, 1, 4), eta=0.1, t_end=50.0)
     d = b.to_dict()

@@ -248,13 +248,28 @@ def run_phase(args) -> int:
         unsettled = int(np.sum(~diagram.settled))
         print(f"phase basin: {n}x{n} grid, t_end={diagram.params['t_end']:g}: "
               f"{100 * diagram.fraction_collapsed:.1f}% collapsed, {unsettled} cell(s) not "
-              f"settled; wrote {out}, {pics[0]}, {saved}")
+              f"settled{_settle_hint(args, diagram, unsettled)}; wrote {out}, {pics[0]}, "
+              f"{saved}")
         return 0
     pics = plot_hyperparameter_diagram(diagram, out.with_suffix(".png"))
     print(f"phase hyper: {yname} x {xname} = {ny}x{nx} cells, {args.n_modes} modes "
           f"each, t_end={diagram.t_end:g}: mean fraction collapsed "
           f"{float(np.mean(diagram.fraction_collapsed)):.3f}; wrote {out}, {pics[0]}, {saved}")
     return 0
+
+
+def _settle_hint(args, diagram, unsettled: int) -> str:
+    """How to let unsettled cells settle: collapsing modes decay like e^{-2 eta t}, so a
+    ``--t-end`` below the default horizon (:func:`~dynamics.theory.phase_basin.basin_t_end`)
+    can stop them before s < s_tol."""
+    from dynamics.theory.phase_basin import basin_t_end
+
+    prm = diagram.params
+    horizon = basin_t_end(diagram.s0, **{k: prm[k] for k in
+                                         ("tau", "alpha_p", "eta", "sigma2", "beta", "s_tol")})
+    if not unsettled or diagram.params["t_end"] >= horizon:
+        return ""
+    return f" (leave out {_opt(args, 't_end')} for the default horizon t_end={horizon:.0f})"
 
 
 def _hyper(args, phase, x, y, ema: bool, device, progress):

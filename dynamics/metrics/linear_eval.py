@@ -68,6 +68,19 @@ def standardize_features(
     return out_tr, out_te
 
 
+def probe_inputs(train_features, train_labels, test_features, test_labels, num_classes, device,
+                 standardize, dtype: torch.dtype):
+    """Checked features and labels of a probe (``_prepare``), standardised with the train
+    statistics when ``standardize``, features in ``dtype``; returns (xtr, ytr, xte, yte, C)."""
+    do_standardize = _check_bool("standardize", standardize)
+    xtr, ytr, xte, yte, c = _prepare(
+        train_features, train_labels, test_features, test_labels, num_classes, device
+    )
+    if do_standardize:
+        xtr, xte = standardize_features(xtr, xte)
+    return xtr.to(dtype), ytr, xte.to(dtype), yte, c
+
+
 def _accuracy(
     model: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor, chunk: int = 65536
 ) -> float:
@@ -125,13 +138,9 @@ def linear_probe(
     check_range("weight_decay", weight_decay, low=0)
     batch_size = _check_int("batch_size", batch_size, low=1)
     seed = _check_int("seed", seed, low=0, high=2**63 - 1)
-    do_standardize = _check_bool("standardize", standardize)
-    xtr, ytr, xte, yte, c = _prepare(
-        train_features, train_labels, test_features, test_labels, num_classes, device
-    )
-    if do_standardize:
-        xtr, xte = standardize_features(xtr, xte)
-    xtr, xte = xtr.float(), xte.float()
+    xtr, ytr, xte, yte, c = probe_inputs(train_features, train_labels, test_features,
+                                         test_labels, num_classes, device, standardize,
+                                         torch.float32)
     dev = xtr.device
 
     gen = torch.Generator(device="cpu").manual_seed(seed)

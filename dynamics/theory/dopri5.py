@@ -1,6 +1,8 @@
 """The Dormand-Prince 5(4) step of :func:`dynamics.theory.integrate.integrate_batched`: the
 tableau, one vectorised iteration (all 7 stages, error norm, accept / reject and the new step
-size of every batch element), its continuous extension, and how the iteration is run:
+size of every batch element) with the integrator's per-element bookkeeping (:func:`advance`:
+step counts, output times reached, blow-up and step underflow, two summary flags), its
+continuous extension, and how the iteration is run:
 
 * eager: a few dozen torch operations per iteration, each a pass over the batch in memory;
 * fused: the same function through ``torch.compile`` (inductor: one C++/OpenMP loop on the CPU,
@@ -17,6 +19,7 @@ point operations).
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable
@@ -62,9 +65,10 @@ _P = (
 )
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 
-#: Trajectories of work from which ``compile="auto"`` fuses the iteration. On 2 idle cores a
-#: 1000 x 1000 basin diagram (rtol 1e-8, to t = 100) took 16.8 s eager and 11.8 s fused,
-#: compilation included; at a quarter of that the compilation is not repaid.
+#: Trajectories of work from which ``compile="auto"`` fuses the iteration: on 2 cores the
+#: fused kernel integrates about twice as fast as the eager path, but compiling costs a few
+#: seconds per process, which a quarter of a 1000 x 1000 basin diagram does not repay
+#: (``benchmarks/bench_mode_integrator.py`` and ``bench_basin.py`` measure both).
 FUSE_MIN_TOTAL = 500_000
 
 
@@ -120,6 +124,29 @@ def iteration(rhs, y, f, t, h, alive, t_next, aux, rtol: float, atol: float, blo
     return y, f, t, h, h_eff, (tuple(ks) if want_stages else None), accept, bad, finite
 
 
+def advance(rhs, y, f, t, h, alive, t_next, t_out, n_steps, aux, rtol: float, atol: float,
+            blowup: float, max_step: float | None, want_stages: bool = True):
+    """:func:`iteration` plus the per-element bookkeeping of the integrator, in one function
+    (so that a fused kernel computes all of it in the same pass over the batch).
+
+    ``t_out`` is each element's next output time (+inf once it has none), ``n_steps`` its
+    accepted steps so far. Returns ``(y, f, t, h, h_eff, ks, accept, n_steps, blown,
+    underflow, flags)`` with ``blown`` (alive, unusable and non-finite or at a step below
+    1e-12 max(|t|, 1)), ``underflow`` (alive, rejected at a step below 10 eps max(|t|, 1))
+    and ``flags`` = [any element reached, any element blew up or underflowed], so that the
+    caller does the rare work only when a flag is set."""
+    y, f, t, h, h_eff, ks, accept, bad, finite = iteration(
+        rhs, y, f, t, h, alive, t_next, aux, rtol, atol, blowup, max_step, want_stages)
+    n_steps = n_steps + accept.to(n_steps.dtype)
+    eps = torch.finfo(t.dtype).eps
+    t_scale = t.abs().clamp(min=1.0)
+    reached = accept & (t + 8 * eps * t_scale >= t_out)
+    blown = alive & bad & (~finite | (h_eff <= 1e-12 * t_scale))
+    underflow = alive & ~accept & ~bad & (h_eff <= 10 * eps * t_scale)
+    flags = torch.stack([reached.any(), (blown | underflow).any()])
+    return y, f, t, h, h_eff, ks, accept, n_steps, reached, blown, underflow, flags
+
+
 def dense_output(y0: torch.Tensor, h: torch.Tensor, ks, theta: torch.Tensor) -> torch.Tensor:
     """The Dormand-Prince continuous extension on a step from ``y0`` of size ``h`` (shape (n,))
     with stage slopes ``ks`` (7 tensors of shape (n, d)) at ``theta`` in [0, 1] (shape (n,)):
@@ -141,7 +168,10 @@ _fused_failed: str | None = None
 def _fused_iteration() -> Callable | None:
     global _fused
     if _fused is None and _fused_failed is None:
-        _fused = torch.compile(iteration, dynamic=True)
+        # inductor's C++ build looks for a CUDA toolkit and logs a warning when a CUDA build
+        # of torch runs on a machine without one; the CPU kernel does not need it
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        _fused = torch.compile(advance, dynamic=True)
     return _fused
 
 
@@ -152,7 +182,7 @@ def choose_iteration(mode: str, n: int, device: torch.device) -> tuple[Callable,
     check_choice("compile", mode, COMPILE_CHOICES)
     fuse = (auto_mode(n) if mode == "auto" else mode) == "fused"
     fn = _fused_iteration() if fuse and _fused_failed is None else None
-    return (fn, "fused") if fn is not None else (iteration, "eager")
+    return (fn, "fused") if fn is not None else (advance, "eager")
 
 
 def auto_mode(total: int) -> str:

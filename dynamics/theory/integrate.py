@@ -140,10 +140,13 @@ def integrate_batched(
     else:
         h = torch.full((n_total,), float(first_step), dtype=dtype, device=device)
 
-    iteration, path = choose_iteration(compile, n_total, device)
+    step, path = choose_iteration(compile, n_total, device)
     iterations = 0
     eps = torch.finfo(dtype).eps
     t_end = t_eval[-1]
+    inf = torch.tensor(float("inf"), dtype=dtype, device=device)
+    # each element's next output time (+inf once it has none)
+    t_out = torch.where(k_out < n_out, t_eval[k_out.clamp(max=n_out - 1)], inf)
     # outputs strictly between steps' ends need the stage slopes (dense output)
     interior = dense and n_out - at_zero > 1
     # Finished elements are frozen (step 0) and only dropped from the working set once they
@@ -153,52 +156,55 @@ def integrate_batched(
     n_alive = n_total
     while n_alive and iterations < max_iterations:
         iterations += 1
-        t_next = t_end if dense else t_eval[k_out.clamp(max=n_out - 1)]
+        t_next = t_end if dense else t_out
         y_old, t_old = y, t
-        args = (rhs, y, f, t, h, alive, t_next, aux, rtol, atol, blowup, max_step,
-                interior)
+        args = (rhs, y, f, t, h, alive, t_next, t_out, n_steps_w, aux, rtol, atol, blowup,
+                max_step, interior)
         try:
-            y, f, t, h, h_eff, ks, accept, bad, finite = iteration(*args)
+            y, f, t, h, h_eff, ks, accept, n_steps_w, reached, blown, underflow, flags = (
+                step(*args))
         except Exception as exc:  # compilation problems surface at the first call
             if path != "fused" or iterations > 1:
                 raise
             fused_failed(exc)
-            iteration, path = choose_iteration("eager", n_total, device)
-            y, f, t, h, h_eff, ks, accept, bad, finite = iteration(*args)
-        n_steps_w = n_steps_w + accept.to(torch.int64)
-
-        # Record every output time the accepted steps reached, all at once: the pairs (element,
-        # output index) with t_old < t_eval[k] <= t (dense: from the interpolant; an output at
-        # the step's end is y itself).
-        tol = 8 * eps * t.abs().clamp(min=1.0)
-        k_hi = torch.searchsorted(t_eval, (t + tol).contiguous(), right=True)
-        counts = torch.where(accept, k_hi - k_out, torch.zeros_like(k_out)).clamp(min=0)
-        n_pairs = int(counts.sum())
-        if n_pairs:
-            elem = torch.repeat_interleave(torch.arange(counts.numel(), device=device), counts)
+            step, path = choose_iteration("eager", n_total, device)
+            y, f, t, h, h_eff, ks, accept, n_steps_w, reached, blown, underflow, flags = (
+                step(*args))
+        reached_any, stopped_any = flags.tolist()
+        finished_any = False
+        if reached_any:
+            # Record every output time the reached elements passed, all at once: the pairs
+            # (element, output index) with t_old < t_eval[k] <= t (dense: from the
+            # interpolant; an output at the step's end is y itself).
+            sel = reached.nonzero().squeeze(1)
+            t_sel, k_sel = t[sel], k_out[sel]
+            tol = 8 * eps * t_sel.abs().clamp(min=1.0)
+            counts = (torch.searchsorted(t_eval, (t_sel + tol).contiguous(), right=True)
+                      - k_sel).clamp(min=0)
+            n_pairs = int(counts.sum())
+            local = torch.repeat_interleave(torch.arange(sel.numel(), device=device), counts)
+            elem = sel[local]
             first = torch.cumsum(counts, 0) - counts
-            kk = k_out[elem] + torch.arange(n_pairs, device=device) - first[elem]
-            t_out = t_eval[kk]
-            inside = t_out < t[elem] - tol[elem]
+            kk = k_sel[local] + torch.arange(n_pairs, device=device) - first[local]
+            t_at = t_eval[kk]
+            inside = t_at < t_sel[local] - tol[local]
             y_at = y[elem]
             if bool(inside.any()):
                 e_in = elem[inside]
-                theta = ((t_out[inside] - t_old[e_in]) / h_eff[e_in]).clamp(0.0, 1.0)
+                theta = ((t_at[inside] - t_old[e_in]) / h_eff[e_in]).clamp(0.0, 1.0)
                 y_at[inside] = dense_output(y_old[e_in], h_eff[e_in], [k[e_in] for k in ks],
                                             theta)
             out[kk, idx[elem]] = y_at
-            k_out = k_out + counts
+            k_sel = k_sel + counts
+            k_out[sel] = k_sel
             # an element that reached an output time within rounding sits on it exactly
-            last = kk[torch.cumsum(counts, 0)[counts > 0] - 1]
-            has = counts > 0
-            t[has] = torch.maximum(t[has], t_eval[last])
-
-        # Blow-up: an element that cannot take a finite step even at tiny h stops.
-        tiny = h_eff <= 1e-12 * t.abs().clamp(min=1.0)
-        blown = alive & bad & (~finite | tiny)
-        underflow = alive & ~accept & ~bad & (h_eff <= 10 * eps * t.abs().clamp(min=1.0))
-        done = alive & ((k_out >= n_out) | blown | underflow)
-        if bool(done.any()):
+            t[sel] = torch.maximum(t_sel, t_eval[(k_sel - 1).clamp(min=0)])
+            t_out[sel] = torch.where(k_sel < n_out, t_eval[k_sel.clamp(max=n_out - 1)], inf)
+            finished_any = bool((k_sel >= n_out).any())
+        if stopped_any or finished_any:
+            done = alive & ((k_out >= n_out) | blown | underflow)
+            if not bool(done.any()):
+                continue
             status[idx[blown]] = STATUS_BLOWUP
             status[idx[underflow & ~blown]] = STATUS_STEP_UNDERFLOW
             n_steps[idx[done]] = n_steps_w[done]
@@ -207,8 +213,8 @@ def integrate_batched(
             # (never down to one element: a fused iteration would recompile for size 1)
             if 1 < n_alive < 0.7 * alive.numel():
                 keep = alive
-                idx, y, t, f, h, k_out, n_steps_w, alive = (
-                    v[keep] for v in (idx, y, t, f, h, k_out, n_steps_w, alive)
+                idx, y, t, f, h, k_out, t_out, n_steps_w, alive = (
+                    v[keep] for v in (idx, y, t, f, h, k_out, t_out, n_steps_w, alive)
                 )
                 aux = {key: v[keep] for key, v in aux.items()}
     if n_alive:

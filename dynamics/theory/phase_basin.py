@@ -81,6 +81,14 @@ class BasinDiagram:
 
 
 
+def basin_t_end(s0, *, tau, alpha_p, eta, sigma2, beta, s_tol) -> float:
+    """The default horizon of :func:`basin_grid`: :func:`default_t_end` with ``s_ref`` the
+    largest of max(s0) and the stable fixed point's s = p*_+^2/alpha_p (tau = 1 with EMA)."""
+    _, pp = fixed_points(1.0 if beta is not None else tau, sigma2, eta)
+    s_ref = max(float(np.max(s0)), float(np.nan_to_num(pp) ** 2 / alpha_p))
+    return default_t_end(eta, s_tol=s_tol, s_ref=s_ref, beta=beta)
+
+
 def basin_grid(
     p0,
     s0,
@@ -133,16 +141,16 @@ def basin_grid(
         beta = float(_np(beta))
         tau_start = 0.0 if tau0 is None else float(_np(tau0))
     if t_end is None:
-        _, pp = fixed_points(1.0 if beta is not None else tau, sigma2, eta)
-        s_ref = max(float(np.max(s0a)), float(np.nan_to_num(pp) ** 2 / alpha_p))
-        t_end = default_t_end(eta, s_tol=s_tol, s_ref=s_ref, beta=beta)
+        t_end = basin_t_end(s0a, tau=tau, alpha_p=alpha_p, eta=eta, sigma2=sigma2, beta=beta,
+                            s_tol=s_tol)
     p, s, tau_f, status = final_states(
         {"p0": p0a[None, :], "s0": s0a[:, None], "alpha_p": alpha_p, "eta": eta,
          "sigma2": sigma2, "tau0": tau_start, "beta": beta},
         t_end=t_end, rtol=rtol, atol=atol, device=device, progress=progress)
     with np.errstate(invalid="ignore"):
         collapsed = s < s_tol
-    settled = settled_mask(p, s, tau_f, eta, sigma2, collapsed, s_tol)
+    settled = settled_mask(p, s, tau_f, eta, sigma2, collapsed, s_tol,
+                           ema=beta is not None)
     if beta is None:
         predicted = predict_collapse(p0a[None, :], s0a[:, None], tau=tau, alpha_p=alpha_p,
                                      eta=eta, sigma2=sigma2)

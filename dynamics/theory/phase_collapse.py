@@ -146,12 +146,19 @@ def param_value(v):
     return v
 
 
-def settled_mask(p, s, tau, eta, sigma2, collapsed, s_tol):
-    """True where a final state is collapsed or within :data:`SETTLE_RTOL` of p*_+(tau)."""
+def settled_mask(p, s, tau, eta, sigma2, collapsed, s_tol, *, ema: bool = False):
+    """True where a final state has settled: within :data:`SETTLE_RTOL` of p*_+(tau), or
+    collapsed (s < s_tol) with p below p*_-(tau) (or no real p*_-, eta above the threshold).
+    With EMA (``ema``: tau evolves by Eq. 13) every collapsed state counts as settled.
+
+    A small s is not final by itself: ds/dt = 2 s Delta(p) (Eq. 12) with Delta > 0 for
+    p*_- < p < p*_+, so a mode with s < s_tol there grows back. Below p*_- (Delta < 0) p drifts
+    to 0 without crossing p*_- (dp/dt = -eta p + O(s)), so s keeps decaying."""
     with np.errstate(invalid="ignore"):
-        p_target = fixed_points(tau, sigma2, eta)[1]
+        p_minus, p_target = fixed_points(tau, sigma2, eta)
         near = np.abs(p - p_target) <= SETTLE_RTOL * np.abs(p_target)
-        return collapsed | (near & (s >= s_tol))
+        stays = ema | np.isnan(p_minus) | (p < p_minus)
+        return (collapsed & stays) | (near & (s >= s_tol))
 
 
 def _final_state(traj):

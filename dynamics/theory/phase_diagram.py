@@ -153,7 +153,7 @@ def hyperparameter_diagram(
         collapsed = s < s_tol
     eta_b = np.broadcast_to(grid["eta"], shape)
     sigma2_b = np.broadcast_to(grid["sigma2"], shape)
-    settled = settled_mask(p, s, tau_f, eta_b, sigma2_b, collapsed, s_tol)
+    settled = settled_mask(p, s, tau_f, eta_b, sigma2_b, collapsed, s_tol, ema=ema)
     if ema:
         pred = np.where(np.broadcast_to(s0a[None, None, :], shape) == 0, 1.0, np.nan)
     else:

@@ -122,6 +122,9 @@ class EvalConfig:
     #: images (None: all); the final evaluation always uses all of them
     online_samples: int | None = None
     final: bool = True  #: offline linear evaluation (paper protocol) at the end
+    #: adam: the paper's protocol (linear_epochs of minibatch Adam); lbfgs: the exact optimum
+    #: of the same L2-regularised logistic regression, full batch (dynamics.metrics.linear_exact)
+    linear_solver: str = "adam"
     linear_epochs: int = 50
     linear_lr: float = 3e-4
     linear_weight_decay: float = 1e-3

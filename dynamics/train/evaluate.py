@@ -44,9 +44,15 @@ from dynamics.train.data.run_data import (  # noqa: F401 - re-exported: the eval
 
 FEATURE_BATCH = 512
 
-PROTOCOL = ("frozen backbone features (eval-mode BN, no projector) of un-augmented images; "
-            "StandardScaler fitted on train features; Linear(d, C) trained with Adam, "
-            "cross-entropy, shuffled minibatches; test accuracy after every epoch")
+_FEATURES = ("frozen backbone features (eval-mode BN, no projector) of un-augmented images; "
+             "StandardScaler fitted on train features; ")
+PROTOCOLS = {  # by eval.linear_solver (dynamics.metrics.linear_exact.LINEAR_SOLVERS)
+    "adam": _FEATURES + ("Linear(d, C) trained with Adam, cross-entropy, shuffled minibatches; "
+                         "test accuracy after every epoch"),
+    "lbfgs": _FEATURES + ("Linear(d, C) at the exact minimum of cross-entropy + (wd/2)||theta||^2"
+                          " (full-batch L-BFGS from zero, max |grad| <= 1e-6); test accuracy "
+                          "at the optimum"),
+}
 BEST_NOTE = ("best_accuracy = max TEST accuracy over the probe epochs (the official code's "
              "best_acc; optimistic, selected on the test set); final_accuracy = after the last "
              "epoch (the honest number)")
@@ -161,21 +167,33 @@ def linear_eval(ftr, ytr, fte, yte, cfg: TrainConfig, num_classes: int, epochs: 
                 ) -> dict[str, Any]:
     """One linear probe with the eval.* settings; result as a labelled dict."""
     from dynamics.metrics import linear_probe
+    from dynamics.metrics.linear_exact import logistic_regression_probe
 
-    settings = {"epochs": epochs, "lr": cfg.eval.linear_lr,
-                "weight_decay": cfg.eval.linear_weight_decay,
-                "batch_size": cfg.eval.linear_batch_size, "standardized": True,
-                "seed": cfg.seed}
+    e = cfg.eval
+    exact = e.linear_solver == "lbfgs"
+    settings = ({"solver": "lbfgs", "weight_decay": e.linear_weight_decay, "standardized": True}
+                if exact else
+                {"solver": "adam", "epochs": epochs, "lr": e.linear_lr,
+                 "weight_decay": e.linear_weight_decay, "batch_size": e.linear_batch_size,
+                 "standardized": True, "seed": cfg.seed})
     if not (bool(torch.isfinite(ftr).all()) and bool(torch.isfinite(fte).all())):
         return {"final_accuracy": None, "best_accuracy": None, "best_epoch": None,
                 "train_accuracy": None, "note": "non-finite features", **settings}
-    res = linear_probe(ftr, ytr.to(ftr.device), fte, yte.to(ftr.device), epochs=epochs,
-                       lr=cfg.eval.linear_lr, weight_decay=cfg.eval.linear_weight_decay,
-                       batch_size=cfg.eval.linear_batch_size, seed=cfg.seed,
-                       num_classes=num_classes)
+    t0 = time.perf_counter()
+    ytr, yte = ytr.to(ftr.device), yte.to(ftr.device)
+    if exact:
+        res = logistic_regression_probe(ftr, ytr, fte, yte, weight_decay=e.linear_weight_decay,
+                                        num_classes=num_classes)
+        extra = {"iterations": res.history["iterations"][0],
+                 "grad_max": res.history["grad_max"][0]}
+    else:
+        res = linear_probe(ftr, ytr, fte, yte, epochs=epochs, lr=e.linear_lr,
+                           weight_decay=e.linear_weight_decay, batch_size=e.linear_batch_size,
+                           seed=cfg.seed, num_classes=num_classes)
+        extra = {"test_accuracy_per_epoch": list(res.history["test_accuracy"])}
     return {"final_accuracy": res.final_accuracy, "best_accuracy": res.best_accuracy,
             "best_epoch": res.best_epoch, "train_accuracy": res.train_accuracy, **settings,
-            "test_accuracy_per_epoch": list(res.history["test_accuracy"])}
+            "probe_time_s": time.perf_counter() - t0, **extra}
 
 
 def online_subset(data: EvalData, samples: int | None, seed: int) -> EvalData:
@@ -221,12 +239,14 @@ def offline_linear_eval(method: Any, data: EvalData, cfg: TrainConfig, device: t
 
     t0 = time.perf_counter()
     ftr, fte = probe_features(method, data, device, cfg, channels_last, dist)
+    extract_s = time.perf_counter() - t0
     if dist is not None and not dist.is_main:
         return None
     lin = linear_eval(ftr, data.train_labels, fte, data.test_labels, cfg, data.num_classes,
                       cfg.eval.linear_epochs)
-    lin["protocol"] = PROTOCOL
-    lin["note"] = BEST_NOTE
+    lin["protocol"] = PROTOCOLS[cfg.eval.linear_solver]
+    if cfg.eval.linear_solver == "adam":
+        lin["note"] = BEST_NOTE
     knn = knn_eval(ftr, data.train_labels, fte, data.test_labels, cfg, data.num_classes)
     finite = bool(torch.isfinite(fte).all())
     return {
@@ -239,6 +259,7 @@ def offline_linear_eval(method: Any, data: EvalData, cfg: TrainConfig, device: t
                  "feature_dim": int(ftr.shape[1])},
         "rankme_backbone_test": rankme(fte) if finite else None,
         "eval_time_s": time.perf_counter() - t0,
+        "feature_extraction_s": extract_s,
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from dynamics.errors import ConfigError, check_choice, check_range
 from dynamics.losses import LOSSES
+from dynamics.metrics.linear_exact import LINEAR_SOLVERS
 from dynamics.threads import parse_threads
 from dynamics.train.data.augment_recipes import RECIPES
 from dynamics.train.data.datasets import DATASETS
@@ -110,6 +111,7 @@ def validate(cfg: Any) -> Any:
     check_range("eval.linear_lr", e.linear_lr, low=0, low_open=True)
     check_range("eval.linear_weight_decay", e.linear_weight_decay, low=0)
     _positive_int("eval.linear_batch_size", e.linear_batch_size)
+    check_choice("eval.linear_solver", e.linear_solver, LINEAR_SOLVERS)
 
     _positive_int("log.log_every", lg.log_every)
     return cfg
