@@ -15,6 +15,8 @@ regression      ``fn(z, p, t, *, p_sqrt=None, form="cosine") -> scalar``: the no
                 ``pair`` ("sum" or "mean" of the two directions of a symmetric loss),
                 ``trains_predictor`` (False: no gradient reaches the predictor),
                 ``needs_sqrt`` (the cosine form wants Wp^{1/2} z as ``p_sqrt``)
+redundancy      ``fn(z1, z2, **kwargs) -> scalar``: Barlow Twins and VICReg on the projector
+                outputs (``args`` as for contrastive)
 hltm            ``fn(f, f_pos, f_neg, tau) -> (L, pos, neg)``: the HLTM losses of Tian et al.
                 (2020); the ``option`` tag is the value of the HLTM ``loss`` setting
 =============== ============================================================================
@@ -32,6 +34,6 @@ from dynamics.registry import Registry
 #: Every loss by name (see the module docstring for the families and their call conventions).
 LOSSES = Registry("loss", field="method.loss")
 
-FAMILIES = ("contrastive", "regression", "hltm")
+FAMILIES = ("contrastive", "regression", "redundancy", "hltm")
 
 __all__ = ["FAMILIES", "LOSSES"]

@@ -78,6 +78,12 @@ for _spec in (
                    "losses, drawn on the circle with their density", _P + "wi_circle",
                    paper_ref="Fig. 2", paper="wang_isola",
                    predictions=("metrics.uniformity_reference",)),
+        # -- Simon et al. 2023 (stepwise learning) ---------------------------------------------
+        FigureSpec("simon_stepwise", "Linear Barlow Twins from a small start: eigenvalues "
+                   "learned one at a time, a staircase loss and the predicted step times",
+                   _P + "simon_stepwise", paper_ref="Fig. 1 (linear model)", paper="simon",
+                   predictions=("stepwise.logistic_modes", "stepwise.step_times",
+                                "stepwise.gd_limit", "stepwise.whitened_limit")),
         # -- beyond the papers ----------------------------------------------------------------
         FigureSpec("bridge_linear", "Linear bridge: mode ODE, linear-network SGD and the "
                    "training engine's linear BYOL, eigenvalue trajectories overlaid",

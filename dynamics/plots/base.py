@@ -27,6 +27,8 @@ PAPERS = {
             "networks*, 2020",
     "wang_isola": "Wang & Isola, *Understanding contrastive representation learning through "
                   "alignment and uniformity on the hypersphere*, ICML 2020",
+    "simon": "Simon, Knutins, Ziyin, Geisz, Fetterman & Albrecht, *On the stepwise nature of "
+             "self-supervised learning*, ICML 2023",
     "beyond": "Beyond the papers: bridges between the theory and the training engine",
 }
 #: Tiers of the ``figures`` command: ``smoke`` (small simulations, toy-data runs, seconds to

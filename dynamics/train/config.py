@@ -27,6 +27,7 @@ from dynamics.errors import ConfigError
 from dynamics.train.methods import METHODS
 from dynamics.train.models.predictor_registry import PREDICTOR_KINDS_REGISTRY
 from dynamics.train.validate import (  # noqa: F401 - re-exported choices
+    DEFAULT_METHOD_LOSS,
     DEVICES,
     LR_SCALINGS,
     PRECISIONS,
@@ -84,12 +85,18 @@ class MethodConfig:
     name: str = "byol"  #: a name in dynamics.train.methods.METHODS
     ema: float | None = None  #: target EMA momentum gamma_a; None: 0.996 (BYOL), 0 (SimSiam)
     stop_grad: bool = True  #: stop the gradient through the target branch
-    loss: str = "cosine"  #: BYOL/SimSiam: cosine, euclidean, isoloss; SimCLR: contrastive
+    #: BYOL/SimSiam: cosine, euclidean, isoloss; SimCLR: contrastive; Barlow Twins / VICReg:
+    #: their own loss (the default cosine resolves to it)
+    loss: str = DEFAULT_METHOD_LOSS
     symmetric_loss: bool = True  #: average both directions (view1->view2 and view2->view1)
     tau: float = 0.5  #: SimCLR temperature
     dclw_sigma: float = 0.5  #: DCLW weighting temperature
     unif_t: float = 2.0  #: align_uniform: uniformity temperature t
     unif_weight: float = 1.0  #: align_uniform: weight of the uniformity term
+    bt_lambda: float = 0.0051  #: Barlow Twins: weight of the off-diagonal terms
+    vicreg_sim: float = 25.0  #: VICReg: invariance (MSE) coefficient
+    vicreg_std: float = 25.0  #: VICReg: variance coefficient
+    vicreg_cov: float = 1.0  #: VICReg: covariance coefficient
 
 
 @dataclass

@@ -30,6 +30,9 @@ from dynamics.train.models.predictor_registry import predictor_config
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 LR_SCALINGS = ("none", "linear")
+#: ``method.loss`` when unset: BYOL/SimSiam's loss; a method tagged ``default_loss`` (Barlow
+#: Twins, VICReg) resolves it to its own loss.
+DEFAULT_METHOD_LOSS = "cosine"
 
 
 def _positive_int(field_name: str, value: Any, *, low: int = 1, allow_none: bool = False) -> None:
@@ -84,7 +87,11 @@ def validate(cfg: Any) -> Any:
     method = METHODS.entry(METHODS.check(me.name))
     if me.ema is not None:
         check_range("method.ema", me.ema, low=0, high=1, high_open=True)
+    if me.loss == DEFAULT_METHOD_LOSS and method.tags.get("default_loss"):
+        me.loss = method.tags["default_loss"]  # the shared default names the method's own loss
     LOSSES.check(me.loss, "method.loss", family=method.tags["loss_family"])
+    for name in ("bt_lambda", "vicreg_sim", "vicreg_std", "vicreg_cov"):
+        check_range(f"method.{name}", getattr(me, name), low=0)
     check_range("method.tau", me.tau, low=0, low_open=True)
     check_range("method.dclw_sigma", me.dclw_sigma, low=0, low_open=True)
     check_range("method.unif_t", me.unif_t, low=0, low_open=True)

@@ -36,28 +36,31 @@ from dynamics.train.methods.noncontrastive import online_network, optim_settings
                   source="Chen et al. 2020", loss_family="contrastive", default_ema=0.0)
 class SimCLR(Method):
     """SimCLR with the contrastive losses above. ``encoder``, ``projector``, ``feat_dim``,
-    ``out_dim``, ``loss_name``."""
+    ``out_dim``, ``loss_name``. Subclasses with another ``family`` of batch losses
+    f(z1, z2) (:mod:`dynamics.train.methods.redundancy`) share everything else."""
 
     name = "simclr"
+    family = "contrastive"
 
     @classmethod
     def check_config(cls, cfg: Any) -> None:
         """No predictor, no target (``method.ema`` unset or 0), symmetric losses only."""
         me = cfg.method
         if cfg.predictor.kind != "none":
-            raise ConfigError("predictor.kind", "must be none for method=simclr (no predictor)")
+            raise ConfigError("predictor.kind", f"must be none for method={cls.name} (no "
+                                                f"predictor)")
         if me.ema not in (None, 0, 0.0):
-            raise ConfigError("method.ema", f"simclr has no target network; leave it unset or "
-                                            f"0, got {me.ema!r}")
+            raise ConfigError("method.ema", f"{cls.name} has no target network; leave it unset "
+                                            f"or 0, got {me.ema!r}")
         if not me.symmetric_loss:
-            raise ConfigError("method.symmetric_loss", "simclr's losses average over both views'"
-                                                       " anchors; only true is supported")
+            raise ConfigError("method.symmetric_loss", f"{cls.name}'s losses are symmetric in "
+                                                       f"the two views; only true is supported")
 
     def __init__(self, cfg: Any, in_shape):
         super().__init__()
         me = cfg.method
         self.check_config(cfg)
-        entry = LOSSES.entry(LOSSES.check(me.loss, family="contrastive"))
+        entry = LOSSES.entry(LOSSES.check(me.loss, family=self.family))
         self.loss_fn = entry.obj
         self.loss_kwargs = {kw: float(getattr(me, field))
                             for kw, field in entry.tags["args"].items()}
@@ -72,11 +75,11 @@ class SimCLR(Method):
         self.optim = optim_settings(cfg)
 
     def loss(self, z1: Tensor, z2: Tensor) -> Tensor:
-        """The ``method.loss`` contrastive loss of the projector outputs of the two views."""
+        """The ``method.loss`` loss of the projector outputs of the two views."""
         return self.loss_fn(z1, z2, **self.loss_kwargs)
 
     def training_step(self, view1: Tensor, view2: Tensor) -> StepOutput:
-        """Encode and project both views, then the contrastive loss (float32 under autocast)."""
+        """Encode and project both views, then the loss (float32 under autocast)."""
         h1, h2 = self.encoder(view1), self.encoder(view2)
         z1, z2 = at_least_fp32(self.projector(h1), self.projector(h2))
         with full_precision(z1):  # the loss in float32 under bf16 autocast
