@@ -28,6 +28,8 @@ TRAIN_KEYS = {
     "predictor/slope",
     "collapse/z_std", "collapse/z_std_ref", "collapse/rankme_z", "collapse/rankme_h",
     "collapse/samples", "views/alignment", "views/uniformity",
+    "spectral/alpha_req_z", "spectral/alpha_req_r2", "spectral/stable_rank_z",
+    "spectral/erank_z", "spectral/predictor_orthogonality",
 }
 EVAL_KEYS = {"kind", "step", "epoch", "eval/knn_top1", "eval/probe_final_accuracy",
              "eval/probe_best_accuracy", "eval/probe_epochs", "eval/time_s"}

@@ -13,6 +13,9 @@ Modules:
   ``uniformity`` (blockwise, bounded memory), closed form ``uniformity_on_sphere``
 - :mod:`~dynamics.metrics.rank` — ``rankme`` (Garrido et al. 2023), ``participation_ratio``,
   ``singular_values``
+- :mod:`~dynamics.metrics.spectral` — ``alpha_req`` (Agrawal et al. 2022), ``stable_rank``,
+  ``effective_rank`` and ``effective_rank_gap`` (Zhuo et al. 2023), ``lidar`` (Thilak et al.
+  2024), ``predictor_orthogonality`` (Richemond et al. 2023), ``mode_growth_rates``
 - :mod:`~dynamics.metrics.collapse` — ``normalized_std``, ``embedding_spectrum``,
   ``top_k_variance_fraction``, ``covariance``
 - :mod:`~dynamics.metrics.directpred` — Tian, Chen & Ganguli 2021: ``CorrelationEstimator``,
@@ -49,6 +52,16 @@ from dynamics.metrics.probes import (
     standardize_features,
 )
 from dynamics.metrics.rank import participation_ratio, rankme, singular_values
+from dynamics.metrics.spectral import (
+    alpha_req,
+    effective_rank,
+    effective_rank_gap,
+    growth_rate_spread,
+    lidar,
+    mode_growth_rates,
+    predictor_orthogonality,
+    stable_rank,
+)
 from dynamics.metrics.streaming import (
     StreamingAlignment,
     StreamingBatchUniformity,
@@ -68,22 +81,30 @@ __all__ = [
     "StreamingRankMe",
     "StreamingSpectrum",
     "alignment",
+    "alpha_req",
     "covariance",
     "directpred_summary",
+    "effective_rank",
+    "effective_rank_gap",
     "eigenvalue_slope",
     "embedding_spectrum",
+    "growth_rate_spread",
     "knn_accuracy",
     "knn_predict",
+    "lidar",
     "linear_probe",
     "mean_alignment",
+    "mode_growth_rates",
     "normalized_std",
     "participation_ratio",
     "predictor_eigenspace_alignment",
     "predictor_min_sym_eigenvalue",
     "predictor_asymmetry",
+    "predictor_orthogonality",
     "rankme",
     "relative_commutator",
     "singular_values",
+    "stable_rank",
     "standardize_features",
     "top_k_variance_fraction",
     "uniformity",
