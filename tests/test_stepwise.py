@@ -132,3 +132,19 @@ def test_sgd_bad_input():
         sw.sgd_train(X, Xp, np.zeros((1, 2)), lr=0.1, steps=2, batch_size=11)
     with pytest.raises(ConfigError, match="lr"):
         sw.sgd_train(X, Xp, np.ones((1, 2)) * 10, lr=100.0, steps=50)
+
+
+def test_staircase_detects_one_at_a_time_and_rejects_simultaneous_rises():
+    t = np.linspace(0, 12, 121)
+    lam0 = np.array([1e-4, 1e-4, 1e-4])
+    stair = sw.logistic_eigenvalue(t[:, None], np.array([1.0, 0.5, 0.3]), lam0)
+    st = sw.staircase(t, stair)
+    assert st.n_steps == 3 and st.stepwise
+    np.testing.assert_allclose(st.onsets, sw.step_time([1.0, 0.5, 0.3], lam0), atol=0.11)
+    together = sw.logistic_eigenvalue(t[:, None], np.array([1.0, 0.95, 0.9]), lam0)
+    assert not sw.staircase(t, together).stepwise
+    # the gradient flow from a small start is a staircase by the same measure
+    G, _ = _gamma_matrix(8)
+    tr = sw.simulate_flow(1e-4 * np.random.default_rng(9).normal(size=(4, 8)), G, t_end=15,
+                          n_save=301)
+    assert sw.staircase(tr.t, tr.eig[:, 0]).stepwise

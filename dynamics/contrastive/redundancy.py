@@ -33,11 +33,15 @@ def _off_diagonal(m: Tensor) -> Tensor:
     return m - torch.diag_embed(torch.diagonal(m))
 
 
-def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 0.0051) -> Tensor:
-    """L_BT of the module docstring (needs B >= 2)."""
+def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 0.0051,
+                      standardize: bool = True) -> Tensor:
+    """L_BT of the module docstring (needs B >= 2). ``standardize=False`` skips the per-dimension
+    standardisation, so that with ``lambd = 1`` the loss is ||z1^T z2 / B - I||_F^2, the
+    spectral loss of the linear theory (:mod:`dynamics.theory.stepwise`, Simon et al. 2023)."""
     b = z1.shape[0]
-    z1 = (z1 - z1.mean(0)) / torch.sqrt(z1.var(0, unbiased=False) + BT_EPS)
-    z2 = (z2 - z2.mean(0)) / torch.sqrt(z2.var(0, unbiased=False) + BT_EPS)
+    if standardize:
+        z1 = (z1 - z1.mean(0)) / torch.sqrt(z1.var(0, unbiased=False) + BT_EPS)
+        z2 = (z2 - z2.mean(0)) / torch.sqrt(z2.var(0, unbiased=False) + BT_EPS)
     c = z1.T @ z2 / b
     on = (1.0 - torch.diagonal(c)).pow(2).sum()
     return on + lambd * _off_diagonal(c).pow(2).sum()
@@ -62,7 +66,8 @@ def vicreg_loss(z1: Tensor, z2: Tensor, sim: float = 25.0, std: float = 25.0,
 
 LOSSES.register("barlow_twins", barlow_twins_loss,
                 doc="Barlow Twins: standardised cross-correlation to the identity",
-                source="Zbontar et al. 2021", family="redundancy", args={"lambd": "bt_lambda"})
+                source="Zbontar et al. 2021", family="redundancy",
+                args={"lambd": "bt_lambda", "standardize": "bt_standardize"})
 LOSSES.register("vicreg", vicreg_loss, doc="VICReg: invariance + variance + covariance",
                 source="Bardes, Ponce & LeCun 2022", family="redundancy",
                 args={"sim": "vicreg_sim", "std": "vicreg_std", "cov": "vicreg_cov"})

@@ -158,6 +158,44 @@ def crossing_times(t, eig, level: float = 0.5) -> np.ndarray:
     return np.where(ok, np.where(k == 0, t[0], out), np.nan)
 
 
+@dataclass
+class Staircase:
+    """How a recorded spectrum rose (:func:`staircase`): ``onsets[k-1]`` is the first time k
+    eigenvalues are at or above ``level`` (NaN if never), ``next_at_onset[k-1]`` the (k+1)-th
+    largest eigenvalue at that time, ``stepwise`` whether the first ``n_steps`` onsets come one
+    at a time: strictly increasing, at least ``min_gap`` records apart, the next eigenvalue
+    still below ``quiet`` at each onset."""
+
+    onsets: np.ndarray
+    next_at_onset: np.ndarray
+    n_steps: int
+    stepwise: bool
+
+
+def staircase(t, eig, *, level: float = 0.5, quiet: float = 0.1, min_gap: int = 2
+              ) -> Staircase:
+    """The staircase of a spectrum recorded over time: ``eig`` (T, d), each row sorted or not
+    (sorted descending here), ``t`` (T,). Used on the flow (:class:`StepwiseTrajectory`) and on
+    the embedding spectrum of a training run alike."""
+    t = np.asarray(t, dtype=float)
+    e = -np.sort(-np.asarray(eig, dtype=float), axis=1)
+    count = (e >= level).sum(axis=1)
+    d = e.shape[1]
+    onsets = np.full(d, np.nan)
+    nxt = np.full(d, np.nan)
+    rows = np.full(d, -1)
+    for k in range(1, d + 1):
+        hit = np.nonzero(count >= k)[0]
+        if hit.size:
+            rows[k - 1] = hit[0]
+            onsets[k - 1] = t[hit[0]]
+            nxt[k - 1] = e[hit[0], k] if k < d else 0.0
+    n = int(np.sum(rows >= 0))
+    r = rows[:n]
+    ok = n >= 1 and bool(np.all(np.diff(r) >= min_gap)) and bool(np.all(nxt[:n] < quiet))
+    return Staircase(onsets, nxt, n, ok)
+
+
 def _spectrum(W: np.ndarray, Gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     C = W @ Gamma @ np.swapaxes(W, -1, -2)
     eig = np.linalg.eigvalsh(C)[..., ::-1]
@@ -292,7 +330,7 @@ def sgd_train(X, Xp, W0, *, lr: float, steps: int, batch_size: int | None = None
     return StepwiseTrajectory(np.array(ts), Wt, eig, loss, np.array([STATUS_OK]))
 
 
-__all__ = ["RATE", "StepwiseTrajectory", "barlow_flow", "barlow_loss", "crossing_times",
-           "effective_start", "eigh_desc", "limit_residuals", "logistic_eigenvalue",
-           "off_subspace_exponent", "pair_correlation", "pair_data", "predicted_step_times",
-           "sgd_train", "simulate_flow", "step_time"]
+__all__ = ["RATE", "Staircase", "StepwiseTrajectory", "barlow_flow", "barlow_loss",
+           "crossing_times", "effective_start", "eigh_desc", "limit_residuals",
+           "logistic_eigenvalue", "off_subspace_exponent", "pair_correlation", "pair_data",
+           "predicted_step_times", "sgd_train", "simulate_flow", "staircase", "step_time"]

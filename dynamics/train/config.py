@@ -65,9 +65,14 @@ class ModelConfig:
     cifar_stem: bool = True  #: ResNet: 3x3 stride-1 first conv and no max-pool (small images)
     width: int = 32  #: ConvNet base channels / MLP hidden width
     out_dim: int = 16  #: linear encoder: output dimension n2 (synthetic runs)
-    projector: bool = True  #: add the projector MLP (the paper's Linear-BN-ReLU-Linear)
+    projector: bool = True  #: add a projector (false: the predictor / loss sees the encoder)
+    #: mlp: the paper's Linear-BN-ReLU-Linear; linear: one bias-free Linear(d, projector_dim)
+    projector_kind: str = "mlp"
     projector_hidden: int = 512
     projector_dim: int = 128
+    #: multiply the initial weights of every Linear / Conv layer of encoder and projector by
+    #: this (small starts, Simon et al. 2023; BatchNorm after a layer undoes its scale)
+    init_scale: float = 1.0
 
 
 def default_predictor() -> Any:
@@ -94,6 +99,9 @@ class MethodConfig:
     unif_t: float = 2.0  #: align_uniform: uniformity temperature t
     unif_weight: float = 1.0  #: align_uniform: weight of the uniformity term
     bt_lambda: float = 0.0051  #: Barlow Twins: weight of the off-diagonal terms
+    #: Barlow Twins: standardise each dimension over the batch (false + bt_lambda=1: the spectral
+    #: loss ||z1^T z2/B - I||^2 of the linear theory, Simon et al. 2023)
+    bt_standardize: bool = True
     vicreg_sim: float = 25.0  #: VICReg: invariance (MSE) coefficient
     vicreg_std: float = 25.0  #: VICReg: variance coefficient
     vicreg_cov: float = 1.0  #: VICReg: covariance coefficient

@@ -25,6 +25,7 @@ from dynamics.train.data.augment_recipes import RECIPES
 from dynamics.train.data.datasets import DATASETS
 from dynamics.train.methods.base import METHODS  # the package registers every method
 from dynamics.train.models.encoders import ENCODERS
+from dynamics.train.models.heads import PROJECTOR_KINDS
 from dynamics.train.models.predictor_registry import predictor_config
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -74,6 +75,8 @@ def validate(cfg: Any) -> Any:
                                        f"or a .tar/.tar.gz of class folders)")
 
     encoder = ENCODERS.entry(ENCODERS.check(m.encoder))
+    check_choice("model.projector_kind", m.projector_kind, PROJECTOR_KINDS)
+    check_range("model.init_scale", m.init_scale, low=0, low_open=True)
     for name in ("width", "out_dim", "projector_hidden", "projector_dim"):
         _positive_int(f"model.{name}", getattr(m, name))
     if bool(encoder.tags.get("theory")) != bool(data_set.tags.get("theory")):

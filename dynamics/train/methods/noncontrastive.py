@@ -45,6 +45,7 @@ from dynamics.train.models import (
     build_predictor,
     build_projector,
     projector_out_dim,
+    scale_initial_weights,
 )
 
 ISOLOSS_FORMS = ("cosine", "euclidean")
@@ -54,6 +55,7 @@ def online_network(cfg: Any, in_shape) -> tuple[Any, int, Any, int]:
     """(encoder, feat_dim, projector, out_dim) from ``cfg.model``."""
     encoder, feat_dim = build_encoder(cfg, in_shape)
     projector = build_projector(cfg, feat_dim)
+    scale_initial_weights((encoder, projector), float(cfg.model.init_scale))
     return encoder, feat_dim, projector, projector_out_dim(cfg, feat_dim)
 
 

@@ -32,6 +32,11 @@ from dynamics.train.methods.base import (
 from dynamics.train.methods.noncontrastive import online_network, optim_settings
 
 
+def _arg(value: Any) -> Any:
+    """A loss keyword from the config: switches stay bool, numbers become float."""
+    return value if isinstance(value, bool) else float(value)
+
+
 @METHODS.register("simclr", doc="contrastive: no predictor, no target network",
                   source="Chen et al. 2020", loss_family="contrastive", default_ema=0.0)
 class SimCLR(Method):
@@ -62,7 +67,7 @@ class SimCLR(Method):
         self.check_config(cfg)
         entry = LOSSES.entry(LOSSES.check(me.loss, family=self.family))
         self.loss_fn = entry.obj
-        self.loss_kwargs = {kw: float(getattr(me, field))
+        self.loss_kwargs = {kw: _arg(getattr(me, field))
                             for kw, field in entry.tags["args"].items()}
         if entry.tags.get("checks"):
             # no per-step value checks (a host sync): the trainer's NaN guard watches the loss

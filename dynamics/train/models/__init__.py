@@ -7,7 +7,13 @@ import pkgutil as _pkgutil
 
 from dynamics.train.models import predictor_kinds  # noqa: F401 - registers the built-in kinds
 from dynamics.train.models.encoders import ENCODERS, ConvNet, build_encoder
-from dynamics.train.models.heads import build_projector, mlp_head, projector_out_dim
+from dynamics.train.models.heads import (
+    PROJECTOR_KINDS,
+    build_projector,
+    mlp_head,
+    projector_out_dim,
+    scale_initial_weights,
+)
 from dynamics.train.models.predictor_registry import PREDICTORS, build_predictor
 from dynamics.train.models.predictors import (
     ClosedFormPredictor,
@@ -30,9 +36,11 @@ __all__ = [
     "SymmetricPredictor",
     "build_encoder",
     "build_predictor",
+    "PROJECTOR_KINDS",
     "build_projector",
     "mlp_head",
     "projector_out_dim",
+    "scale_initial_weights",
 ]
 
 for _mod in _pkgutil.iter_modules(__path__):  # every file registers its encoders / kinds
