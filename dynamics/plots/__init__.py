@@ -84,6 +84,12 @@ for _spec in (
                    _P + "simon_stepwise", paper_ref="Fig. 1 (linear model)", paper="simon",
                    predictions=("stepwise.logistic_modes", "stepwise.step_times",
                                 "stepwise.gd_limit", "stepwise.whitened_limit")),
+        # -- Halvagal et al. 2023 (IsoLoss) -----------------------------------------------------
+        FigureSpec("halvagal_modes", "Eigenvalues as learning-rate multipliers: Euclidean loss, "
+                   "IsoLoss and cosine loss with a closed-form predictor", _P + "halvagal_modes",
+                   paper_ref="Secs. 4-5 (linear model)", paper="halvagal",
+                   predictions=("isoloss.equal_rates", "isoloss.sgd_limit",
+                                "isoloss.cosine_vs_euclidean")),
         # -- beyond the papers ----------------------------------------------------------------
         FigureSpec("bridge_linear", "Linear bridge: mode ODE, linear-network SGD and the "
                    "training engine's linear BYOL, eigenvalue trajectories overlaid",

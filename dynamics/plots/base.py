@@ -29,6 +29,8 @@ PAPERS = {
                   "alignment and uniformity on the hypersphere*, ICML 2020",
     "simon": "Simon, Knutins, Ziyin, Geisz, Fetterman & Albrecht, *On the stepwise nature of "
              "self-supervised learning*, ICML 2023",
+    "halvagal": "Halvagal, Laborieux & Zenke, *Implicit variance regularization in "
+                "non-contrastive SSL*, NeurIPS 2023",
     "beyond": "Beyond the papers: bridges between the theory and the training engine",
 }
 #: Tiers of the ``figures`` command: ``smoke`` (small simulations, toy-data runs, seconds to
