@@ -90,6 +90,11 @@ for _spec in (
                    paper_ref="Secs. 4-5 (linear model)", paper="halvagal",
                    predictions=("isoloss.equal_rates", "isoloss.sgd_limit",
                                 "isoloss.cosine_vs_euclidean")),
+        # -- Wang, Chen, Du & Tian 2021 (weight decay as a threshold) -----------------------
+        FigureSpec("wang_threshold", "Weight decay as a feature threshold: surviving features "
+                   "against weight decay with a per-feature augmentation variance",
+                   _P + "wang_threshold", paper_ref="weight decay as an implicit threshold",
+                   paper="wang", predictions=("threshold.survivor_count",)),
         # -- beyond the papers ----------------------------------------------------------------
         FigureSpec("bridge_linear", "Linear bridge: mode ODE, linear-network SGD and the "
                    "training engine's linear BYOL, eigenvalue trajectories overlaid",

@@ -31,6 +31,8 @@ PAPERS = {
              "self-supervised learning*, ICML 2023",
     "halvagal": "Halvagal, Laborieux & Zenke, *Implicit variance regularization in "
                 "non-contrastive SSL*, NeurIPS 2023",
+    "wang": "Wang, Chen, Du & Tian, *Towards demystifying representation learning with "
+            "non-contrastive self-supervision*, 2021",
     "beyond": "Beyond the papers: bridges between the theory and the training engine",
 }
 #: Tiers of the ``figures`` command: ``smoke`` (small simulations, toy-data runs, seconds to
