@@ -1,4 +1,5 @@
-"""Figures of the three papers and of the bridges between theory and training.
+"""Figures of the papers (DirectPred, dual networks, Wang & Isola, the theories beyond
+DirectPred) and of the bridges between theory and training.
 
 Every figure lives in its own module with ``make(out_dir, *, quick=False) -> FigureResult``
 (plus ``ctx`` and a module-level ``runs(tier)`` for figures drawn from training runs); the
