@@ -83,12 +83,12 @@ def test_caption_file_and_gallery(tmp_path):
     assert "Settings:" in text and "ssl-dynamics figures fig10 --tier smoke" in text
     assert "`directpred.appendix_d_scalar`" in text
     readme = tmp_path / "README.md"
-    readme.write_text("# Figures\n\nintro\n\n" + START + "\nOLD GALLERY BODY\n" + END + "\n\ntail\n")
+    readme.write_text("# Figures\n\nintro\n\n" + START + "\nOLD BODY\n" + END + "\n\ntail\n")
     write_gallery(readme, {"fig10": res}, "ssl-dynamics figures fig10",
                   skipped={"fig2": "needs runs"})
     out = readme.read_text()
     assert out.startswith("# Figures\n\nintro") and out.rstrip().endswith("tail")
-    assert "OLD GALLERY BODY" not in out and "![fig10](figs/fig10_scalar_model.png)" in out
+    assert "OLD BODY" not in out and "![fig10](figs/fig10_scalar_model.png)" in out
     assert res.caption.strip()[:40] in out and "Not in the gallery: needs runs." in out
     assert out.count(START) == 1 and out.count(END) == 1
     # A later command that makes another figure keeps fig10's entry (the folder's index).
