@@ -37,3 +37,22 @@ def made(tmp_path_factory):
         return cache[name]
 
     return get
+
+
+@pytest.fixture
+def smoke_cfg():
+    """``smoke_cfg(out_dir, *overrides)``: the digits smoke training config with the fast
+    settings of ``tests/test_train_loop.py`` (BYOL + DirectPred, 256 digits, batch 64)."""
+    from pathlib import Path
+
+    from dynamics.train.config import load_config
+
+    smoke = Path(__file__).resolve().parents[1] / "experiments" / "train" / "smoke_byol_digits.yaml"
+    fast = ["data.subset=256", "optim.batch_size=64", "optim.max_steps=null",
+            "predictor.kind=directpred", "eval.online_probe_epochs=2", "eval.linear_epochs=3",
+            "log.log_every=1"]
+
+    def make(out, *overrides):
+        return load_config(smoke, [f"out_dir={out}", *fast, *overrides])
+
+    return make

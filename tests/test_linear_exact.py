@@ -73,14 +73,13 @@ def test_exact_probe_rejects_bad_options(kwargs, field):
         logistic_regression_probe(x, y, xt, yt, **kwargs)
 
 
-def test_run_with_lbfgs_solver_and_bad_solver(tmp_path):
+def test_run_with_lbfgs_solver_and_bad_solver(tmp_path, smoke_cfg):
     from dynamics.train import trainer
-    from tests.test_train_loop import cfg_for
 
     with pytest.raises(ConfigError, match=r"eval.linear_solver.*adam.*lbfgs"):
-        trainer.train(cfg_for(tmp_path, "eval.linear_solver=sgd", "name=bad"))
+        trainer.train(smoke_cfg(tmp_path, "eval.linear_solver=sgd", "name=bad"))
     assert not (tmp_path / "bad").exists()
-    trainer.train(cfg_for(tmp_path, "optim.epochs=1", "eval.linear_solver=lbfgs", "name=x"))
+    trainer.train(smoke_cfg(tmp_path, "optim.epochs=1", "eval.linear_solver=lbfgs", "name=x"))
     lin = json.loads((tmp_path / "x" / "summary.json").read_text())["linear_eval"]
     assert lin["solver"] == "lbfgs" and lin["grad_max"] <= 1e-6 and "L-BFGS" in lin["protocol"]
     assert 0.0 <= lin["final_accuracy"] <= 1.0 and lin["final_accuracy"] == lin["best_accuracy"]

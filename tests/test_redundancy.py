@@ -55,11 +55,10 @@ def test_vicreg_terms_known_values():
 
 
 @pytest.mark.parametrize("method", ["barlow_twins", "vicreg"])
-def test_methods_train_and_report(tmp_path, method):
+def test_methods_train_and_report(tmp_path, method, smoke_cfg):
     from dynamics.train import trainer
-    from tests.test_train_loop import cfg_for
 
-    trainer.train(cfg_for(tmp_path, f"method.name={method}", "predictor.kind=none",
+    trainer.train(smoke_cfg(tmp_path, f"method.name={method}", "predictor.kind=none",
                           "method.ema=0", "optim.epochs=1", "name=r"))
     run = tmp_path / "r"
     cfg = (run / "config.yaml").read_text()
@@ -72,11 +71,10 @@ def test_methods_train_and_report(tmp_path, method):
 @pytest.mark.parametrize("override, field", [("method.bt_lambda=-1", "method.bt_lambda"),
                                              ("method.loss=infonce", "method.loss"),
                                              ("predictor.kind=linear", "predictor.kind")])
-def test_bad_settings_fail_before_work(tmp_path, override, field):
+def test_bad_settings_fail_before_work(tmp_path, override, field, smoke_cfg):
     from dynamics.train import trainer
-    from tests.test_train_loop import cfg_for
 
     with pytest.raises(ConfigError, match=field):
-        trainer.train(cfg_for(tmp_path, "method.name=barlow_twins", "predictor.kind=none",
+        trainer.train(smoke_cfg(tmp_path, "method.name=barlow_twins", "predictor.kind=none",
                               "method.ema=0", override, "name=bad"))
     assert not (tmp_path / "bad").exists()

@@ -106,17 +106,16 @@ def test_projector_structure_and_identity():
     assert projector_out_dim(_model(projector=False), 40) == 40
 
 
-def test_linear_projector_and_small_init(tmp_path):
+def test_linear_projector_and_small_init(tmp_path, smoke_cfg):
     from dynamics.train.methods import build_method
-    from tests.test_train_loop import cfg_for
 
     lin = build_projector(_model(projector_kind="linear"), 40)
     assert isinstance(lin, nn.Linear) and lin.bias is None and lin.out_features == 16
     assert projector_out_dim(_model(projector_kind="linear"), 40) == 16
     torch.manual_seed(0)
-    ref = build_method(cfg_for(tmp_path, "model.projector_kind=linear"), (1, 8, 8))
+    ref = build_method(smoke_cfg(tmp_path, "model.projector_kind=linear"), (1, 8, 8))
     torch.manual_seed(0)
-    small = build_method(cfg_for(tmp_path, "model.projector_kind=linear",
+    small = build_method(smoke_cfg(tmp_path, "model.projector_kind=linear",
                                  "model.init_scale=0.01"), (1, 8, 8))
     w_ref, w_small = ref.projector.weight, small.projector.weight
     torch.testing.assert_close(w_small, 0.01 * w_ref)
@@ -126,7 +125,7 @@ def test_linear_projector_and_small_init(tmp_path):
     for bad, field in (("model.projector_kind=deep", "model.projector_kind"),
                        ("model.init_scale=0", "model.init_scale")):
         with pytest.raises(ConfigError, match=field):
-            build_method(cfg_for(tmp_path, bad), (1, 8, 8))
+            build_method(smoke_cfg(tmp_path, bad), (1, 8, 8))
 
 
 # ------------------------------------------------------------------------------- predictors
