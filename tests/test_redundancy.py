@@ -78,3 +78,23 @@ def test_bad_settings_fail_before_work(tmp_path, override, field, smoke_cfg):
         trainer.train(smoke_cfg(tmp_path, "method.name=barlow_twins", "predictor.kind=none",
                               "method.ema=0", override, "name=bad"))
     assert not (tmp_path / "bad").exists()
+
+
+def test_directclr_uses_the_first_d0_dimensions_without_a_projector(tmp_path, smoke_cfg):
+    from dynamics.contrastive.batch_losses import nt_xent
+    from dynamics.train.methods import build_method
+
+    base = ("method.name=simclr", "method.loss=infonce", "predictor.kind=none", "method.ema=0",
+            "model.projector=false")
+    m = build_method(smoke_cfg(tmp_path, *base, "method.directclr_dim=4"), (1, 8, 8))
+    assert isinstance(m.projector, torch.nn.Identity)
+    v1, v2 = torch.randn(16, 1, 8, 8), torch.randn(16, 1, 8, 8)
+    m.train()
+    out = m.training_step(v1, v2)
+    h1, h2 = m.encoder(v1), m.encoder(v2)
+    torch.testing.assert_close(out.loss, nt_xent(h1[:, :4], h2[:, :4], m.tau))
+    for bad, field in (("method.directclr_dim=4", "method.directclr_dim"),):
+        with pytest.raises(ConfigError, match=field):  # with the default projector
+            build_method(smoke_cfg(tmp_path, *base[:4], bad), (1, 8, 8))
+    with pytest.raises(ConfigError, match="method.directclr_dim"):
+        build_method(smoke_cfg(tmp_path, *base, "method.directclr_dim=100000"), (1, 8, 8))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from dynamics.predictions import Context, Outcome, prediction
+from dynamics.predictions.base import RunSpec
 from dynamics.predictions.plotting import save_figure
 from dynamics.theory import feature_threshold as ft
 
@@ -47,3 +48,65 @@ def survivor_count(ctx: Context) -> Outcome:
                                f"{SIGMA2.tolist()}, tau = 1, starts p = 0.9 in the basin)",
                           figure=fig, numbers={"etas": etas.tolist(), "predicted": pred.tolist(),
                                                "ode": ode.tolist(), "sgd": sgd.tolist()})
+
+
+# --------------------------------------------------------------------------------------------
+# real networks: the number of modes of F that weight decay leaves
+
+SEEDS = (0, 1, 2)
+WDS = (0.0, 0.02, 0.1)
+#: Base config and overrides per tier (BYOL + DirectPred, a small ConvNet, 10 epochs).
+REAL_BASE = {
+    "smoke": ("cpu_digits_byol_directpred.yaml",
+              ("optim.epochs=10", "eval.every_epoch=false", "eval.linear_epochs=5")),
+    "cpu": ("cpu_cifar10_byol_directpred.yaml",
+            ("data.root={data_root}", "optim.epochs=10", "eval.every_epoch=false",
+             "eval.linear_epochs=50")),
+}
+
+
+def real_runs(tier: str) -> list[RunSpec]:
+    """One run per weight decay and seed."""
+    config, over = REAL_BASE[tier]
+    return [RunSpec(config, (*over, f"optim.weight_decay={wd:g}"), s, f"wd{wd:g}")
+            for wd in WDS for s in SEEDS]
+
+
+@prediction("threshold.real_weight_decay",
+            "On a real network larger weight decay leaves fewer eigenvalues of F (the "
+            "predictor input's correlation) above the floor: the surviving feature count falls "
+            "as eta grows.",
+            "Wang, Chen, Du & Tian 2021, weight decay as an implicit threshold (real networks)",
+            "training", tiers=("smoke", "cpu"), runs=real_runs,
+            why_not="the paper tier's setting is not carried; the smoke (digits) and cpu "
+                    "(CIFAR-10) tiers run it")
+def real_weight_decay(ctx: Context) -> Outcome:
+    """F/n_modes (eigenvalues above 1e-3 of the largest) at the end of training per arm."""
+    from dynamics.predictions.base import compare_means, mean_std
+    from dynamics.predictions.run_data import final_row
+
+    counts = {}
+    for wd in WDS:
+        vals = [final_row(f).get("F/n_modes") for f in ctx.folders(f"wd{wd:g}")]
+        counts[wd] = [float(v) for v in vals if v is not None]
+        if not counts[wd]:
+            return Outcome.not_run(f"no finished run logged F/n_modes at weight decay {wd:g}")
+    means = [mean_std(counts[wd])[0] for wd in WDS]
+    diff, se, big = compare_means(counts[WDS[0]], counts[WDS[-1]])
+    ok = bool(np.all(np.diff(means) < 0) and big)
+
+    def draw(axes):
+        for wd in WDS:
+            axes[0].plot([wd] * len(counts[wd]), counts[wd], "o", alpha=0.6)
+        axes[0].plot(WDS, means, "k-", lw=1)
+        axes[0].set_xlabel("weight decay")
+        axes[0].set_ylabel("modes of F above 1e-3 of the largest (end)")
+    fig = save_figure(ctx.figure("threshold.real_weight_decay"), draw)
+    return Outcome.judged(ok, theory="fewer surviving modes with more weight decay",
+                          measured=", ".join(f"wd {wd:g}: {m:.1f}" for wd, m in
+                                             zip(WDS, means, strict=True))
+                          + f" (wd {WDS[0]:g} - wd {WDS[-1]:g} = {diff:.1f} +- {se:.1f})",
+                          rule="mean count strictly decreasing over the three weight decays and "
+                               "the extreme difference > 2 standard errors (3 seeds each)",
+                          figure=fig, numbers={"counts": {f"{k:g}": v for k, v in
+                                                          counts.items()}})

@@ -98,6 +98,9 @@ class MethodConfig:
     dclw_sigma: float = 0.5  #: DCLW weighting temperature
     unif_t: float = 2.0  #: align_uniform: uniformity temperature t
     unif_weight: float = 1.0  #: align_uniform: weight of the uniformity term
+    #: SimCLR as DirectCLR (Jing et al. 2022): the loss on the first d0 dimensions of the
+    #: representation, no projector (model.projector=false); None: plain SimCLR
+    directclr_dim: int | None = None
     bt_lambda: float = 0.0051  #: Barlow Twins: weight of the off-diagonal terms
     #: Barlow Twins: standardise each dimension over the batch (false + bt_lambda=1: the spectral
     #: loss ||z1^T z2/B - I||^2 of the linear theory, Simon et al. 2023)

@@ -93,6 +93,7 @@ def validate(cfg: Any) -> Any:
     if me.loss == DEFAULT_METHOD_LOSS and method.tags.get("default_loss"):
         me.loss = method.tags["default_loss"]  # the shared default names the method's own loss
     LOSSES.check(me.loss, "method.loss", family=method.tags["loss_family"])
+    _positive_int("method.directclr_dim", me.directclr_dim, allow_none=True)
     for name in ("bt_lambda", "vicreg_sim", "vicreg_std", "vicreg_cov"):
         check_range(f"method.{name}", getattr(me, name), low=0)
     check_range("method.tau", me.tau, low=0, low_open=True)

@@ -9,6 +9,9 @@ the two views' projector outputs (z1, z2); no predictor, no target network.
   ``align_uniform`` (Wang & Isola 2020), with ``method.unif_t`` and ``method.unif_weight``.
   Each entry's ``args`` tag says which ``method.*`` field feeds which keyword.
 
+``method.directclr_dim = d0`` is DirectCLR (Jing, Vincent, LeCun & Tian, ICLR 2022): the loss
+on the first d0 dimensions of the representation, with no projector (``model.projector=false``).
+
 ``method.ema`` must be 0/unset and ``method.symmetric_loss`` true (these losses are symmetric by
 construction); ``method.stop_grad`` has no meaning here and is ignored.
 """
@@ -60,6 +63,13 @@ class SimCLR(Method):
         if not me.symmetric_loss:
             raise ConfigError("method.symmetric_loss", f"{cls.name}'s losses are symmetric in "
                                                        f"the two views; only true is supported")
+        if me.directclr_dim is not None:
+            if cls.name != "simclr":
+                raise ConfigError("method.directclr_dim", f"is a SimCLR option (DirectCLR); "
+                                                          f"leave it unset for {cls.name}")
+            if cfg.model.projector:
+                raise ConfigError("method.directclr_dim", "DirectCLR has no trainable "
+                                                          "projector: set model.projector=false")
 
     def __init__(self, cfg: Any, in_shape):
         super().__init__()
@@ -74,6 +84,11 @@ class SimCLR(Method):
             self.loss_kwargs["check"] = False
         self.config = cfg
         self.encoder, self.feat_dim, self.projector, self.out_dim = online_network(cfg, in_shape)
+        self.directclr_dim = me.directclr_dim
+        if self.directclr_dim is not None and self.directclr_dim > self.out_dim:
+            raise ConfigError("method.directclr_dim", f"must be at most the representation's "
+                                                      f"{self.out_dim} dimensions, got "
+                                                      f"{self.directclr_dim}")
         self.loss_name = me.loss
         self.tau, self.dclw_sigma = float(me.tau), float(me.dclw_sigma)
         self.unif_t, self.unif_weight = float(me.unif_t), float(me.unif_weight)
@@ -87,8 +102,9 @@ class SimCLR(Method):
         """Encode and project both views, then the loss (float32 under autocast)."""
         h1, h2 = self.encoder(view1), self.encoder(view2)
         z1, z2 = at_least_fp32(self.projector(h1), self.projector(h2))
+        d0 = self.directclr_dim
         with full_precision(z1):  # the loss in float32 under bf16 autocast
-            loss = self.loss(z1, z2)
+            loss = self.loss(z1, z2) if d0 is None else self.loss(z1[:, :d0], z2[:, :d0])
         return StepOutput(loss=loss, features=torch.cat([h1, h2]).detach(),
                           online=torch.cat([z1, z2]).detach())
 
