@@ -12,10 +12,13 @@ LAM0 = np.array([0.5, 0.1, 0.02, 0.004])
 KW = {"alpha": 0.5, "sigma2": 0.25}
 
 
-def _w0(lam0=LAM0, sigma2=0.25, seed=0):
-    """W with C = (1 + sigma2) W W^T = diag(lam0), rotated inputs."""
-    U = np.linalg.qr(np.random.default_rng(seed).normal(size=(lam0.size,) * 2))[0]
-    return np.diag(np.sqrt(lam0 / (1 + sigma2))) @ U
+def _w0():
+    return il.aligned_start(LAM0, sigma2=KW["sigma2"])
+
+
+def test_aligned_start_has_the_requested_spectrum():
+    W = il.aligned_start(LAM0, sigma2=0.25, seed=3)
+    np.testing.assert_allclose(1.25 * W @ W.T, np.diag(LAM0), atol=1e-14)
 
 
 def test_symbolic_derivations():

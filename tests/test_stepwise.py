@@ -14,8 +14,7 @@ GAMMA = np.array([1.0, 0.8, 0.6, 0.4, 0.2, 0.1, 0.05, 0.02])
 
 
 def _gamma_matrix(seed=0, gamma=GAMMA):
-    U = np.linalg.qr(np.random.default_rng(seed).normal(size=(gamma.size,) * 2))[0]
-    return U @ np.diag(gamma) @ U.T, U
+    return sw.rotated_gamma(gamma, seed)
 
 
 def test_symbolic_derivation():

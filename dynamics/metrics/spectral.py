@@ -76,12 +76,17 @@ def alpha_req(z: Any, *, k_min: int = 1, k_max: int | None = None,
     return float(-slope), r2
 
 
+def stable_rank_from_singular_values(sigma: torch.Tensor) -> float:
+    """sum sigma_k^2 / sigma_1^2 of given descending singular values; NaN if all are 0."""
+    sq = sigma.to(torch.float64) ** 2
+    return float(sq.sum() / sq[0]) if bool(sq[0] > 0) else math.nan
+
+
 def stable_rank(z: Any) -> float:
     """sum_k sigma_k^2 / sigma_1^2 of ``z`` (no centring); in [1, rank(z)]; NaN for z = 0.
     Reference: the d x d identity -> d; singular values (3, 2, 1) -> 14/9."""
     zt, _ = as_matrix("z", z, finite=False)
-    lam = sym_eigvalsh(_gram(zt)).clamp_min(0)
-    return float(lam.sum() / lam[0]) if bool(lam[0] > 0) else math.nan
+    return stable_rank_from_singular_values(singular_values_from_gram(_gram(zt), zt.shape[0]))
 
 
 def effective_rank(z: Any) -> float:
@@ -166,4 +171,5 @@ def growth_rate_spread(rates: Any) -> float:
 
 
 __all__ = ["alpha_req", "effective_rank", "effective_rank_gap", "growth_rate_spread", "lidar",
-           "mode_growth_rates", "predictor_orthogonality", "stable_rank"]
+           "mode_growth_rates", "predictor_orthogonality", "stable_rank",
+           "stable_rank_from_singular_values"]

@@ -31,24 +31,21 @@ LAM_END = np.array([0.5, 0.1, 0.02, 0.004])
 LOSSES = (("euclidean", "Euclidean"), ("isoloss", "IsoLoss"))
 
 
-def _start(lam0: np.ndarray, seed: int = 0) -> np.ndarray:
-    U = np.linalg.qr(np.random.default_rng(seed).normal(size=(lam0.size,) * 2))[0]
-    return np.diag(np.sqrt(lam0 / (1 + KW["sigma2"]))) @ U
-
-
 def make(out_dir: Path | str, *, quick: bool = False) -> FigureResult:
     """The three panels of the module docstring as PNG + PDF in ``out_dir``."""
     batch = 1024 if quick else 4096
     t_end, lr = (8.0, 0.01) if quick else (16.0, 0.005)
+    w_small = il.aligned_start(LAM0, sigma2=KW["sigma2"])
+    w_end = il.aligned_start(LAM_END, sigma2=KW["sigma2"])
     runs, odes, rates = {}, {}, {}
     for loss, _ in LOSSES:
         odes[loss] = il.simulate_modes_iso(LAM0, **KW, loss=loss, t_end=t_end, n_save=401)
-        runs[loss] = il.sgd_train(_start(LAM0), **KW, loss=loss, lr=lr, steps=round(t_end / lr),
+        runs[loss] = il.sgd_train(w_small, **KW, loss=loss, lr=lr, steps=round(t_end / lr),
                                   batch_size=batch, record_every=20, seed=1)
         early = runs[loss].t <= 0.5
         rates[loss] = mode_growth_rates(runs[loss].t[early], runs[loss].lam[early, 0])
     steps_end = 1500 if quick else 3000
-    ends = {loss: il.sgd_train(_start(LAM_END), **KW, loss=loss, lr=0.02, steps=steps_end,
+    ends = {loss: il.sgd_train(w_end, **KW, loss=loss, lr=0.02, steps=steps_end,
                                batch_size=512, record_every=steps_end, seed=2).lam[-1, 0]
             for loss in ("cosine", "euclidean")}
     cos_fp, euc_fp = LAM_END.sum() / LAM_END.size, (1 + KW["sigma2"]) ** -2

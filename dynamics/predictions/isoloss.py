@@ -25,9 +25,8 @@ def source(where: str) -> str:
 
 
 def start(lam0: np.ndarray, seed: int = 0) -> np.ndarray:
-    """W with C = (1 + sigma2) W W^T = diag(lam0) in a random input basis."""
-    U = np.linalg.qr(np.random.default_rng(seed).normal(size=(lam0.size,) * 2))[0]
-    return np.diag(np.sqrt(lam0 / (1 + KW["sigma2"]))) @ U
+    """:func:`~dynamics.theory.isoloss.aligned_start` at this module's sigma2."""
+    return il.aligned_start(lam0, sigma2=KW["sigma2"], seed=seed)
 
 
 @prediction("isoloss.equal_rates",

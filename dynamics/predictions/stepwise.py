@@ -23,8 +23,7 @@ def source(where: str) -> str:
 
 
 def _gamma_matrix(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    U = np.linalg.qr(np.random.default_rng(seed).normal(size=(GAMMA.size,) * 2))[0]
-    return U @ np.diag(GAMMA) @ U.T, U
+    return sw.rotated_gamma(GAMMA, seed)
 
 
 @prediction("stepwise.logistic_modes",

@@ -35,7 +35,7 @@ FLOOR = 1e-3
 def survival_bound(eta, tau=1.0):
     """sigma2_c = tau^2/(4 eta) - 1: the largest augmentation variance a mode can have and keep
     non-zero fixed points (+inf at eta = 0; broadcasts; sympy-safe)."""
-    if isinstance(eta, (int, float, np.ndarray)) or np.isscalar(eta):
+    if isinstance(eta, np.ndarray) or np.isscalar(eta):
         eta = np.asarray(eta, dtype=float)
         with np.errstate(divide="ignore"):
             return np.where(eta > 0, tau**2 / (4 * np.where(eta > 0, eta, 1.0)) - 1.0, np.inf)

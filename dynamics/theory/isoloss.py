@@ -98,6 +98,14 @@ def initial_rates(lam0, *, alpha: float, sigma2: float, loss: str) -> np.ndarray
     return np.asarray(mode_rhs(lam0, alpha=alpha, sigma2=sigma2, loss=loss)) / lam0
 
 
+def aligned_start(lam0, *, sigma2: float, seed: int = 0) -> np.ndarray:
+    """W (d x d) whose C = (1 + sigma2) W W^T is diag(lam0), in a seeded random input basis:
+    the start whose mode ODE is :func:`simulate_modes_iso` from ``lam0``."""
+    lam0 = np.asarray(lam0, dtype=float)
+    U = np.linalg.qr(np.random.default_rng(seed).normal(size=(lam0.size,) * 2))[0]
+    return np.diag(np.sqrt(lam0 / (1.0 + sigma2))) @ U
+
+
 def _check(alpha, sigma2, loss) -> None:
     check_range("alpha", alpha, low=0, low_open=True)
     check_range("sigma2", sigma2, low=0)
@@ -183,5 +191,6 @@ def sgd_train(W0, *, alpha: float = 0.5, sigma2: float = 0.25, loss: str = "isol
     return IsoTrajectory(np.array(ts), np.stack(lams)[:, None], np.zeros(1, dtype=int))
 
 
-__all__ = ["LOSSES_ISO", "IsoTrajectory", "cosine_mode_rate", "fixed_point", "initial_rates",
-           "isoloss_closed_form", "mode_rhs", "sgd_train", "simulate_modes_iso"]
+__all__ = ["LOSSES_ISO", "IsoTrajectory", "aligned_start", "cosine_mode_rate", "fixed_point",
+           "initial_rates", "isoloss_closed_form", "mode_rhs", "sgd_train",
+           "simulate_modes_iso"]

@@ -100,6 +100,13 @@ def eigh_desc(Gamma) -> tuple[np.ndarray, np.ndarray]:
     return g[::-1].copy(), U[:, ::-1].copy()
 
 
+def rotated_gamma(gamma, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(Gamma, U): Gamma = U diag(gamma) U^T with U a seeded random rotation."""
+    gamma = np.asarray(gamma, dtype=float)
+    U = np.linalg.qr(np.random.default_rng(seed).normal(size=(gamma.size,) * 2))[0]
+    return U @ np.diag(gamma) @ U.T, U
+
+
 def effective_start(W0, Gamma) -> np.ndarray:
     """lambda_j(0) = gamma_j ||P_{j-1}^perp W0 u_j||^2 for j = 1..d (module docstring): the
     squared norms of the Gram-Schmidt residuals of the columns of W0 U_d, times gamma_j."""
@@ -333,4 +340,5 @@ def sgd_train(X, Xp, W0, *, lr: float, steps: int, batch_size: int | None = None
 __all__ = ["RATE", "Staircase", "StepwiseTrajectory", "barlow_flow", "barlow_loss",
            "crossing_times", "effective_start", "eigh_desc", "limit_residuals",
            "logistic_eigenvalue", "off_subspace_exponent", "pair_correlation", "pair_data",
-           "predicted_step_times", "sgd_train", "simulate_flow", "staircase", "step_time"]
+           "predicted_step_times", "rotated_gamma", "sgd_train", "simulate_flow", "staircase",
+           "step_time"]

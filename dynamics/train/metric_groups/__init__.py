@@ -112,6 +112,20 @@ class RowContext:
         """(z1, z2, h): recent projector outputs of both views and backbone outputs."""
         return self._buffers()
 
+    @cached_property
+    def z(self) -> torch.Tensor | None:
+        """The recent projector outputs of both views, stacked (None without buffers)."""
+        bufs = self.buffers
+        return None if bufs is None else torch.cat(bufs[:2])
+
+    @cached_property
+    def z_singular_values(self) -> torch.Tensor | None:
+        """Singular values of :attr:`z` (:func:`dynamics.metrics.singular_values`), computed
+        once for every group that needs them (None where undefined)."""
+        from dynamics.metrics import singular_values
+
+        return None if self.z is None else safe(singular_values, self.z)
+
 
 def metrics_table() -> str:
     """A Markdown table of the metric groups and the columns they write (for docs)."""

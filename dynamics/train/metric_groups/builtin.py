@@ -7,8 +7,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
-
 from dynamics.metrics import (
     alignment,
     directpred_summary,
@@ -18,6 +16,7 @@ from dynamics.metrics import (
     uniformity,
 )
 from dynamics.metrics._common import sym_eigh
+from dynamics.metrics.rank import rankme_from_singular_values
 from dynamics.train.metric_groups import (
     NULL_TOL,
     PREDICTOR_KEYS,
@@ -84,11 +83,11 @@ def collapse_group(ctx: RowContext) -> tuple[dict[str, Any], dict[str, Any]]:
     if bufs is None:
         return {"collapse/z_std": None, "collapse/z_std_ref": None, "collapse/rankme_z": None,
                 "collapse/rankme_h": None, "collapse/samples": 0}, {}
-    z1, z2, h = bufs
-    z = torch.cat([z1, z2])
+    z, h, sv = ctx.z, bufs[2], ctx.z_singular_values
     return {"collapse/z_std": safe(normalized_std, z),
             "collapse/z_std_ref": 1.0 / math.sqrt(z.shape[1]),
-            "collapse/rankme_z": safe(rankme, z), "collapse/rankme_h": safe(rankme, h),
+            "collapse/rankme_z": None if sv is None else safe(rankme_from_singular_values, sv),
+            "collapse/rankme_h": safe(rankme, h),
             "collapse/samples": int(z.shape[0])}, {}
 
 

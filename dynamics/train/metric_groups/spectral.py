@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
+from dynamics.metrics.rank import rankme_from_singular_values
 from dynamics.metrics.spectral import (
     alpha_req,
-    effective_rank,
     predictor_orthogonality,
-    stable_rank,
+    stable_rank_from_singular_values,
 )
 from dynamics.train.metric_groups import TRAIN_METRICS, RowContext, finite, safe
 
@@ -28,13 +26,13 @@ def spectral_group(ctx: RowContext) -> tuple[dict[str, Any], dict[str, Any]]:
     wp = ctx.Wp
     if finite(wp) and wp.ndim == 2 and wp.shape[0] == wp.shape[1]:
         row["spectral/predictor_orthogonality"] = safe(predictor_orthogonality, wp)
-    bufs = ctx.buffers
-    if bufs is None:
+    if ctx.z is None:
         return row, {}
-    z = torch.cat(bufs[:2])
-    fit = safe(alpha_req, z)
+    fit = safe(alpha_req, ctx.z)
     if fit is not None:
         row["spectral/alpha_req_z"], row["spectral/alpha_req_r2"] = fit
-    row["spectral/stable_rank_z"] = safe(stable_rank, z)
-    row["spectral/erank_z"] = safe(effective_rank, z)
+    sv = ctx.z_singular_values  # shared with the collapse group's RankMe
+    if sv is not None:
+        row["spectral/stable_rank_z"] = safe(stable_rank_from_singular_values, sv)
+        row["spectral/erank_z"] = safe(rankme_from_singular_values, sv, 0.0)
     return row, {}
