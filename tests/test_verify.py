@@ -209,3 +209,21 @@ def test_ablation_predictions_judge_by_the_seed_rule(tmp_path):
                                         "no_wd": [0.66, 0.64, 0.62],
                                         "big_wd": [0.20, 0.21, 0.19]})
     assert pred.evaluate(Context("cpu", tmp_path / "figs", close)).status == "refuted"
+
+
+def test_simulations_on_real_data_see_the_data_root(tmp_path):
+    """``verify --data-root`` reaches a run-free prediction through ``Context.data_root``."""
+    seen = []
+
+    @prediction("toy.data_sim", "toy claim", "test", "simulation")
+    def evaluate(ctx):
+        seen.append(ctx.data_root)
+        return Outcome.judged(True, theory="-", measured="-", rule="toy")
+
+    try:
+        for root in (None, str(tmp_path / "imgs")):
+            verify(VerifyRun(tier="smoke", only=["toy.data_sim"], runs=str(tmp_path / "r"),
+                             out=str(tmp_path / "o"), data_root=root), log=lambda s: None)
+    finally:
+        PREDICTIONS.unregister("toy.data_sim")
+    assert seen == [None, str(tmp_path / "imgs")]

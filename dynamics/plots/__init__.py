@@ -96,6 +96,16 @@ for _spec in (
                    "against weight decay with a per-feature augmentation variance",
                    _P + "wang_threshold", paper_ref="weight decay as an implicit threshold",
                    paper="wang", predictions=("threshold.survivor_count",)),
+        # -- Jing, Vincent, LeCun & Tian 2022 (dimensional collapse) --------------------------
+        FigureSpec("jing_collapse", "Dimensional collapse of linear InfoNCE: strong "
+                   "augmentation suppresses directions, two layers keep small modes collapsed",
+                   _P + "jing_collapse", paper_ref="Secs. 4-5 (linear models)", paper="jing",
+                   predictions=("collapse.augmentation_spectrum", "collapse.two_layer_rank")),
+        # -- Littwin et al. 2024 (deep linear JEPA) -------------------------------------------
+        FigureSpec("littwin_jepa", "Deep linear JEPA against MAE: critical times and the "
+                   "order inversion with depth", _P + "littwin_jepa",
+                   paper_ref="Fig. 2 (linear model)", paper="littwin",
+                   predictions=("jepa.critical_times", "jepa.order_inversion")),
         # -- beyond the papers ----------------------------------------------------------------
         FigureSpec("bridge_linear", "Linear bridge: mode ODE, linear-network SGD and the "
                    "training engine's linear BYOL, eigenvalue trajectories overlaid",

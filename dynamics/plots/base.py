@@ -33,6 +33,11 @@ PAPERS = {
                 "non-contrastive SSL*, NeurIPS 2023",
     "wang": "Wang, Chen, Du & Tian, *Towards demystifying representation learning with "
             "non-contrastive self-supervision*, 2021",
+    "jing": "Jing, Vincent, LeCun & Tian, *Understanding dimensional collapse in contrastive "
+            "self-supervised learning*, ICLR 2022",
+    "littwin": "Littwin, Saremi, Advani, Thilak, Nakkiran, Huang & Susskind, *How JEPA avoids "
+               "noisy features: the implicit bias of deep linear self-distillation networks*, "
+               "NeurIPS 2024",
     "beyond": "Beyond the papers: bridges between the theory and the training engine",
 }
 #: Tiers of the ``figures`` command: ``smoke`` (small simulations, toy-data runs, seconds to

@@ -89,12 +89,14 @@ class Outcome:
 @dataclass
 class Context:
     """What ``evaluate`` sees: the ``tier``, the folder for figures, the finished run folders
-    of the prediction's runs (``runs[spec]``; missing when a run failed) and a seed offset
-    for simulations."""
+    of the prediction's runs (``runs[spec]``; missing when a run failed) and the real-image
+    data set given to ``verify --data-root`` (None without one), for simulations on real
+    data."""
 
     tier: str
     figure_dir: Path
     runs: dict[RunSpec, Path] = field(default_factory=dict)
+    data_root: str | None = None
 
     @property
     def quick(self) -> bool:

@@ -94,5 +94,72 @@ def predictor_and_F(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]
     return as_np(wp), as_np(F)
 
 
-__all__ = ["collapse", "final_row", "knn_accuracy", "linear_accuracy", "predictor_and_F",
-           "rows", "series", "spectra", "summary"]
+def trained_method(folder: Path, *, pretrain: bool) -> tuple[Any, Any] | None:
+    """(run data, the trained method in eval mode on the CPU) from ``checkpoints/last.pt``;
+    None when the run has no checkpoint. ``pretrain``: also load the pre-training set."""
+    import torch
+
+    from dynamics.train.data.run_data import load_run_data
+    from dynamics.train.runs import load_checkpoint, load_method_state, require_run_dir
+    from dynamics.train.setup import build_method_for
+
+    run = require_run_dir(folder)
+    if not run.last.is_file():
+        return None
+    cfg = run.read_config()
+    data = load_run_data(cfg, pretrain=pretrain)
+    method = build_method_for(cfg, data.in_shape, torch.device("cpu"))
+    load_method_state(method, load_checkpoint(run.last)["method"])
+    method.eval()
+    return data, method
+
+
+def loss_embedding_spectrum(folder: Path, max_images: int = 2000) -> np.ndarray | None:
+    """Eigenvalues (descending, float64) of the covariance of the embedding the training loss
+    sees, at the end of training, on the run's probe-test images in eval mode: the projector
+    output z, or its first ``method.directclr_dim`` dimensions for DirectCLR (whose projector
+    is the identity, so z = h). None when the run has no checkpoint or no labelled probe set."""
+    import torch
+
+    loaded = trained_method(folder, pretrain=False)
+    if loaded is None or loaded[0].eval is None:
+        return None
+    data, method = loaded
+    images = data.eval.test_images[:max_images]
+    d0 = getattr(method, "directclr_dim", None)
+    parts = []
+    with torch.no_grad():
+        for start in range(0, images.shape[0], 256):
+            x = data.eval.transform(images[start:start + 256])
+            z = method.projector(method.encoder(x)).double()
+            parts.append(z if d0 is None else z[:, :d0])
+    cov = torch.cov(torch.cat(parts).T)
+    return np.sort(np.clip(torch.linalg.eigvalsh(cov).numpy(), 0.0, None))[::-1]
+
+
+def lidar_of_run(folder: Path, n_images: int = 256, n_views: int = 8, seed: int = 1234
+                 ) -> float | None:
+    """LiDAR (Thilak et al. 2024; :func:`dynamics.metrics.spectral.lidar`) of the trained
+    projector outputs at the end of training: ``n_images`` seeded images of the run's
+    pre-training set (the surrogate task's classes), ``n_views`` views each from the run's own
+    augmentation recipe, eval-mode network. None without a checkpoint or images."""
+    import torch
+
+    from dynamics.metrics.spectral import lidar
+
+    loaded = trained_method(folder, pretrain=True)
+    if loaded is None or not hasattr(loaded[0].pretrain, "images"):
+        return None
+    data, method = loaded
+    g = torch.Generator().manual_seed(seed)
+    images = data.pretrain.images
+    x = images[torch.randperm(images.shape[0], generator=g)[:min(n_images, images.shape[0])]]
+    with torch.no_grad():
+        z = torch.stack([method.projector(method.encoder(data.recipe(x, g)))
+                         for _ in range(n_views)], dim=1)
+    return float(lidar(z.double()))
+
+
+__all__ = ["collapse", "final_row", "knn_accuracy", "lidar_of_run", "linear_accuracy",
+           "loss_embedding_spectrum",
+           "predictor_and_F", "rows", "series", "spectra", "summary", "trained_method"]

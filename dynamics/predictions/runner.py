@@ -200,8 +200,8 @@ def time_left(pending: Sequence[RunSpec], done: Sequence[RunResult], jobs: int) 
     return total / max(1, jobs)
 
 
-def _evaluate(pred: Prediction, tier: str, fig_dir: Path, results: dict[RunSpec, RunResult]
-              ) -> Outcome:
+def _evaluate(pred: Prediction, tier: str, fig_dir: Path, results: dict[RunSpec, RunResult],
+              data_root: str | None = None) -> Outcome:
     if tier not in pred.tiers:
         return Outcome.not_run(pred.why_not or f"runs at the {', '.join(pred.tiers)} tier(s)")
     specs = pred.runs_for(tier)
@@ -209,7 +209,7 @@ def _evaluate(pred: Prediction, tier: str, fig_dir: Path, results: dict[RunSpec,
     if failed:
         return Outcome.not_run(f"{len(failed)} of {len(specs)} run(s) failed; first: "
                                f"{failed[0].spec.name()}: {failed[0].note}")
-    ctx = Context(tier, fig_dir, {s: results[s].folder for s in specs})
+    ctx = Context(tier, fig_dir, {s: results[s].folder for s in specs}, data_root)
     try:
         return pred.evaluate(ctx)
     except ConfigError as exc:  # e.g. missing data for this tier
@@ -241,7 +241,7 @@ def verify(cfg: VerifyRun, log: Callable[[str], Any] = print) -> dict[str, Any]:
                                           f"folder or .tar.gz) for the {cfg.tier} tier (its "
                                           f"runs are not all finished in {runs_dir})")
             else:
-                outcome = _evaluate(pred, cfg.tier, out / "figures", results)
+                outcome = _evaluate(pred, cfg.tier, out / "figures", results, cfg.data_root)
             seconds = time.perf_counter() - t1
             log(f"[{i}/{len(preds)}] {pred.id}: {outcome.status}"
                 + (f" ({outcome.details})" if outcome.status == NOT_RUN else "")
