@@ -103,7 +103,7 @@ def test_bad_input_names_the_field():
 
 
 def test_loss_embedding_spectrum_of_a_directclr_run(smoke_cfg, tmp_path):
-    from dynamics.predictions.dimensional_collapse import normalized_erank
+    from dynamics.predictions.dimensional_collapse import collapsed_dims, normalized_erank
     from dynamics.predictions.run_data import loss_embedding_spectrum
     from dynamics.train.trainer import train
 
@@ -116,6 +116,8 @@ def test_loss_embedding_spectrum_of_a_directclr_run(smoke_cfg, tmp_path):
     assert 1 / 8 <= normalized_erank(eig) <= 1.0
     assert normalized_erank(np.ones(8)) == pytest.approx(1.0)
     assert normalized_erank(np.r_[1.0, np.zeros(7)]) == pytest.approx(1 / 8)
+    assert collapsed_dims(np.array([1.0, 0.5, 2e-3, 5e-4, 0.0])) == 2
+    assert collapsed_dims(eig) <= 8
     # LiDAR of the same run's projector outputs (here the representation itself, 4 * width)
     from dynamics.predictions.run_data import lidar_of_run
 
