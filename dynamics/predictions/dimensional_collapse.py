@@ -102,7 +102,8 @@ D0 = 32
 ARMS = {"linear": ("model.projector_kind=linear", f"model.projector_dim={D0}"),
         "directclr": ("model.projector=false", f"method.directclr_dim={D0}")}
 REAL_BASE = {
-    "smoke": ("cpu_digits_simclr.yaml", ("optim.epochs=10", "eval.every_epoch=false")),
+    "smoke": ("cpu_digits_simclr.yaml", ("optim.epochs=5", "eval.every_epoch=false",
+                                         "eval.linear_epochs=5")),
     "cpu": ("cpu_cifar10_simclr.yaml",
             ("data.root={data_root}", "optim.epochs=10", "eval.every_epoch=false",
              "eval.linear_epochs=50")),
