@@ -79,7 +79,8 @@ def probe_correlation(ctx: Context) -> Outcome:
                            fontsize=6)
         axes[0].axhline(0, color="k", lw=0.5)
         axes[0].set_ylabel("rank correlation with the linear probe")
-        axes[0].legend(fontsize=7)
+        axes[0].set_ylim(min(0.0, axes[0].get_ylim()[0]), 1.25)
+        axes[0].legend(fontsize=7, loc="upper center", ncol=2)
     fig = save_figure(ctx.figure("rankcorr.probe_correlation"), draw)
     side = "; ".join(f"{v['label']}: Spearman {v['spearman']:+.2f}, Kendall {v['kendall']:+.2f}"
                      for v in table.values())
