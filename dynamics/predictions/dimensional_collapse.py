@@ -119,10 +119,14 @@ def real_runs(tier: str) -> list[RunSpec]:
 
 def normalized_erank(eig: np.ndarray) -> float:
     """exp(entropy of eig / sum eig) / len(eig): 1 for a flat spectrum, 1/d for rank one
-    (RankMe of Garrido et al. 2023 on the eigenvalues, divided by the dimension)."""
-    p = np.asarray(eig, dtype=float)
-    p = p[p > 0] / p.sum()
-    return float(np.exp(-(p * np.log(p)).sum()) / len(eig))
+    (the Roy-Vetterli effective rank, RankMe with eps = 0, of the eigenvalues, divided by the
+    dimension)."""
+    import torch
+
+    from dynamics.metrics.rank import rankme_from_singular_values
+
+    eig = torch.from_numpy(np.ascontiguousarray(eig, dtype=float))
+    return rankme_from_singular_values(eig, 0.0) / len(eig)
 
 
 #: A dimension of the loss-input embedding counts as collapsed when its eigenvalue is below this

@@ -102,7 +102,12 @@ def jepa_antiderivative(a, rho, depth):
     """F(a) with dF/da = 1 / (a^(2L) (rho - a)) (partial fractions): sum_{k=2}^{2L}
     a^(1-k) / ((1-k) rho^(2L-k+1)) + rho^(-2L) log(a / (rho - a)). numpy or sympy."""
     n = 2 * depth
-    log = np.log if isinstance(a, float | np.ndarray) else __import__("sympy").log
+    if isinstance(a, float | np.ndarray):
+        log = np.log
+    else:
+        import sympy
+
+        log = sympy.log
     return (sum(a ** (1 - k) / ((1 - k) * rho ** (n - k + 1)) for k in range(2, n + 1))
             + rho ** (-n) * log(a / (rho - a)))
 
