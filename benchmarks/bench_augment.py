@@ -39,13 +39,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dynamics.train.data import (
-    DeviceBatchLoader,
-    ImageDataset,
-    TwoViewAugment,
-    load_folder,
-    torchvision_loader,
-)
+from dynamics.train.data.augment import TwoViewAugment
+from dynamics.train.data.datasets import ImageDataset, load_folder
+from dynamics.train.data.loader import DeviceBatchLoader, torchvision_loader
 
 
 class TinyNet(nn.Module):

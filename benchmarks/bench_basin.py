@@ -54,7 +54,7 @@ def in_process(grid: int) -> dict:
     rtol 1e-8 and 1e-6, with the number of cells classified differently."""
     import numpy as np
 
-    from dynamics.theory.phase_basin import basin_grid
+    from dynamics.theories.directpred.phase.basin import basin_grid
 
     p0, s0 = np.linspace(-1.0, 2.0, grid), np.linspace(0.0, 2.0, grid)
     res: dict = {}

@@ -31,8 +31,8 @@ import time
 import numpy as np
 import torch
 
-from dynamics.metrics import rankme, uniformity
-from dynamics.metrics.alignment_uniformity import _auto_block
+from dynamics.metrics.alignment_uniformity import _auto_block, uniformity
+from dynamics.metrics.rank import rankme
 
 
 def _sync(dev: torch.device) -> None:

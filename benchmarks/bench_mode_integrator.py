@@ -4,10 +4,10 @@ A 256 x 256 grid of initial conditions (p0, s0) of the decoupled mode dynamics (
 tau = 1) is integrated to t = 100, once through ``simulate_modes`` (all 65,536 systems in one
 vectorised Dormand-Prince run) and once point by point with ``scipy.integrate.solve_ivp``
 (method RK45, the same Dormand-Prince 5(4) pair) at the same rtol/atol. Both paths use the same
-right-hand side (``dynamics.theory.modes.mode_rhs``).
+right-hand side (``dynamics.theories.directpred.modes.mode_rhs``).
 
 The batched path is timed twice: eager (torch operations over the batch) and fused (the
-Dormand-Prince iteration through ``torch.compile``, :mod:`dynamics.theory.dopri5`); the fused
+Dormand-Prince iteration through ``torch.compile``, :mod:`dynamics.numerics.dopri5`); the fused
 path is warmed up first and its compile time printed apart. Threads follow the package's
 policy (``--threads auto``: the idle cores); ``--busy N`` starts N processes that each keep a
 core busy for the whole measurement (a shared machine). A last line times the dense output:
@@ -35,7 +35,7 @@ import numpy as np
 from _busy import busy  # benchmarks/ is on sys.path when run as a script
 from scipy.integrate import solve_ivp
 
-from dynamics.theory.modes import mode_rhs, simulate_modes
+from dynamics.theories.directpred.modes import mode_rhs, simulate_modes
 from dynamics.threads import apply_threads
 
 #: Floating-point operations of one Dormand-Prince step of one trajectory of Eqs. 11-12 in the
@@ -78,8 +78,8 @@ def run(args) -> None:
 
     dev = torch.device(args.device)
     p0_in = torch.as_tensor(p0, device=dev) if dev.type != "cpu" else p0
-    from dynamics.theory.integrate import integrate_batched
-    from dynamics.theory.modes import _rhs_fixed_tau
+    from dynamics.numerics.integrate import integrate_batched
+    from dynamics.theories.directpred.modes import _rhs_fixed_tau
 
     def timed(fn, *a, **k):
         if dev.type == "cuda":

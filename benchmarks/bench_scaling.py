@@ -3,9 +3,10 @@
 Three families, every cell in a fresh process (its peak memory is that process's maximum
 resident set size, shown beside the same process's size after the imports, before the work):
 
-* ``modes``: a basin diagram (:func:`dynamics.theory.phase_basin.basin_grid`, eta = 0.01,
-  t_end = 100, rtol 1e-8) of 10^3 .. 10^6 trajectories: linear in the number of trajectories,
-  memory bounded by the integrator's chunks (:data:`dynamics.theory.phase_collapse.CHUNK`);
+* ``modes``: a basin diagram (:func:`dynamics.theories.directpred.phase.basin.basin_grid`, eta =
+  0.01, t_end = 100, rtol 1e-8) of 10^3 .. 10^6 trajectories: linear in the number of trajectories,
+  memory bounded by the integrator's chunks
+  (:data:`dynamics.theories.directpred.phase.mode_collapse.CHUNK`);
 * ``matrix``: one evaluation of the matrix flow's right-hand side (Lemma 1, Eqs. 2-4,
   n1 = n2 = n, five n x n matrix products = 10 n^3 flops) for n = 8 .. 512, against the
   machine's measured float64 matmul rate at n = 512 (the share says how close to the limit the
@@ -52,7 +53,7 @@ def cell(kind: str, size: int) -> dict:
     threads = apply_threads("auto").threads
     extra: dict = {}
     if kind == "modes":
-        from dynamics.theory.phase_basin import basin_grid
+        from dynamics.theories.directpred.phase.basin import basin_grid
 
         g = int(round(size ** 0.5))
         p0, s0 = np.linspace(-1.0, 2.0, g), np.linspace(0.0, 2.0, g)
@@ -62,7 +63,7 @@ def cell(kind: str, size: int) -> dict:
         seconds = time.perf_counter() - t0
         extra = {"trajectories": g * g, "collapsed": d.fraction_collapsed}
     elif kind == "matrix":
-        from dynamics.theory.matrix_flow import MatrixFlowConfig, flow_rhs
+        from dynamics.theories.directpred.matrix_flow import MatrixFlowConfig, flow_rhs
 
         rng = np.random.default_rng(0)
         W, Wp, Wa = (rng.standard_normal((size, size)) / size ** 0.5 for _ in range(3))
@@ -87,7 +88,8 @@ def cell(kind: str, size: int) -> dict:
                  "share_of_matmul_rate": 10 * size ** 3 / seconds / matmul_rate,
                  "matmul_gflops_n512": matmul_rate / 1e9, "repeats": reps}
     else:
-        from dynamics.metrics import rankme, uniformity
+        from dynamics.metrics.alignment_uniformity import uniformity
+        from dynamics.metrics.rank import rankme
 
         g = torch.Generator().manual_seed(0)
         x = torch.nn.functional.normalize(torch.randn(size, 128, generator=g), dim=1)

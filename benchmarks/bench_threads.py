@@ -54,7 +54,7 @@ def work_train(threads: str, epochs: int) -> dict:
 def work_modes(threads: str, grid: int) -> dict:
     import numpy as np
 
-    from dynamics.theory.modes import simulate_modes
+    from dynamics.theories.directpred.modes import simulate_modes
     from dynamics.threads import apply_threads
 
     choice = apply_threads(threads)

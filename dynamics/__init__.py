@@ -2,7 +2,7 @@
 
 Sub-packages
 ------------
-``dynamics.theory``
+``dynamics.theories.directpred``
     The linear-network model of non-contrastive SSL (Tian, Chen & Ganguli, ICML 2021):
     matrix gradient flow (Lemma 1), reduced flows, decoupled eigenmode ODEs and their closed
     forms, discrete SGD of the same model, symbolic derivations, phase portraits/diagrams and

@@ -14,13 +14,15 @@ one-line ``doc``, its ``source`` (paper / code it follows) and free-form ``tags`
 
 and everything else reads the registry: config validation (:meth:`Registry.check`, a one-line
 :class:`~dynamics.errors.ConfigError` naming the field and the allowed values), CLI choices
-(:meth:`Registry.names`), docs (:meth:`Registry.table`). Tests add toy entries at run time with
+(:meth:`Registry.names`), docs (:meth:`Registry.table`). A registry whose entries live in
+modules found at run time (the predictions and figures of each theory package) takes a
+``loader`` that imports them before the first read. Tests add toy entries at run time with
 :meth:`Registry.register` and remove them with :meth:`Registry.unregister`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -46,22 +48,39 @@ class Registry(Mapping):
     values are the names (for one-line errors).
     """
 
-    def __init__(self, kind: str, *, field: str | None = None):
+    def __init__(self, kind: str, *, field: str | None = None,
+                 loader: Callable[[], object] | None = None):
         self.kind = kind
         self.field = field or kind
         self._entries: dict[str, Entry] = {}
+        self._loader = loader
+
+    def _ensure(self) -> None:
+        """Run the ``loader`` once, before the first read: entries that register themselves in
+        modules found at run time (each theory's predictions and figures) are imported only
+        when somebody asks for them."""
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            try:
+                loader()
+            except BaseException:
+                self._loader = loader
+                raise
 
     # Mapping ----------------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Any:
         """The registered object (KeyError if unknown; :meth:`get` gives a ConfigError)."""
+        self._ensure()
         return self._entries[name].obj
 
     def __iter__(self) -> Iterator[str]:
         """Names in registration order."""
+        self._ensure()
         return iter(list(self._entries))
 
     def __len__(self) -> int:
         """Number of entries."""
+        self._ensure()
         return len(self._entries)
 
     def __repr__(self) -> str:
@@ -93,11 +112,13 @@ class Registry(Mapping):
     # queries -----------------------------------------------------------------------------------
     def entry(self, name: str) -> Entry:
         """The :class:`Entry` of ``name`` (ConfigError if unknown)."""
+        self._ensure()
         self.check(name)
         return self._entries[name]
 
     def entries(self, **tags: Any) -> list[Entry]:
         """The entries whose tags match every given ``tag=value``."""
+        self._ensure()
         return [e for e in self._entries.values()
                 if all(e.tags.get(k) == v for k, v in tags.items())]
 
@@ -116,10 +137,12 @@ class Registry(Mapping):
 
     def get(self, name: Any, field: str | None = None, **tags: Any) -> Any:
         """The object registered as ``name`` (see :meth:`check` for errors)."""
+        self._ensure()
         return self._entries[self.check(name, field, **tags)].obj
 
     def table(self, *tag_columns: str) -> str:
         """A Markdown table of the entries: name, doc, the given tags, source."""
+        self._ensure()
         head = ["name", "what", *tag_columns, "source"]
         rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
         for e in self._entries.values():

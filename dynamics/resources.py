@@ -128,8 +128,8 @@ def mode_batch_bytes(n_trajectories: float, n_save: int = 2, *,
 
 
 def matrix_flow_bytes(n1: int, n2: int, n_save: int, *, implicit: bool = False) -> float:
-    """Estimated peak bytes of :func:`dynamics.theory.matrix_flow.simulate_matrix` and the
-    series ``simulate matrix`` derives: X, X' and their temporaries (about 6 n1 x n1 matrices),
+    """Estimated peak bytes of :func:`dynamics.theories.directpred.matrix_flow.simulate_matrix` and
+    the series ``simulate matrix`` derives: X, X' and their temporaries (about 6 n1 x n1 matrices),
     the state of D = 2 n1 n2 + n2^2 numbers in the solver's stages (about 20 D), per saved point
     the state twice (solver output, saved copy) plus about 4 n2 x n2 and one n2 x n1 series
     (F, the commutator, Theorem 1's residual); the implicit methods (Radau, BDF, LSODA) add
@@ -154,42 +154,6 @@ def _at_most(field: str, value, limit: float, why: str) -> None:
                                  f"{float(arr[arr > limit].ravel()[0]):g}")
 
 
-def check_model_limits(*, alpha_p=None, t_end=None, **params) -> None:
-    """The commands' *upper* limits on model parameters, complementing (not repeating) the
-    range checks the simulation functions make themselves: every value of ``params`` (eta,
-    sigma2, beta, tau, ...) at most :data:`PARAM_LIMIT`, alpha_p in
-    [1/PARAM_LIMIT, PARAM_LIMIT] and t_end at most :data:`T_END_LIMIT`. NaN and negative
-    values pass here and are refused by the simulation's own checks."""
-    why = "larger values make the flow too stiff to integrate"
-    if alpha_p is not None:
-        _at_most("alpha_p", alpha_p, PARAM_LIMIT, why)
-        arr = np.asarray(alpha_p, dtype=float)
-        if np.any(arr < 1 / PARAM_LIMIT) and np.all(arr > 0):
-            raise ConfigError("alpha_p", f"must be at least {1 / PARAM_LIMIT:g} (the invariants "
-                                         f"divide by it), got {float(arr.min()):g}")
-    for name, value in params.items():
-        if value is not None:
-            _at_most(name, value, PARAM_LIMIT, why)
-    if t_end is not None:
-        _at_most("t_end", t_end, T_END_LIMIT, "longer runs would not finish in reasonable time")
-
-
-def check_rate(field: str, value) -> None:
-    """alpha_p: in [1/PARAM_LIMIT, PARAM_LIMIT] (Theorem 1's invariant and Eq. 14 divide by
-    it, so a smaller one overflows them)."""
-    check_parameter(field, value, low_open=True)
-    arr = np.asarray(value, dtype=float)
-    if np.any(arr < 1 / PARAM_LIMIT):
-        raise ConfigError(field, f"must be at least {1 / PARAM_LIMIT:g} (the invariants divide "
-                                 f"by it), got {float(arr[arr < 1 / PARAM_LIMIT].ravel()[0]):g}")
-
-
-def check_t_end(field: str, value: float) -> None:
-    """``0 < value <= T_END_LIMIT`` and finite."""
-    check_range(field, value, low=0, low_open=True)
-    _at_most(field, value, T_END_LIMIT, "longer runs would not finish in reasonable time")
-
-
 def check_parameter(field: str, value, *, low: float = 0.0, low_open: bool = False,
                     limit: float = PARAM_LIMIT,
                     why: str = "larger values make the flow too stiff to integrate") -> None:
@@ -208,6 +172,6 @@ def check_seed(field: str, value) -> int:
 
 
 __all__ = ["MEMORY_FRACTION", "PARAM_LIMIT", "T_END_LIMIT", "available_memory", "check_memory",
-           "check_parameter", "check_rate", "check_seed", "check_t_end", "fits", "format_bytes",
+           "check_parameter", "check_seed", "fits", "format_bytes",
            "matrix_flow_bytes",
            "mode_batch_bytes"]

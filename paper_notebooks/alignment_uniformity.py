@@ -48,12 +48,12 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Image, Markdown, display
 
-import dynamics.contrastive  # noqa: F401  (registers the contrastive losses)
 from dynamics.losses import LOSSES
-from dynamics.metrics import alignment, uniformity, uniformity_on_sphere
-from dynamics.plots import make_figure, wi_circle
+from dynamics.metrics.alignment_uniformity import alignment, uniformity, uniformity_on_sphere
+from dynamics.plots import make_figure
 from dynamics.plots.notebook import notebook_setup
-from dynamics.plots.wi_align_uniform import correlations
+from dynamics.theories.alignment_uniformity.figures import circle as au_circle
+from dynamics.theories.alignment_uniformity.figures.scatter import correlations
 
 SIZE, OUT = notebook_setup("alignment_uniformity")  # SSL_NOTEBOOK_SIZE, temp folder
 SMOKE, pick = SIZE.smoke, SIZE.pick
@@ -115,7 +115,8 @@ plt.show()
 
 # %% [markdown]
 # ## Features on $S^1$: a small encoder trained with different losses
-# The paper's Fig. 2 in miniature, as the figure `wi_circle` (`dynamics/plots/wi_circle.py`)
+# The paper's Fig. 2 in miniature, as the figure `alignment_uniformity_circle`
+# (`dynamics/theories/alignment_uniformity/figures/circle.py`)
 # draws it: scikit-learn's 8x8 digits (the library's embedded copy, its fixed stratified
 # train/test split), the training engine's `digits` augmentation for the positive pairs, an MLP
 # $64 \to 64 \to 64 \to 2$ whose output is L2-normalised onto the circle, Adam. Four encoders
@@ -131,30 +132,30 @@ plt.show()
 contrastive = LOSSES.entries(family="contrastive")
 display(Markdown("| loss | what | source |\n|---|---|---|\n" + "\n".join(
     f"| `{e.name}` | {e.doc} | {e.source} |" for e in contrastive)))
-circle = make_figure("wi_circle", OUT / "figures", quick=SMOKE)
+circle = make_figure("alignment_uniformity_circle", OUT / "figures", quick=SMOKE)
 display(Image(filename=str(circle.png), width=900))
 display(Markdown(circle.caption))
 
 # %% [markdown]
-# Two more losses of the registry on the same toy, trained by `wi_circle.train_encoder` (same
+# Two more losses of the registry on the same toy, trained by `au_circle.train_encoder` (same
 # initial weights, batches and temperature as the InfoNCE encoder above) and drawn with
-# `wi_circle.draw_circle`: the decoupled contrastive loss (no positive in the denominator) and
+# `au_circle.draw_circle`: the decoupled contrastive loss (no positive in the denominator) and
 # the exact-covariance InfoNCE. `train_encoder` also records each encoder's path through the
 # $(\mathcal{L}_\mathrm{uniform}, \mathcal{L}_\mathrm{align})$ plane, used below.
 
 # %%
-data = wi_circle.circle_data()
+data = au_circle.circle_data()
 EVERY = pick(50, 100)  # steps between the points of a path
-tau = wi_circle.TAU
+tau = au_circle.TAU
 OTHER = {f"DCL, τ = {tau:g}": ("dcl", {"tau": tau}),
          f"exact-cov InfoNCE, τ = {tau:g}": ("exact_cov", {"tau": tau})}
 paths, feats = {}, {}
 for name, (loss, kwargs) in OTHER.items():
-    net, paths[name] = wi_circle.train_encoder(loss, kwargs, data=data, quick=SMOKE, every=EVERY)
-    feats[name] = wi_circle.unit_features(net, data)
+    net, paths[name] = au_circle.train_encoder(loss, kwargs, data=data, quick=SMOKE, every=EVERY)
+    feats[name] = au_circle.unit_features(net, data)
 fig, axes = plt.subplots(1, len(OTHER), figsize=(3.3 * len(OTHER), 3.6))
 for ax, (name, f) in zip(axes, feats.items(), strict=True):
-    wi_circle.draw_circle(ax, f)
+    au_circle.draw_circle(ax, f)
     m = paths[name][-1][1]
     ax.set_title(f"{name}\nalign {m['alignment']:.2f}, unif {m['uniformity']:.2f}, "
                  f"kNN {m['knn_top1']:.0%}", fontsize=8)
@@ -169,9 +170,10 @@ plt.show()
 # the four encoders of the figure above (its numbers), the two above and more encoders trained
 # here, InfoNCE over $\tau$ and `align_uniform` over the weight $w$; grey lines: the training
 # paths of the encoders trained in this notebook. The Spearman correlations are
-# `dynamics.plots.wi_align_uniform.correlations`, the function behind the real-network version
+# `dynamics.theories.alignment_uniformity.figures.scatter.correlations`, the function behind the
+# real-network version
 # of this plot (SimCLR runs, linear-probe accuracy):
-# `ssl-dynamics figures wi_align_uniform --tier smoke --out OUT`.
+# `ssl-dynamics figures alignment_uniformity_scatter --tier smoke --out OUT`.
 
 # %%
 SWEEP = pick([("infonce", {"tau": 0.1}), ("align_uniform", {"t": 2.0, "weight": 0.3}),
@@ -180,22 +182,22 @@ SWEEP = pick([("infonce", {"tau": 0.1}), ("align_uniform", {"t": 2.0, "weight": 
              + [("dcl", {"tau": 0.1}), ("dclw", {"tau": 0.5, "sigma": 0.5})]
              + [("align_uniform", {"t": 2.0, "weight": w}) for w in (0.1, 0.3, 3.0, 10.0)])
 for loss, kwargs in SWEEP:
-    paths[f"{loss} {kwargs}"] = wi_circle.train_encoder(loss, kwargs, data=data, quick=SMOKE,
+    paths[f"{loss} {kwargs}"] = au_circle.train_encoder(loss, kwargs, data=data, quick=SMOKE,
                                                         every=EVERY)[1]
 
 
 def point(arm, m):
-    """One encoder as a point of the plane (the keys of wi_align_uniform's points)."""
+    """One encoder as a point of the plane (the keys of alignment_uniformity_scatter's points)."""
     return {"arm": arm, "align": m["alignment"], "unif": m["uniformity"], "knn": m["knn_top1"]}
 
 
 points = [point(title, {m: circle.numbers[f"{key}_{m}"]
                         for m in ("alignment", "uniformity", "knn_top1")})
-          for key, title, *_ in wi_circle.ARMS]
+          for key, title, *_ in au_circle.ARMS]
 points += [point(name, path[-1][1]) for name, path in paths.items()]
 unif = np.array([p["unif"] for p in points])
 align = np.array([p["align"] for p in points])
-ref = uniformity_on_sphere(2, wi_circle.UNIF_T)
+ref = uniformity_on_sphere(2, au_circle.UNIF_T)
 fig, ax = plt.subplots(figsize=(6, 4.2))
 for path in paths.values():
     ax.plot([m["uniformity"] for _, m in path], [m["alignment"] for _, m in path],

@@ -15,7 +15,8 @@
 # # Understanding SSL dynamics without contrastive pairs — the linear theory
 #
 # Tian, Chen & Ganguli, ICML 2021 (arXiv 2102.06810). Every curve below is computed by the
-# library's single implementation of each equation (`dynamics.theory`); the figures are drawn
+# library's single implementation of each equation (`dynamics.theories.directpred`); the figures are
+# drawn
 # here from those simulations.
 #
 # **Model.** Online `W`, predictor `Wp`, target `Wa`; loss (Eq. 1)
@@ -37,28 +38,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
 
+from dynamics.numerics.data_models import AdditiveGaussian
 from dynamics.plots import make_figures, style
 from dynamics.plots.notebook import notebook_setup
-from dynamics.theory import (
-    MatrixFlowConfig,
+from dynamics.theories.directpred.closed_form import (
     collapse_threshold,
     fixed_points,
     k_eigenvalue,
     parabola_flow,
-    simulate_matrix,
-    simulate_modes,
     tau_ema,
 )
-from dynamics.theory.data_models import AdditiveGaussian
-from dynamics.theory.matrix_flow import lemma2_bound
-from dynamics.theory.phase import (
+from dynamics.theories.directpred.matrix_flow import MatrixFlowConfig, lemma2_bound, simulate_matrix
+from dynamics.theories.directpred.modes import simulate_modes
+from dynamics.theories.directpred.phase import (
     S_TOL,
     basin_grid,
     flow_field,
     mode_fixed_points,
     parabola_fixed_points,
 )
-from dynamics.theory.sgd import simulate_sgd
+from dynamics.theories.directpred.sgd import simulate_sgd
 
 SIZE, OUT = notebook_setup("directpred_theory")  # SSL_NOTEBOOK_SIZE, temp folder
 SMOKE, pick = SIZE.smoke, SIZE.pick
@@ -377,14 +376,16 @@ else:
 # `dynamics.plots.make_figures` draws the paper figures with their captions and key numbers
 # (`ssl-dynamics figures fig3 fig4 ...` on the command line; `figures/README.md` lists the
 # settings). The sliders above explore one setting at a time; the phase diagrams
-# `phase_eta_alpha_p` and `phase_eta_beta` sweep whole planes of the same Eqs. 11-13 (collapsed
+# `directpred_phase_eta_alpha_p` and `directpred_phase_eta_beta` sweep whole planes of the same Eqs.
+# 11-13 (collapsed
 # share of a grid of starts over $(\eta, \alpha_p)$ at $\tau = 1$ and over $(\eta, \beta)$
 # with an EMA target from $W_a(0) = 0$). At smoke size only Fig. 4 and the $(\eta, \beta)$
 # diagram are made here.
 
 # %%
-names = pick(["fig4", "phase_eta_beta"], ["fig3", "fig4", "fig5", "fig7", "fig8", "fig9", "fig10",
-                                          "phase_eta_alpha_p", "phase_eta_beta"])
+names = pick(["fig4", "directpred_phase_eta_beta"],
+             ["fig3", "fig4", "fig5", "fig7", "fig8", "fig9", "fig10",
+              "directpred_phase_eta_alpha_p", "directpred_phase_eta_beta"])
 for name, res in make_figures(names, OUT / "figures", quick=SMOKE).items():
     print(f"{name}: {res.paths[0].name} ({res.seconds:.1f} s)")
     display(Image(filename=str(res.paths[0]), width=900))

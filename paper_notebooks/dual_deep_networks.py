@@ -16,8 +16,9 @@
 #
 # Tian, Yu, Chen & Ganguli (2020, arXiv 2010.00578), with the metrics of Wang & Isola (2020)
 # and Garrido et al. (2023). Every number is computed by `ssl-dynamics`
-# (`dynamics.contrastive`, `dynamics.metrics`, `dynamics.plots`); the small figures are drawn
-# here, the HLTM figure is the library's `dual_hltm`.
+# (`dynamics.theories.dual_networks`, `dynamics.metrics`, `dynamics.plots`); the small figures are
+# drawn
+# here, the HLTM figure is the library's `dual_networks_hltm`.
 #
 # Notation: $x_0 \sim p$ a clean sample, $x \sim p_\mathrm{aug}(\cdot|x_0)$ an augmentation,
 # $r = \tfrac12\|f(x_1) - f(x')\|^2$ for a positive ($r_+$) or a negative ($r_-$) pair.
@@ -33,20 +34,19 @@ import numpy as np
 import torch
 from IPython.display import Image, Markdown, display
 
-from dynamics.contrastive import (
+from dynamics.losses.contrastive import dcl, npc_multiplier, nt_xent
+from dynamics.losses.distance import simple_contrastive
+from dynamics.metrics.alignment_uniformity import uniformity, uniformity_on_sphere
+from dynamics.metrics.rank import rankme
+from dynamics.plots import make_figure
+from dynamics.plots.notebook import notebook_setup
+from dynamics.theories.dual_networks.figures.covop_spectrum import covariances, spectrum_stats
+from dynamics.theories.dual_networks.operator import (
     LayeredNet,
-    dcl,
     expected_loss,
-    npc_multiplier,
-    nt_xent,
-    simple_contrastive,
     simple_loss_gradient_operator,
     vec,
 )
-from dynamics.metrics import rankme, uniformity, uniformity_on_sphere
-from dynamics.plots import make_figure
-from dynamics.plots.dual_covop_spectrum import covariances, spectrum_stats
-from dynamics.plots.notebook import notebook_setup
 
 SIZE, OUT = notebook_setup("dual_deep_networks")  # SSL_NOTEBOOK_SIZE, temp folder
 SMOKE, pick = SIZE.smoke, SIZE.pick
@@ -85,8 +85,8 @@ for layer in (1, 2, 3):
 # $\mathrm{vec}(W_l)^\top \mathrm{OP}_l \mathrm{vec}(W_l) / (\lambda_{\max}\|W_l\|^2)$ goes to 1:
 # each layer ends in the top eigenspace of its own operator (layer 1 dips on the way: its gates,
 # and with them $\mathrm{OP}_1$ itself, change during training). The figure
-# `dual_covop_spectrum` measures the same operator for the top layer of a trained SimCLR
-# network (`ssl-dynamics figures dual_covop_spectrum --tier smoke --out OUT`).
+# `dual_networks_covop_spectrum` measures the same operator for the top layer of a trained SimCLR
+# network (`ssl-dynamics figures dual_networks_covop_spectrum --tier smoke --out OUT`).
 
 # %%
 g = torch.Generator().manual_seed(1)
@@ -151,8 +151,9 @@ plt.show()
 # only within augmentations (offsets $\pm 6$ along $e_\mathrm{aug}$), and $W$ drops it.
 # $\bar\Sigma$, the covariance $\Sigma_\mathrm{total}$ of all augmented inputs and the share of
 # the variance that survives augmentation averaging come from
-# `dynamics.plots.dual_covop_spectrum` (`covariances`, `spectrum_stats`), the functions of the
-# `dual_covop_spectrum` figure.
+# `dynamics.theories.dual_networks.figures.covop_spectrum` (`covariances`, `spectrum_stats`), the
+# functions of the
+# `dual_networks_covop_spectrum` figure.
 
 # %%
 k, n0 = 2, 6
@@ -241,14 +242,15 @@ print(f"RankMe ({n_rank} x 64) Gaussian:", round(rankme(torch.randn(n_rank, 64, 
 # Binary latents on a tree: each child equals its parent with probability $(1+\rho)/2$,
 # $|\rho| \sim U[\delta_\mathrm{lower}, 1]$; the input is the leaves. A positive pair shares only
 # the root. Contrastive training (InfoNCE, $\tau = 0.1$) of a tree-shaped ReLU net makes its hidden
-# units correlate with latent variables it never sees. The figure `dual_hltm` trains a grid of
+# units correlate with latent variables it never sees. The figure `dual_networks_hltm` trains a grid
+# of
 # tree nets and shows the best $|\mathrm{corr}|$ per tree level (root = 0) at initialisation
 # (dashed, open markers) and after training (solid), one panel per depth and polarity
 # $\delta_\mathrm{lower}$, one colour per width `hid`, bars min-max over seeds. Expected trends:
 # training raises it, least near the root; larger polarity and width help.
 
 # %%
-hltm = make_figure("dual_hltm", OUT / "figures", quick=SMOKE)
+hltm = make_figure("dual_networks_hltm", OUT / "figures", quick=SMOKE)
 display(Image(filename=str(hltm.png), width=900))
 display(Markdown(hltm.caption))
 g = hltm.settings
@@ -258,5 +260,6 @@ print(f"grid: hid {g['hids']}, delta_lower {g['delta_lowers']}, depth {g['depths
 
 # %% [markdown]
 # The same grid runner with any widths, polarities, depths and seeds is `ssl-dynamics hltm`;
-# the figure alone is `ssl-dynamics figures dual_hltm`, and `ssl-dynamics reproduce` includes
+# the figure alone is `ssl-dynamics figures dual_networks_hltm`, and `ssl-dynamics reproduce`
+# includes
 # both.

@@ -54,11 +54,12 @@ from IPython.display import Image, Markdown, display
 
 from dynamics.plots import make_figure
 from dynamics.plots.notebook import notebook_setup
-from dynamics.predictions.runner import CONFIG_DIR, VerifyRun, verify
-from dynamics.theory import fixed_points, simulate_modes
-from dynamics.theory.phase import S_TOL
+from dynamics.theories.directpred.closed_form import fixed_points
+from dynamics.theories.directpred.modes import simulate_modes
+from dynamics.theories.directpred.phase import S_TOL
 from dynamics.train import trainer
 from dynamics.train.config import load_config
+from dynamics.verify.runner import CONFIG_DIR, VerifyRun, verify
 
 SIZE, OUT = notebook_setup("ssl_start_here")  # SSL_NOTEBOOK_SIZE, temp folder
 SMOKE, pick = SIZE.smoke, SIZE.pick
@@ -92,18 +93,22 @@ plt.show()
 
 # %% [markdown]
 # ## 2. A phase diagram
-# `hyperparameter_diagram` (`dynamics.theory.phase`) runs a batch of modes over a grid of two
+# `hyperparameter_diagram` (`dynamics.theories.directpred.phase`) runs a batch of modes over a grid
+# of two
 # hyper-parameters (any two of $\eta, \alpha_p, \beta, \sigma^2, \tau$) and reports the fraction
-# that collapses, with the theory's rigorous bounds. The figure `phase_eta_alpha_p`
-# (`dynamics/plots/phase_diagrams.py`) runs it for weight decay against the predictor rate at
+# that collapses, with the theory's rigorous bounds. The figure `directpred_phase_eta_alpha_p`
+# (`dynamics/theories/directpred/figures/phase_diagrams.py`) runs it for weight decay against the
+# predictor rate at
 # fixed $\tau = 1$, $\sigma^2 = 0.5$, with a regular grid of starts in $(0, 0.3]^2$: beyond
 # $\eta_c = \tau^2/(4(1+\sigma^2))$ (dashed) everything collapses; below it a larger
-# $\alpha_p$ shrinks the basin of collapse (Obs. 1). Its companion `phase_eta_beta` does the
+# $\alpha_p$ shrinks the basin of collapse (Obs. 1). Its companion `directpred_phase_eta_beta` does
+# the
 # same for the EMA rate $\beta$ (`directpred_theory` shows it, with the phase portraits behind
-# both and sliders). Command line: `ssl-dynamics figures phase_eta_alpha_p phase_eta_beta`.
+# both and sliders). Command line: `ssl-dynamics figures directpred_phase_eta_alpha_p
+# directpred_phase_eta_beta`.
 
 # %%
-phase = make_figure("phase_eta_alpha_p", OUT / "figures", quick=SMOKE)
+phase = make_figure("directpred_phase_eta_alpha_p", OUT / "figures", quick=SMOKE)
 display(Image(filename=str(phase.png), width=900))
 display(Markdown(phase.caption))
 
@@ -152,7 +157,8 @@ print("run folder:", sorted(p.name for p in run_dir.iterdir()))
 
 # %% [markdown]
 # ## 4. Verify predictions
-# Every testable claim of the theory is a registered prediction (`dynamics/predictions/`): the
+# Every testable claim of the theory is a registered prediction (in
+# `dynamics/theories/<paper>/predictions`): the
 # claim, its source, what the theory says, how to measure it and the rule that judges it.
 # `verify` runs what they need and writes `report.md`, `report.json` and one figure per
 # prediction. The command line equivalent of the call below is
@@ -164,8 +170,8 @@ print("run folder:", sorted(p.name for p in run_dir.iterdir()))
 
 # %%
 only = ["directpred.theorem1_invariant", "directpred.collapse_threshold",
-        "directpred.strong_weight_decay_collapse", "metrics.uniformity_reference",
-        "contrastive.covariance_operator_identity"]
+        "directpred.strong_weight_decay_collapse", "alignment_uniformity.uniformity_reference",
+        "dual_networks.covariance_operator_identity"]
 run = VerifyRun(tier="smoke", only=only, out=str(OUT / "verify"), runs=str(OUT / "verify_runs"))
 report = verify(run, log=lambda line: None)
 c = report["counts"]

@@ -42,7 +42,7 @@ def made(tmp_path_factory):
 @pytest.fixture
 def smoke_cfg():
     """``smoke_cfg(out_dir, *overrides)``: the digits smoke training config with the fast
-    settings of ``tests/test_train_loop.py`` (BYOL + DirectPred, 256 digits, batch 64)."""
+    settings of ``tests/train/test_train_loop.py`` (BYOL + DirectPred, 256 digits, batch 64)."""
     from pathlib import Path
 
     from dynamics.train.config import load_config

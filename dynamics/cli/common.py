@@ -34,16 +34,11 @@ def _plain(text: str) -> str:
 
 def resolve_config(schema: type, args: argparse.Namespace) -> Any:
     """The typed config of a command (:func:`dynamics.config.config_from_args`: ``--config``
-    file <- ``key=value`` overrides <- given flags), checked; its values are also set on
-    ``args`` so that the command reads the resolved settings."""
-    import dataclasses
-
+    file <- ``key=value`` overrides <- given flags), checked. The command reads its settings
+    from this object only (``args`` keeps what the parser gave, for option names in hints)."""
     from dynamics.config import config_from_args
 
-    cfg = config_from_args(schema, args)
-    for f in dataclasses.fields(cfg):
-        setattr(args, f.name, getattr(cfg, f.name))
-    return cfg
+    return config_from_args(schema, args)
 
 
 def _accept_negative_numbers(p: argparse.ArgumentParser) -> None:
@@ -80,11 +75,16 @@ def _time_major(arrays: dict[str, np.ndarray], T: int) -> dict[str, np.ndarray]:
     return {k: v for k, v in arrays.items() if np.ndim(v) >= 1 and np.shape(v)[0] == T}
 
 
-def _jsonable_args(args) -> dict[str, Any]:
-    """The options of a command for the ``meta`` of its output (the thread choice included)."""
+def _jsonable_args(args, run: Any = None) -> dict[str, Any]:
+    """The options of a command for the ``meta`` of its output: the resolved typed config
+    ``run`` (every field), over what the parser gave, with the thread choice."""
+    import dataclasses
+
     out = {k: v for k, v in vars(args).items()
            if not callable(v) and k not in ("func", "threads_applied_by_command", "config",
                                             "overrides")}
+    if run is not None:
+        out.update(dataclasses.asdict(run))
     if "thread_choice" in out:
         out["thread_choice"] = out["thread_choice"].to_dict()
     return out

@@ -1,6 +1,6 @@
 """``ssl-dynamics figures`` and ``ssl-dynamics reproduce``: the paper figures and the full
 reproduction (figures + theory checks + summary), each from a typed config
-(:class:`~dynamics.plots.base.FiguresRun`, :class:`~dynamics.reproduce.ReproduceRun`)."""
+(:class:`~dynamics.plots.base.FiguresRun`, :class:`~dynamics.workflows.reproduce.ReproduceRun`)."""
 
 from __future__ import annotations
 
@@ -45,15 +45,15 @@ def _cmd_figures(args) -> int:
 
 def _cmd_reproduce(args) -> int:
     """The output folder is checked and locked (one ``reproduce`` per folder) before any work
-    (see :func:`dynamics.reproduce.run_reproduce`)."""
-    from dynamics.reproduce import ReproduceRun, run_reproduce
+    (see :func:`dynamics.workflows.reproduce.run_reproduce`)."""
+    from dynamics.workflows.reproduce import ReproduceRun, run_reproduce
 
     run = resolve_config(ReproduceRun, args)
     summary = run_reproduce(Path(run.out), quick=run.quick, verify_tier=run.verify_tier,
                             data_root=run.data_root, jobs=run.jobs)
     failed = [c for c in summary.get("checks", []) if not c.get("passed", False)]
-    print(f"reproduce: wrote {Path(args.out) / 'summary.md'} and "
-          f"{len(summary.get('figures', {}))} figures under {Path(args.out) / 'figures'}; "
+    print(f"reproduce: wrote {Path(run.out) / 'summary.md'} and "
+          f"{len(summary.get('figures', {}))} figures under {Path(run.out) / 'figures'}; "
           f"{len(summary.get('checks', [])) - len(failed)}/{len(summary.get('checks', []))} "
           f"predictions confirmed (verify tier {run.verify_tier}; verify/report.md)")
     return 1 if failed else 0
@@ -71,7 +71,7 @@ def add_figures_arguments(f: argparse.ArgumentParser) -> None:
 
 def add_reproduce_arguments(r: argparse.ArgumentParser) -> None:
     """``reproduce`` with the fields of ReproduceRun as flags / overrides."""
-    from dynamics.reproduce import ReproduceRun
+    from dynamics.workflows.reproduce import ReproduceRun
 
     add_schema_arguments(r, ReproduceRun)
     r.set_defaults(func=_cmd_reproduce)

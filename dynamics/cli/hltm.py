@@ -1,9 +1,9 @@
 """``ssl-dynamics hltm``: contrastive training on the hierarchical latent tree model.
 
 Trains one tree-shaped ReLU net per (depth, delta_lower, hid, seed) on the HLTM of Tian, Yu, Chen
-& Ganguli 2020 (:mod:`dynamics.contrastive.hltm`) and records how well each hidden layer's best
-unit correlates with its latent variable, per tree level, before and after training. Writes
-``OUT/hltm_table.csv``, ``OUT/hltm_table.md``, ``OUT/hltm.json`` (all rows with per-epoch
+& Ganguli 2020 (:mod:`dynamics.theories.dual_networks.hltm`) and records how well each hidden
+layer's best unit correlates with its latent variable, per tree level, before and after training.
+Writes ``OUT/hltm_table.csv``, ``OUT/hltm_table.md``, ``OUT/hltm.json`` (all rows with per-epoch
 histories) and the figure ``OUT/hltm_corr.png``/``.pdf``, and prints a short summary.
 
     ssl-dynamics hltm --hid 2 10 50 --delta-lower 0.5 0.7 0.9 --depth 3 5 --seeds 1 2 3 \\
@@ -11,14 +11,14 @@ histories) and the figure ``OUT/hltm_corr.png``/``.pdf``, and prints a short sum
 
 Resumable: the output folder is checked (and locked against a second ``hltm``) before any work;
 every finished grid cell is recorded at once in ``OUT/cells/<key>.json`` with the settings that
-produced it (:class:`~dynamics.contrastive.hltm_grid.CellStore`). Running the same command again
-reuses the recorded cells and trains only the missing ones (with the same numbers as an
-uninterrupted run); cells of other settings are refused unless ``--overwrite`` clears them. The
+produced it (:class:`~dynamics.theories.dual_networks.hltm.grid.CellStore`). Running the same
+command again reuses the recorded cells and trains only the missing ones (with the same numbers as
+an uninterrupted run); cells of other settings are refused unless ``--overwrite`` clears them. The
 tables, JSON and figure are written from all finished cells at the end, and on SIGINT/SIGTERM
 from the cells finished so far (exit code 130/143, one line saying how many cells are saved).
 
-The HLTM figure of ``ssl-dynamics figures`` / ``reproduce`` (``dual_hltm``) trains its own
-fixed grid (:mod:`dynamics.plots.dual_hltm`).
+The HLTM figure of ``ssl-dynamics figures`` / ``reproduce`` (``dual_networks_hltm``) trains its own
+fixed grid (:mod:`dynamics.theories.dual_networks.figures.hltm`).
 """
 
 from __future__ import annotations
@@ -35,18 +35,19 @@ from typing import Any
 
 from dynamics.cli.common import _plain, resolve_config
 from dynamics.config import add_schema_arguments, write_config
-from dynamics.contrastive.hltm_config import MAX_LEAVES, HLTMGridRun
-from dynamics.contrastive.hltm_train import loss_options
 from dynamics.errors import ConfigError, check_choice, check_range
 from dynamics.io import check_output_dir
-from dynamics.plots.hltm import write_outputs
+from dynamics.theories.dual_networks.figures.hltm_grid import write_outputs
+from dynamics.theories.dual_networks.hltm.config import MAX_LEAVES, HLTMGridRun
+from dynamics.theories.dual_networks.hltm.train import loss_options
 from dynamics.threads import (  # noqa: F401 - torch_threads: kept importable from here
     cpu_threads,
     parse_threads,
     torch_threads,
 )
 
-#: The grid's defaults (read from :class:`~dynamics.contrastive.hltm_config.HLTMGridRun`).
+#: The grid's defaults (read from
+#: :class:`~dynamics.theories.dual_networks.hltm.config.HLTMGridRun`).
 DEFAULTS: dict[str, Any] = dataclasses.asdict(HLTMGridRun())
 PROG = "ssl-dynamics"
 # The settings that determine the cells (recorded with each one and compared on resume).
@@ -73,33 +74,35 @@ def add_hltm_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(threads_applied_by_command=True)
 
 
-def _validate(args) -> Path:
-    from dynamics.contrastive.hltm import validate_training
+def _validate(args) -> tuple[HLTMGridRun, Any, Path]:
+    """The checked typed config, its thread setting and the output folder (created), before
+    any work."""
+    from dynamics.theories.dual_networks.hltm import validate_training
 
-    args.run = resolve_config(HLTMGridRun, args)
-    for h in args.hid:
+    run = resolve_config(HLTMGridRun, args)
+    for h in run.hid:
         if h < 1:
             raise ConfigError("hid", f"must be integers >= 1, got {h}")
-    check_range("delta_upper", args.delta_upper, low=0.0, high=1.0)
-    for d in args.delta_lower:
-        check_range("delta_lower", d, low=0.0, high=args.delta_upper)
-    if args.num_children < 2:
-        raise ConfigError("num_children", f"must be an integer >= 2, got {args.num_children}")
-    for d in args.depth:
-        if d < 1 or args.num_children**d > MAX_LEAVES:
+    check_range("delta_upper", run.delta_upper, low=0.0, high=1.0)
+    for d in run.delta_lower:
+        check_range("delta_lower", d, low=0.0, high=run.delta_upper)
+    if run.num_children < 2:
+        raise ConfigError("num_children", f"must be an integer >= 2, got {run.num_children}")
+    for d in run.depth:
+        if d < 1 or run.num_children**d > MAX_LEAVES:
             raise ConfigError("depth", f"must be >= 1 with num_children^depth <= {MAX_LEAVES} "
-                                       f"leaves, got {d} ({args.num_children}^{d})")
-    for s in args.seeds:
+                                       f"leaves, got {d} ({run.num_children}^{d})")
+    for s in run.seeds:
         if s < 0:
             raise ConfigError("seeds", f"must be integers >= 0, got {s}")
-    check_choice("loss", args.loss, loss_options())
-    validate_training(args.loss, args.tau, args.lr, args.batch_size, args.epochs, args.draws,
-                      args.eval_samples, args.op_samples)
-    args.threads = parse_threads(args.threads)
+    check_choice("loss", run.loss, loss_options())
+    validate_training(run.loss, run.tau, run.lr, run.batch_size, run.epochs, run.draws,
+                      run.eval_samples, run.op_samples)
+    threads = parse_threads(run.threads)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError("out", f"must be a folder, but {args.out!r} is a file")
-    return check_output_dir("out", out)  # creates it; a one-line error if unwritable
+    return run, threads, check_output_dir("out", out)  # created; one-line error if unwritable
 
 
 
@@ -114,7 +117,7 @@ def _levels(values: Sequence[float]) -> str:
 
 def summary_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     """One line per (depth, delta_lower, hid): mean best |corr| per level before -> after."""
-    from dynamics.contrastive.hltm import summarise_rows
+    from dynamics.theories.dual_networks.hltm import summarise_rows
 
     lines = []
     for s in summarise_rows(rows):
@@ -154,10 +157,10 @@ def _remove_stale_temporaries(out: Path) -> None:
 
 
 def open_cell_store(out: Path, settings: dict[str, Any], overwrite: bool, log=_log):
-    """The :class:`~dynamics.contrastive.hltm_grid.CellStore` of ``OUT/cells`` for these
+    """The :class:`~dynamics.theories.dual_networks.hltm.grid.CellStore` of ``OUT/cells`` for these
     settings. Cells of other settings: ConfigError naming the first differing setting, or with
     ``overwrite`` they (and the old outputs) are removed. Call with the folder locked."""
-    from dynamics.contrastive.hltm_grid import CellStore
+    from dynamics.theories.dual_networks.hltm.grid import CellStore
 
     store = CellStore(out / CELLS_DIR, settings)
     if overwrite:
@@ -206,33 +209,33 @@ def _interrupted(exc: KeyboardInterrupt, store, cells, out: Path, settings: dict
 
 def run_hltm(args) -> int:
     """Run ``ssl-dynamics hltm``: train the missing grid cells, write tables + figure; exit code."""
-    from dynamics.contrastive.hltm_grid import grid_cells, run_grid
     from dynamics.locks import FolderLock
+    from dynamics.theories.dual_networks.hltm.grid import grid_cells, run_grid
     from dynamics.threads import choose_threads
 
-    out = _validate(args)
-    settings = {k: getattr(args, k) for k in SETTING_KEYS}
-    cells = grid_cells(args.hid, args.delta_lower, args.depth, args.seeds,
-                       delta_upper=args.delta_upper)
+    run, threads, out = _validate(args)
+    settings = {k: getattr(run, k) for k in SETTING_KEYS}
+    cells = grid_cells(run.hid, run.delta_lower, run.depth, run.seeds,
+                       delta_upper=run.delta_upper)
     log = None if args.quiet else _log
     with FolderLock(out, field="out", what="HLTM output folder"):
         store = open_cell_store(out, settings, getattr(args, "overwrite", False))
-        write_config(args.run, out, command="hltm")
+        write_config(run, out, command="hltm")
         reused = len(store.finished(cells))
         if reused:
             _log(f"hltm: resuming in {out}: {reused} of {len(cells)} cells already finished "
                  f"(reused), {len(cells) - reused} to train")
-        choice = choose_threads(args.threads)
+        choice = choose_threads(threads)
         meta = {**settings, "threads": choice.to_dict()}
         t0 = time.perf_counter()
         try:
             with cpu_threads(choice.threads):
-                rows = run_grid(args.hid, args.delta_lower, args.depth, args.seeds,
-                                epochs=args.epochs, draws_per_epoch=args.draws, loss=args.loss,
-                                tau=args.tau, lr=args.lr, batch_size=args.batch_size,
-                                delta_upper=args.delta_upper, num_children=args.num_children,
-                                bn=args.bn, eval_samples=args.eval_samples,
-                                op_samples=args.op_samples, log=log, store=store)
+                rows = run_grid(run.hid, run.delta_lower, run.depth, run.seeds,
+                                epochs=run.epochs, draws_per_epoch=run.draws, loss=run.loss,
+                                tau=run.tau, lr=run.lr, batch_size=run.batch_size,
+                                delta_upper=run.delta_upper, num_children=run.num_children,
+                                bn=run.bn, eval_samples=run.eval_samples,
+                                op_samples=run.op_samples, log=log, store=store)
             runtime = time.perf_counter() - t0
             paths = write_outputs(rows, out, meta, runtime, {"finished": len(rows),
                                                              "total": len(cells),
@@ -246,7 +249,7 @@ def run_hltm(args) -> int:
             return 1
     print(f"hltm: {len(rows)} run(s)" + (f" ({reused} reused from {store.folder})" if reused
                                          else "")
-          + f", loss {args.loss} (tau {args.tau:g}), {args.epochs} epochs x {args.draws} draws, "
+          + f", loss {run.loss} (tau {run.tau:g}), {run.epochs} epochs x {run.draws} draws, "
           f"{runtime:.1f} s, {choice.text()}")
     print("\n".join(summary_lines(rows)))
     print(f"wrote {', '.join(str(p) for p in paths)}")

@@ -7,9 +7,9 @@ Two kinds:
 * ``--kind hyper``: the fraction of a set of modes that collapse over a grid of two
   hyper-parameters (any two of eta, alpha_p, beta, sigma2, tau).
 
-Both run as batched integrations (:mod:`dynamics.theory.phase`) and write the data (``--out``,
-.npz or .json) and a PNG/PDF picture next to it. Every input, the memory the grid needs and the
-output place are checked before the integration starts; progress goes to stderr (a bar on a
+Both run as batched integrations (:mod:`dynamics.theories.directpred.phase`) and write the data
+(``--out``, .npz or .json) and a PNG/PDF picture next to it. Every input, the memory the grid needs
+and the output place are checked before the integration starts; progress goes to stderr (a bar on a
 terminal, else a line every :attr:`Progress.line_every_s` seconds) unless ``--quiet``.
 """
 
@@ -27,14 +27,12 @@ from dynamics.cli.common import _opt, _plain
 from dynamics.config import write_config
 from dynamics.errors import ConfigError, check_range
 from dynamics.resources import (
-    PARAM_LIMIT,
     check_memory,
     check_parameter,
-    check_rate,
     check_seed,
-    check_t_end,
     mode_batch_bytes,
 )
+from dynamics.theories.directpred.parameters import PARAMETERS, check_parameters
 
 KINDS = ("basin", "hyper")
 
@@ -42,14 +40,12 @@ P0_LIMIT = 1e8
 """|p0| and sqrt(s0) above this leave the integrator's blow-up bound (1e8) at once."""
 
 # Allowed values of a hyper-parameter axis: (low, low_open).
-_AXIS_DOMAIN = {"eta": (0.0, False), "alpha_p": (0.0, True), "beta": (0.0, True),
-                "sigma2": (0.0, False), "tau": (0.0, False)}
 
 
 def _axis_spec(text: list[str], field: str) -> tuple[str, float, float, int]:
     """``NAME MIN MAX N`` of a hyper-parameter axis: a known name, finite MIN < MAX inside the
     parameter's allowed values (at most :data:`PARAM_LIMIT`), N >= 2."""
-    from dynamics.theory.phase import AXIS_NAMES
+    from dynamics.theories.directpred.phase import AXIS_NAMES
 
     if len(text) != 4:
         raise ConfigError(field, "needs NAME MIN MAX N, e.g. eta 0 0.4 41")
@@ -65,18 +61,17 @@ def _axis_spec(text: list[str], field: str) -> tuple[str, float, float, int]:
         raise ConfigError(field, f"MIN and MAX must be finite, got {lo:g} {hi:g}")
     if n < 2 or not hi > lo:
         raise ConfigError(field, f"needs MAX > MIN and N >= 2, got {lo:g} {hi:g} {n}")
-    low, low_open = _AXIS_DOMAIN[name]
-    if name == "alpha_p":  # see resources.check_rate
-        low, low_open = 1 / PARAM_LIMIT, False
-    if lo < low or (low_open and lo == low) or hi > PARAM_LIMIT:
-        raise ConfigError(field, f"{name} values must be in {'(' if low_open else '['}{low:g}, "
-                                 f"{PARAM_LIMIT:g}], got MIN {lo:g} MAX {hi:g}")
+    param = PARAMETERS[name]
+    low, low_open = param.command_low
+    if lo < low or (low_open and lo == low) or hi > param.limit:
+        raise ConfigError(field, f"{name} values must be in {param.interval}, got MIN {lo:g} "
+                                 f"MAX {hi:g}")
     return name, lo, hi, n
 
 
-def _range(args, field: str, low: float, high: float) -> tuple[float, float]:
+def _range(run, field: str, low: float, high: float) -> tuple[float, float]:
     """A ``MIN MAX`` grid range: finite, low <= MIN < MAX <= high."""
-    lo, hi = getattr(args, field)
+    lo, hi = getattr(run, field)
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo < low or hi > high or not hi > lo:
         raise ConfigError(field, f"needs {low:g} <= MIN < MAX <= {high:g} (finite), got "
                                  f"{lo:g} {hi:g}")
@@ -85,42 +80,37 @@ def _range(args, field: str, low: float, high: float) -> tuple[float, float]:
 
 def add_phase_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``simulate phase`` options (the fields of
-    :class:`~dynamics.theory.run_configs.PhaseRun`) to the sub-parser ``p``."""
+    :class:`~dynamics.theories.directpred.run_configs.PhaseRun`) to the sub-parser ``p``."""
     from dynamics.config import add_schema_arguments
-    from dynamics.theory.run_configs import PhaseRun
+    from dynamics.theories.directpred.run_configs import PhaseRun
 
     p.description = _plain(__doc__.split("\n\n")[0])
     add_schema_arguments(p, PhaseRun)
 
 
-def _validate_model(args, axes: tuple[str, ...]) -> bool:
+def _validate_model(run, args, axes: tuple[str, ...]) -> bool:
     """The fixed hyper-parameters, tau0 and the integration settings; returns whether the
     target is an EMA (``--beta`` or a beta axis)."""
-    check_rate("alpha_p", args.alpha_p)
-    check_parameter("eta", args.eta)
-    check_parameter("sigma2", args.sigma2)
-    check_parameter("tau", args.tau)
-    if args.beta is not None:
-        check_parameter("beta", args.beta, low_open=True)
-    ema = args.beta is not None or "beta" in axes
-    if args.tau0 is not None:
+    check_parameters(alpha_p=run.alpha_p, eta=run.eta, sigma2=run.sigma2, tau=run.tau,
+                     beta=run.beta, limits=True)
+    ema = run.beta is not None or "beta" in axes
+    if run.tau0 is not None:
         if not ema:
             raise ConfigError("tau0", f"is tau(0) of an EMA target and needs {_opt(args, 'beta')}"
                                       f" (or a beta axis); without it set {_opt(args, 'tau')}")
-        check_parameter("tau0", args.tau0, low=-PARAM_LIMIT)
+        check_parameters(tau0=run.tau0, limits=True)
     if ema and "tau" in axes:
-        field = "x" if args.x[0] == "tau" else "y"
+        field = "x" if run.x[0] == "tau" else "y"
         raise ConfigError(field, f"tau cannot be an axis with an EMA target ({_opt(args, 'beta')}"
                                  f" or a beta axis): tau then evolves by Eq. 13 from "
                                  f"{_opt(args, 'tau0')}")
-    if args.t_end is not None:
-        check_t_end("t_end", args.t_end)
-    check_range("s_tol", args.s_tol, low=0, low_open=True)
-    check_range("rtol", args.rtol, low=0, low_open=True, high=0.1)
-    check_range("atol", args.atol, low=0, low_open=True, high=1)
-    if args.device not in ("cpu", "cuda"):
-        raise ConfigError("device", f"must be cpu or cuda, got {args.device!r}")
-    if args.device == "cuda":
+    check_parameters(t_end=run.t_end, limits=True)
+    check_range("s_tol", run.s_tol, low=0, low_open=True)
+    check_range("rtol", run.rtol, low=0, low_open=True, high=0.1)
+    check_range("atol", run.atol, low=0, low_open=True, high=1)
+    if run.device not in ("cpu", "cuda"):
+        raise ConfigError("device", f"must be cpu or cuda, got {run.device!r}")
+    if run.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
@@ -128,13 +118,13 @@ def _validate_model(args, axes: tuple[str, ...]) -> bool:
     return ema
 
 
-def _check_out(args) -> Path:
+def _check_out(run, args) -> Path:
     """The data file (.npz/.json) and the PNG/PDF next to it can be written (folder created)."""
     from dynamics.io import check_output_file
 
-    out = Path(args.out)
+    out = Path(run.out)
     if out.suffix not in (".npz", ".json"):
-        raise ConfigError("out", f"must end in .npz or .json, got {args.out!r}")
+        raise ConfigError("out", f"must end in .npz or .json, got {run.out!r}")
     for path in (out, out.with_suffix(".png"), out.with_suffix(".pdf")):
         check_output_file("out", path)
     return out
@@ -144,7 +134,7 @@ def _phase_bytes(n: int) -> float:
     """Peak bytes of a diagram of ``n`` trajectories: the integrator's chunk plus two saved
     states per trajectory, which also covers the diagram's arrays, the saved copy and the
     picture (measured 0.5x-0.7x of this)."""
-    from dynamics.theory.phase_collapse import CHUNK
+    from dynamics.theories.directpred.phase.mode_collapse import CHUNK
 
     return mode_batch_bytes(n, 2, working=CHUNK)
 
@@ -195,74 +185,78 @@ class Progress:
 def run_phase(args) -> int:
     """Check everything (inputs, memory, output place), then integrate, save and plot."""
     from dynamics.cli.common import resolve_config
-    from dynamics.plots.diagrams import plot_basin, plot_hyperparameter_diagram
-    from dynamics.theory import phase
-    from dynamics.theory.run_configs import PhaseRun
+    from dynamics.theories.directpred import phase
+    from dynamics.theories.directpred.figures.diagrams import (
+        plot_basin,
+        plot_hyperparameter_diagram,
+    )
+    from dynamics.theories.directpred.run_configs import PhaseRun
 
     run = resolve_config(PhaseRun, args)
     # Every option is checked, also those the other --kind does not use.
-    xname, xlo, xhi, nx = _axis_spec(args.x, "x")
-    yname, ylo, yhi, ny = _axis_spec(args.y, "y")
-    hyper = args.kind == "hyper"
+    xname, xlo, xhi, nx = _axis_spec(run.x, "x")
+    yname, ylo, yhi, ny = _axis_spec(run.y, "y")
+    hyper = run.kind == "hyper"
     if hyper and xname == yname:
         raise ConfigError("y", f"must name another parameter than x (both are {xname!r})")
-    ema = _validate_model(args, (xname, yname) if hyper else ())
-    if args.grid < 2:
-        raise ConfigError("grid", f"must be an integer >= 2, got {args.grid}")
-    plo, phi = _range(args, "p0_range", -P0_LIMIT, P0_LIMIT)
-    slo, shi = _range(args, "s0_range", 0.0, P0_LIMIT**2)
-    if args.n_modes < 1:
-        raise ConfigError("n_modes", f"must be a positive integer, got {args.n_modes}")
-    check_parameter("init_scale", args.init_scale, low_open=True, limit=P0_LIMIT / 10,
+    ema = _validate_model(run, args, (xname, yname) if hyper else ())
+    if run.grid < 2:
+        raise ConfigError("grid", f"must be an integer >= 2, got {run.grid}")
+    plo, phi = _range(run, "p0_range", -P0_LIMIT, P0_LIMIT)
+    slo, shi = _range(run, "s0_range", 0.0, P0_LIMIT**2)
+    if run.n_modes < 1:
+        raise ConfigError("n_modes", f"must be a positive integer, got {run.n_modes}")
+    check_parameter("init_scale", run.init_scale, low_open=True, limit=P0_LIMIT / 10,
                     why="larger starts leave the blow-up bound 1e8 at once")
-    check_seed("seed", args.seed)
-    n = args.grid
+    check_seed("seed", run.seed)
+    n = run.grid
     if not hyper:
         check_memory("grid", _phase_bytes(n * n), f"{n} x {n} points",
                      f"use a smaller {_opt(args, 'grid')}")
     else:
-        sizes = {"x": nx, "y": ny, "n_modes": args.n_modes}
-        check_memory(max(sizes, key=sizes.get), _phase_bytes(nx * ny * args.n_modes),
-                     f"{ny} x {nx} cells x {args.n_modes} modes",
+        sizes = {"x": nx, "y": ny, "n_modes": run.n_modes}
+        check_memory(max(sizes, key=sizes.get), _phase_bytes(nx * ny * run.n_modes),
+                     f"{ny} x {nx} cells x {run.n_modes} modes",
                      f"use fewer points N in {_opt(args, 'x')}/{_opt(args, 'y')} or a smaller "
                      f"{_opt(args, 'n_modes')}")
-    out = _check_out(args)
-    device = None if args.device == "cpu" else args.device
-    progress = Progress(f"phase {args.kind}", quiet=args.quiet)
+    out = _check_out(run, args)
+    device = None if run.device == "cpu" else run.device
+    progress = Progress(f"phase {run.kind}", quiet=run.quiet)
     try:
-        if args.kind == "basin":
+        if run.kind == "basin":
             diagram = phase.basin_grid(
                 np.linspace(plo, phi, n), np.linspace(slo, shi, n),
-                tau=args.tau, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
-                beta=args.beta, tau0=args.tau0, t_end=args.t_end, s_tol=args.s_tol,
-                rtol=args.rtol, atol=args.atol, device=device, progress=progress)
+                tau=run.tau, alpha_p=run.alpha_p, eta=run.eta, sigma2=run.sigma2,
+                beta=run.beta, tau0=run.tau0, t_end=run.t_end, s_tol=run.s_tol,
+                rtol=run.rtol, atol=run.atol, device=device, progress=progress)
         else:
-            diagram = _hyper(args, phase, (xname, np.linspace(xlo, xhi, nx)),
+            diagram = _hyper(run, args, phase, (xname, np.linspace(xlo, xhi, nx)),
                              (yname, np.linspace(ylo, yhi, ny)), ema, device, progress)
     finally:
         progress.close()
     diagram.save(out)
     saved = write_config(run, out, command="simulate phase")
-    if args.kind == "basin":
+    if run.kind == "basin":
         pics = plot_basin(diagram, out.with_suffix(".png"))
         unsettled = int(np.sum(~diagram.settled))
         print(f"phase basin: {n}x{n} grid, t_end={diagram.params['t_end']:g}: "
               f"{100 * diagram.fraction_collapsed:.1f}% collapsed, {unsettled} cell(s) not "
-              f"settled{_settle_hint(args, diagram, unsettled)}; wrote {out}, {pics[0]}, "
+              f"settled{_settle_hint(run, args, diagram, unsettled)}; wrote {out}, {pics[0]}, "
               f"{saved}")
         return 0
     pics = plot_hyperparameter_diagram(diagram, out.with_suffix(".png"))
-    print(f"phase hyper: {yname} x {xname} = {ny}x{nx} cells, {args.n_modes} modes "
+    print(f"phase hyper: {yname} x {xname} = {ny}x{nx} cells, {run.n_modes} modes "
           f"each, t_end={diagram.t_end:g}: mean fraction collapsed "
           f"{float(np.mean(diagram.fraction_collapsed)):.3f}; wrote {out}, {pics[0]}, {saved}")
     return 0
 
 
-def _settle_hint(args, diagram, unsettled: int) -> str:
+def _settle_hint(run, args, diagram, unsettled: int) -> str:
     """How to let unsettled cells settle: collapsing modes decay like e^{-2 eta t}, so a
-    ``--t-end`` below the default horizon (:func:`~dynamics.theory.phase_basin.basin_t_end`)
-    can stop them before s < s_tol."""
-    from dynamics.theory.phase_basin import basin_t_end
+    ``--t-end`` below the default horizon
+    (:func:`~dynamics.theories.directpred.phase.basin.basin_t_end`) can stop them before s <
+    s_tol."""
+    from dynamics.theories.directpred.phase.basin import basin_t_end
 
     prm = diagram.params
     horizon = basin_t_end(diagram.s0, **{k: prm[k] for k in
@@ -272,20 +266,20 @@ def _settle_hint(args, diagram, unsettled: int) -> str:
     return f" (leave out {_opt(args, 't_end')} for the default horizon t_end={horizon:.0f})"
 
 
-def _hyper(args, phase, x, y, ema: bool, device, progress):
+def _hyper(run, args, phase, x, y, ema: bool, device, progress):
     """The hyper-parameter diagram of the checked ``args`` (modes drawn from ``--seed``)."""
-    rng = np.random.default_rng(args.seed)
-    a = args.init_scale
-    p0 = rng.uniform(-a, a, args.n_modes)
-    s0 = p0**2 + rng.uniform(0, a * a, args.n_modes)
-    fixed = {"alpha_p": args.alpha_p, "eta": args.eta, "sigma2": args.sigma2}
+    rng = np.random.default_rng(run.seed)
+    a = run.init_scale
+    p0 = rng.uniform(-a, a, run.n_modes)
+    s0 = p0**2 + rng.uniform(0, a * a, run.n_modes)
+    fixed = {"alpha_p": run.alpha_p, "eta": run.eta, "sigma2": run.sigma2}
     if ema:
-        fixed["tau0"] = 0.0 if args.tau0 is None else args.tau0
-        if args.beta is not None:
-            fixed["beta"] = args.beta
+        fixed["tau0"] = 0.0 if run.tau0 is None else run.tau0
+        if run.beta is not None:
+            fixed["beta"] = run.beta
     else:
-        fixed["tau"] = args.tau
+        fixed["tau"] = run.tau
     fixed = {k: v for k, v in fixed.items() if k not in (x[0], y[0])}
-    return phase.hyperparameter_diagram(x, y, p0=p0, s0=s0, fixed=fixed, t_end=args.t_end,
-                                        s_tol=args.s_tol, rtol=args.rtol, atol=args.atol,
+    return phase.hyperparameter_diagram(x, y, p0=p0, s0=s0, fixed=fixed, t_end=run.t_end,
+                                        s_tol=run.s_tol, rtol=run.rtol, atol=run.atol,
                                         device=device, progress=progress)

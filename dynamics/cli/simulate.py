@@ -25,20 +25,22 @@ from dynamics.config import add_schema_arguments, write_config
 from dynamics.errors import ConfigError
 
 
-def _check_limits(args, *, sigma2: bool = True) -> None:
-    """The commands' upper limits on the model parameters (the simulation functions check
-    their ranges themselves, once)."""
-    from dynamics.resources import check_model_limits
+def _check_limits(run, *, sigma2: bool = True) -> None:
+    """The model parameters against their contracts, with the commands' upper limits
+    (:mod:`dynamics.theories.directpred.parameters`)."""
+    from dynamics.theories.directpred.parameters import check_parameters
 
-    check_model_limits(alpha_p=args.alpha_p, t_end=args.t_end, eta=args.eta,
-                       sigma2=args.sigma2 if sigma2 else None, beta=args.beta)
+    values = dict(alpha_p=run.alpha_p, t_end=run.t_end, eta=run.eta,
+                  sigma2=run.sigma2 if sigma2 else None, beta=run.beta)
+    check_parameters(**values)
+    check_parameters(**values, limits=True)
 
 
-def _check_device(args) -> None:
+def _check_device(device: str) -> None:
     """--device is cpu, or cuda with a CUDA device present."""
-    if args.device not in ("cpu", "cuda"):
-        raise ConfigError("device", f"must be cpu or cuda, got {args.device!r}")
-    if args.device == "cuda":
+    if device not in ("cpu", "cuda"):
+        raise ConfigError("device", f"must be cpu or cuda, got {device!r}")
+    if device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
@@ -49,39 +51,39 @@ def _cmd_modes(args) -> int:
     """Checks every input (values, sizes, memory, output place) before integrating."""
     from dynamics.io import check_output_path, save_arrays
     from dynamics.resources import check_memory, fits, mode_batch_bytes
-    from dynamics.theory.modes import simulate_modes, validate_mode_inputs
-    from dynamics.theory.run_configs import ModesRun
+    from dynamics.theories.directpred.modes import simulate_modes, validate_mode_inputs
+    from dynamics.theories.directpred.run_configs import ModesRun
 
     cfg = resolve_config(ModesRun, args)  # typed; sizes, tolerances, initial values checked
-    p0, s0 = np.asarray(args.p0, float), np.asarray(args.s0, float)
+    p0, s0 = np.asarray(cfg.p0, float), np.asarray(cfg.s0, float)
     # the model parameters: checked once, here (the simulation below is told not to repeat it)
-    validate_mode_inputs(p0=p0, s0=s0, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
-                         beta=args.beta, t_end=args.t_end, tau0=cfg.tau0_value(),
-                         n_save=args.n_save, limits=True)
-    _check_device(args)
+    validate_mode_inputs(p0=p0, s0=s0, alpha_p=cfg.alpha_p, eta=cfg.eta, sigma2=cfg.sigma2,
+                         beta=cfg.beta, t_end=cfg.t_end, tau0=cfg.tau0_value(),
+                         n_save=cfg.n_save, limits=True)
+    _check_device(cfg.device)
     n = max(p0.size, s0.size)
     field = "n_save" if fits(mode_batch_bytes(n, 2)) else "p0"
-    check_memory(field, mode_batch_bytes(n, args.n_save),
-                 f"{n} mode(s) x {args.n_save} saved points",
+    check_memory(field, mode_batch_bytes(n, cfg.n_save),
+                 f"{n} mode(s) x {cfg.n_save} saved points",
                  f"use a smaller {_opt(args, 'n_save')}" if field == "n_save" else
                  f"use fewer {_opt(args, 'p0')} values")
-    out = check_output_path("out", args.out) if args.out else None
-    if args.device == "cuda":
+    out = check_output_path("out", cfg.out) if cfg.out else None
+    if cfg.device == "cuda":
         import torch
 
         p0, s0 = torch.as_tensor(p0, device="cuda"), torch.as_tensor(s0, device="cuda")
-    traj = simulate_modes(p0, s0, alpha_p=args.alpha_p, eta=args.eta, sigma2=args.sigma2,
-                          tau0=cfg.tau0_value(), beta=args.beta, t_end=args.t_end,
-                          n_save=args.n_save, rtol=args.rtol, atol=args.atol,
-                          blowup=args.blowup, check=False).to_numpy()
+    traj = simulate_modes(p0, s0, alpha_p=cfg.alpha_p, eta=cfg.eta, sigma2=cfg.sigma2,
+                          tau0=cfg.tau0_value(), beta=cfg.beta, t_end=cfg.t_end,
+                          n_save=cfg.n_save, rtol=cfg.rtol, atol=cfg.atol,
+                          blowup=cfg.blowup, check=False).to_numpy()
     inv = traj.invariant_residual()
-    collapsed = traj.collapsed(args.s_tol)
+    collapsed = traj.collapsed(cfg.s_tol)
     last = traj.last_valid()
     n = traj.p.shape[1]
-    line = (f"modes: {n} mode(s), t_end={args.t_end:g}: final p={_fmt(last['p'])} "
-            f"s={_fmt(last['s'])}" + (f" tau={_fmt(last['tau'])}" if args.beta is not None
+    line = (f"modes: {n} mode(s), t_end={cfg.t_end:g}: final p={_fmt(last['p'])} "
+            f"s={_fmt(last['s'])}" + (f" tau={_fmt(last['tau'])}" if cfg.beta is not None
                                       else "")
-            + f"; collapsed (s < {args.s_tol:g}): {int(np.sum(collapsed))}/{n}; "
+            + f"; collapsed (s < {cfg.s_tol:g}): {int(np.sum(collapsed))}/{n}; "
             f"invariant error max {np.nanmax(inv):.2e}; status: {traj.status_text()}")
     if out:
         arrays = traj.to_dict()
@@ -89,7 +91,7 @@ def _cmd_modes(args) -> int:
         series["invariant_residual"] = inv
         if out.suffix != ".csv":  # per-mode parameters and status (CSV keeps time series only)
             series.update({k: v for k, v in arrays.items() if k not in series})
-        save_arrays(out, series, meta={**_jsonable_args(args), "command": "simulate modes"})
+        save_arrays(out, series, meta={**_jsonable_args(args, cfg), "command": "simulate modes"})
         line += f"; wrote {out} and {write_config(cfg, out, command='simulate modes')}"
     print(line)
     if not traj.ok:
@@ -119,39 +121,39 @@ def _cmd_matrix(args) -> int:
     """Checks every input (values, matrices, memory, output place) before integrating."""
     from dynamics.errors import check_psd
     from dynamics.io import check_output_path, save_arrays
-    from dynamics.theory.matrix_flow import MatrixFlowConfig, simulate_matrix
-    from dynamics.theory.run_configs import MatrixRun
+    from dynamics.theories.directpred.matrix_flow import MatrixFlowConfig, simulate_matrix
+    from dynamics.theories.directpred.run_configs import MatrixRun
 
     run = resolve_config(MatrixRun, args)  # typed; tolerances, seed, scale, sizes checked
-    _check_limits(args, sigma2=args.Xprime is None)
-    cfg = MatrixFlowConfig(alpha_p=args.alpha_p, beta=args.beta,
-                           eta=args.eta, predictor=args.predictor, target=args.target,
-                           stop_grad=args.stop_grad)
-    X = _read_matrix("X", args.X) if args.X is not None else None
+    _check_limits(run, sigma2=run.Xprime is None)
+    cfg = MatrixFlowConfig(alpha_p=run.alpha_p, beta=run.beta,
+                           eta=run.eta, predictor=run.predictor, target=run.target,
+                           stop_grad=run.stop_grad)
+    X = _read_matrix("X", run.X) if run.X is not None else None
     if X is not None:
         X = check_psd("X", X)
         n1 = X.shape[0]
     else:
-        n1 = args.n1
+        n1 = run.n1
     Xp = None
-    if args.Xprime is not None:
-        Xp = check_psd("Xprime", _read_matrix("Xprime", args.Xprime), n1)
-    n2 = args.n2 if args.n2 is not None else n1
-    _check_matrix_memory(args, n1, n2)
-    out = check_output_path("out", args.out) if args.out else None
+    if run.Xprime is not None:
+        Xp = check_psd("Xprime", _read_matrix("Xprime", run.Xprime), n1)
+    n2 = run.n2 if run.n2 is not None else n1
+    _check_matrix_memory(run, args, n1, n2)
+    out = check_output_path("out", run.out) if run.out else None
     if X is None:
         X = np.eye(n1)
     if Xp is None:
-        Xp = args.sigma2 * np.eye(max(n1, 1))
-    rng = np.random.default_rng(args.seed)
-    scale = args.init_scale / np.sqrt(max(n1, 1))
+        Xp = run.sigma2 * np.eye(max(n1, 1))
+    rng = np.random.default_rng(run.seed)
+    scale = run.init_scale / np.sqrt(max(n1, 1))
     W0 = scale * rng.standard_normal((n2, n1))
-    Wp0 = (np.eye(n2) if args.predictor_init == "identity"
-           else args.init_scale / np.sqrt(n2) * rng.standard_normal((n2, n2)))
-    Wa0 = np.zeros((n2, n1)) if args.wa_init == "zero" else W0.copy()
-    traj = simulate_matrix(W0, X, Xp, cfg, Wp0=Wp0, Wa0=Wa0, t_end=args.t_end,
-                           n_save=args.n_save, method=args.method, rtol=args.rtol,
-                           atol=args.atol, blowup=args.blowup)
+    Wp0 = (np.eye(n2) if run.predictor_init == "identity"
+           else run.init_scale / np.sqrt(n2) * rng.standard_normal((n2, n2)))
+    Wa0 = np.zeros((n2, n1)) if run.wa_init == "zero" else W0.copy()
+    traj = simulate_matrix(W0, X, Xp, cfg, Wp0=Wp0, Wa0=Wa0, t_end=run.t_end,
+                           n_save=run.n_save, method=run.method, rtol=run.rtol,
+                           atol=run.atol, blowup=run.blowup)
     summ = traj.summary()
     inv = summ["invariant_residual_max"]
     line = (f"matrix: n1={n1} n2={n2} predictor={cfg.predictor} target={cfg.target} "
@@ -167,7 +169,7 @@ def _cmd_matrix(args) -> int:
         if inv is not None:
             arrays["invariant_residual"] = traj.invariant_residual()
         save_arrays(out, _time_major(arrays, traj.t.size) if out.suffix == ".csv" else arrays,
-                    meta={**_jsonable_args(args), "command": "simulate matrix",
+                    meta={**_jsonable_args(args, run), "command": "simulate matrix",
                           "config": cfg.to_dict()})
         line += f"; wrote {out} and {write_config(run, out, command='simulate matrix')}"
     print(line)
@@ -178,32 +180,33 @@ def _cmd_matrix(args) -> int:
     return 0
 
 
-def _check_matrix_memory(args, n1: int, n2: int) -> None:
+def _check_matrix_memory(run, args, n1: int, n2: int) -> None:
     """Refuse (one line) a matrix flow whose arrays would not fit in memory; the field is the
     option that contributes most (n_save, method or the sizes)."""
     from dynamics.resources import available_memory, check_memory, fits, matrix_flow_bytes
 
-    implicit = args.method in ("Radau", "BDF", "LSODA")
+    implicit = run.method in ("Radau", "BDF", "LSODA")
     avail = available_memory()
-    need = matrix_flow_bytes(n1, n2, args.n_save, implicit=implicit)
-    size = "X" if args.X is not None else "n2" if n2 > n1 else "n1"
+    need = matrix_flow_bytes(n1, n2, run.n_save, implicit=implicit)
+    size = "X" if run.X is not None else "n2" if n2 > n1 else "n1"
     if not fits(matrix_flow_bytes(n1, n2, 2), avail):
         field, hint = size, ("use a smaller X" if size == "X" else
                              f"use a smaller {_opt(args, 'n1')} or {_opt(args, 'n2')}")
     elif not fits(matrix_flow_bytes(n1, n2, 2, implicit=implicit), avail):
         field = "method"
-        hint = (f"the implicit {_opt(args, 'method')} {args.method} stores dense Jacobians; "
+        hint = (f"the implicit {_opt(args, 'method')} {run.method} stores dense Jacobians; "
                 f"use {_opt(args, 'method')} DOP853 or smaller sizes")
     else:
         field, hint = "n_save", f"use a smaller {_opt(args, 'n_save')}"
-    check_memory(field, need, f"n1={n1}, n2={n2} with {args.n_save} saved points"
-                 + (f" and {args.method}" if implicit else ""), hint, avail)
+    check_memory(field, need, f"n1={n1}, n2={n2} with {run.n_save} saved points"
+                 + (f" and {run.method}" if implicit else ""), hint, avail)
 
 
 def add_modes_arguments(m: argparse.ArgumentParser) -> None:
-    """Options of ``simulate modes``: the fields of :class:`~dynamics.theory.run_configs.ModesRun`
-    (``--flag`` or ``key=value``, or a ``--config`` file)."""
-    from dynamics.theory.run_configs import ModesRun
+    """Options of ``simulate modes``: the fields of
+    :class:`~dynamics.theories.directpred.run_configs.ModesRun` (``--flag`` or ``key=value``, or a
+    ``--config`` file)."""
+    from dynamics.theories.directpred.run_configs import ModesRun
 
     add_schema_arguments(m, ModesRun)
     m.set_defaults(func=_cmd_modes, opt=_OptionNames(m))
@@ -212,8 +215,8 @@ def add_modes_arguments(m: argparse.ArgumentParser) -> None:
 
 def add_matrix_arguments(x: argparse.ArgumentParser) -> None:
     """Options of ``simulate matrix``: the fields of
-    :class:`~dynamics.theory.run_configs.MatrixRun`."""
-    from dynamics.theory.run_configs import MatrixRun
+    :class:`~dynamics.theories.directpred.run_configs.MatrixRun`."""
+    from dynamics.theories.directpred.run_configs import MatrixRun
 
     add_schema_arguments(x, MatrixRun)
     x.set_defaults(func=_cmd_matrix, opt=_OptionNames(x))

@@ -12,7 +12,7 @@ from dynamics.config import add_schema_arguments, write_config
 
 
 def _cmd_sweep(args) -> int:
-    from dynamics.sweeps import SweepRun, find_table, run_sweep
+    from dynamics.workflows.sweeps import SweepRun, find_table, run_sweep
 
     table = find_table(args.table_config, args.paper, args.table)
     run = resolve_config(SweepRun, args)
@@ -26,7 +26,7 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_table(args) -> int:
-    from dynamics.paper_tables import TableRun, table_text
+    from dynamics.workflows.paper_tables import TableRun, table_text
 
     print(table_text(resolve_config(TableRun, args)), end="")
     return 0
@@ -34,7 +34,7 @@ def _cmd_table(args) -> int:
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """``sweep [TABLE_CONFIG] [--paper P --table T]`` plus the fields of SweepRun."""
-    from dynamics.sweeps import SweepRun
+    from dynamics.workflows.sweeps import SweepRun
 
     p.description = _plain(__doc__.split("\n\n")[0])
     p.add_argument("table_config", nargs="?", default="", metavar="CONFIG.yaml",
@@ -47,7 +47,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_table_arguments(p: argparse.ArgumentParser) -> None:
     """``table --paper P --table T --runs DIR`` (the fields of TableRun)."""
-    from dynamics.paper_tables import TableRun
+    from dynamics.workflows.paper_tables import TableRun
 
     add_schema_arguments(p, TableRun)
     p.set_defaults(func=_cmd_table)

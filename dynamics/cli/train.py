@@ -6,7 +6,7 @@
 ``train`` loads the YAML file, applies the dotted ``key=value`` overrides (e.g.
 ``optim.lr=0.05 predictor.kind=directpred data.root=/data/cifar10.tar.gz``), checks everything
 (one-line error, exit code 2, before any work) and trains into ``<out_dir>/<name>/`` (layout in
-:mod:`dynamics.train.runs`). Exit codes: 0 finished, 1 diverged (NaN/Inf; summary.json says at
+:mod:`dynamics.train.run_folder`). Exit codes: 0 finished, 1 diverged (NaN/Inf; summary.json says at
 which step), 130 (SIGINT) or 143 (SIGTERM) interrupted (continue with ``--resume``), 2 bad input.
 Multi-GPU: ``torchrun --nproc_per_node=N -m dynamics train CONFIG.yaml ...`` (or
 ``torchrun --nproc_per_node=N --no-python ssl-dynamics train ...``); ``optim.batch_size`` is per
@@ -120,7 +120,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Run ``ssl-dynamics train``; exit code 0 finished, 1 diverged, 130/143 interrupted."""
     from dynamics.train.config import load_config
     from dynamics.train.distributed import env_rank
-    from dynamics.train.runs import TrainingDiverged, TrainingInterrupted
+    from dynamics.train.run_folder import TrainingDiverged, TrainingInterrupted
     from dynamics.train.trainer import train
 
     cfg = load_config(*_config_source(args.config_file, list(args.overrides or []),

@@ -1,5 +1,5 @@
 """``ssl-dynamics verify``: every prediction of the registry at a tier, judged in one report
-(:mod:`dynamics.predictions.runner`); exit code 0 when nothing that ran was refuted, 1
+(:mod:`dynamics.verify.runner`); exit code 0 when nothing that ran was refuted, 1
 otherwise."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dynamics.config import add_schema_arguments, write_config
 
 
 def _cmd_verify(args) -> int:
-    from dynamics.predictions.runner import VerifyRun, select, verify
+    from dynamics.verify.runner import VerifyRun, select, verify
 
     run = resolve_config(VerifyRun, args)
     select(run.only)  # unknown ids: one line, before any work
@@ -26,7 +26,7 @@ def _cmd_verify(args) -> int:
 
 def add_verify_arguments(p: argparse.ArgumentParser) -> None:
     """``verify`` with the fields of VerifyRun as flags / overrides."""
-    from dynamics.predictions.runner import VerifyRun
+    from dynamics.verify.runner import VerifyRun
 
     p.description = _plain(__doc__.split("\n\n")[0])
     add_schema_arguments(p, VerifyRun)

@@ -16,7 +16,7 @@ Modules:
 - :mod:`~dynamics.metrics.spectral` — ``alpha_req`` (Agrawal et al. 2022), ``stable_rank``,
   ``effective_rank`` and ``effective_rank_gap`` (Zhuo et al. 2023), ``lidar`` (Thilak et al.
   2024), ``predictor_orthogonality`` (Richemond et al. 2023), ``mode_growth_rates``
-- :mod:`~dynamics.metrics.collapse` — ``normalized_std``, ``embedding_spectrum``,
+- :mod:`~dynamics.metrics.collapse_signals` — ``normalized_std``, ``embedding_spectrum``,
   ``top_k_variance_fraction``, ``covariance``
 - :mod:`~dynamics.metrics.directpred` — Tian, Chen & Ganguli 2021: ``CorrelationEstimator``,
   predictor/F eigenspace alignment, asymmetry, eigenvalue slope
@@ -25,10 +25,13 @@ Modules:
   accumulators in :mod:`~dynamics.metrics.streaming_pairs`, re-exported there)
 - :mod:`~dynamics.metrics.probes` — weighted cosine kNN and the linear-evaluation probe (the
   latter in :mod:`~dynamics.metrics.linear_eval`, re-exported there)
+
+The ``Example:`` sections of the docstrings assume ``import torch``, ``import numpy as np`` and
+the documented name imported from its module (e.g. ``from dynamics.metrics import rankme``).
 """
 
 from dynamics.metrics.alignment_uniformity import alignment, uniformity, uniformity_on_sphere
-from dynamics.metrics.collapse import (
+from dynamics.metrics.collapse_signals import (
     covariance,
     embedding_spectrum,
     normalized_std,

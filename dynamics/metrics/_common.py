@@ -7,7 +7,7 @@ Conventions enforced here, once, for every metric:
   to numpy; torch inputs give torch outputs on the input's device. Scalars are Python floats.
 - Integer / boolean inputs are promoted to float64, float16 / bfloat16 to float32.
 - Inputs are detached: these are measurements, not losses (the differentiable losses live in
-  :mod:`dynamics.contrastive`).
+  :mod:`dynamics.theories.dual_networks`).
 - Bad input raises :class:`~dynamics.errors.ConfigError` naming the argument, before any work.
 - Sums over samples are accumulated in float64 (:func:`gram64`, :func:`moments64`), in row
   chunks, so the float64 copy of a large float32 input is never materialised at once.

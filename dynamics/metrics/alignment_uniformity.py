@@ -50,6 +50,23 @@ def alignment(x: Any, y: Any, alpha: float = 2.0, *, normalize: bool = False) ->
 
     Returns a Python float (the per-pair norms are computed in the input dtype, the mean is
     accumulated in float64).
+
+    Args:
+        x: (N, d) embeddings of the first view; torch tensor (any device, any real dtype) or
+            numpy array / nested list.
+        y: (N, d) embeddings of the second view (row i pairs with row i of ``x``), same shape
+            and device as ``x``.
+        alpha: exponent of the distance, > 0 (default 2).
+        normalize: L2-normalise the rows first (default False: rows must already be unit norm).
+
+    Returns:
+        Python float in [0, 2^alpha]; 0 when every pair coincides.
+
+    Example:
+        >>> alignment(torch.eye(2), torch.eye(2))  # identical views
+        0.0
+        >>> round(alignment(torch.eye(2), torch.eye(2).flip(0)), 6)  # ||e_1 - e_2||^2 = 2
+        2.0
     """
     alpha = check_positive("alpha", alpha)
     return float(alignment_terms(x, y, alpha, normalize).mean())
@@ -57,7 +74,16 @@ def alignment(x: Any, y: Any, alpha: float = 2.0, *, normalize: bool = False) ->
 
 def alignment_terms(x: Any, y: Any, alpha: float, normalize: bool) -> torch.Tensor:
     """Checked per-pair ||x_i - y_i||^alpha as a float64 tensor on x's device (the summands of
-    :func:`alignment`; shared with the streaming form)."""
+    :func:`alignment`; shared with the streaming form).
+
+    Args:
+        x, y: (N, d) paired embeddings, as in :func:`alignment` (checked here).
+        alpha: exponent of the distance (not checked; :func:`alignment` requires > 0).
+        normalize: L2-normalise the rows first, else require unit rows.
+
+    Returns:
+        (N,) float64 torch tensor of ||x_i - y_i||^alpha on x's device (also for numpy input).
+    """
     xt, _ = as_matrix("x", x)
     yt, _ = as_matrix("y", y)
     if xt.shape != yt.shape:
@@ -96,6 +122,15 @@ def pair_logsumexp(x: torch.Tensor, t: float, block_size: int | None = None) -> 
     log(row sum) - t - t q_i. Otherwise (large t) every block is shifted by its maximum before
     the exp. Row terms (each a sum of at most N positive numbers in x's dtype) are combined
     with a float64 log-sum-exp, block by block.
+
+    Args:
+        x: (N, d) torch tensor, N >= 2 (not checked; the rows need not be unit norm).
+        t: kernel scale, > 0 (not checked).
+        block_size: rows per block, an integer >= 1, or None for the default of
+            :func:`uniformity`.
+
+    Returns:
+        0-d float64 torch tensor on x's device.
     """
     n = x.shape[0]
     bs = min(_auto_block(n, block_size), n)
@@ -149,6 +184,23 @@ def uniformity(x: Any, t: float = 2.0, *, normalize: bool = False,
     Reference values (uniform measure on S^{d-1}, see :func:`uniformity_on_sphere`): t = 2 gives
     -1.575 (d = 2), -2.080 (d = 3), -3.513 (d = 16), -3.938 (d = 128). Always <= 0; 0 iff all
     points coincide (complete collapse). Returns a Python float.
+
+    Args:
+        x: (N, d) embeddings, N >= 2; torch tensor (any device, any real dtype) or numpy array /
+            nested list.
+        t: kernel scale, > 0 (default 2, the paper's).
+        normalize: L2-normalise the rows first (default False: rows must already be unit norm).
+        block_size: rows per block, an integer >= 1, or None (default) for the rule above; it
+            changes memory and speed only.
+
+    Returns:
+        Python float <= 0 up to rounding (lower = more uniform); 0 for complete collapse.
+
+    Example:
+        >>> round(uniformity(torch.ones(5, 3), normalize=True), 6)  # complete collapse
+        0.0
+        >>> round(uniformity(torch.tensor([[1., 0.], [-1., 0.]])), 6)  # -t ||x_1 - x_2||^2 = -8
+        -8.0
     """
     t = check_positive("t", t)
     xt, _ = as_matrix("x", x, min_rows=2)
@@ -192,6 +244,19 @@ def uniformity_on_sphere(d: int, t: float = 2.0) -> float:
 
     Table (d \\ t = 1, 2, 3): d=2: -1.176, -1.575, -1.792; d=3: -1.405, -2.080, -2.485;
     d=16: -1.876, -3.513, -4.937; d=128: -1.984, -3.938, -5.860.
+
+    Args:
+        d: dimension of the ambient space (the sphere is S^{d-1}), an integer >= 1.
+        t: kernel scale, > 0 (default 2).
+
+    Returns:
+        Python float < 0.
+
+    Example:
+        >>> round(uniformity_on_sphere(128), 3)
+        -3.938
+        >>> round(uniformity_on_sphere(3, t=1.0), 3)
+        -1.405
     """
     from scipy.special import gammaln
 

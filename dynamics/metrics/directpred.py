@@ -58,6 +58,15 @@ class CorrelationEstimator:
     (later batches are moved there). ``F`` and :meth:`eigh` return numpy arrays if the first
     update was a numpy array, torch tensors otherwise. ``state_dict`` / ``load_state_dict``
     round-trip the state (e.g. into a training checkpoint).
+    Args:
+        dim: n, the number of columns of f (an integer >= 1).
+        rho: decay in [0, 1] (default 0.3); 0 keeps the last F_B only, 1 the first.
+        centered: subtract the batch mean before the outer products (default False).
+        dtype: ``torch.float64`` (default) or ``torch.float32``, the dtype of the state.
+        all_reduce: None (default) or a callable applied to each F_B (see the attribute).
+    Example:
+        >>> CorrelationEstimator(1, rho=0.5).update([[2.]]).update([[0.]]).F  # 0.5*4 + 0.5*0
+        array([[2.]])
     """
 
     def __init__(self, dim: int, rho: float = 0.3, centered: bool = False, *,
@@ -84,7 +93,12 @@ class CorrelationEstimator:
         self._numpy = False
 
     def batch_correlation(self, f: Any) -> torch.Tensor:
-        """F_B of one batch (B, dim), in the estimator's dtype (no state change)."""
+        """F_B of one batch (B, dim), in the estimator's dtype (no state change).
+        Args:
+            f: (B, dim) batch, torch tensor or numpy array / list; B >= 2 when ``centered``.
+        Returns:
+            (dim, dim) torch tensor (also for numpy input), on the state's device once set.
+        """
         ft, was_numpy = as_matrix("f", f, min_rows=2 if self.centered else 1)
         if ft.shape[1] != self.dim:
             raise ConfigError("f", f"must have {self.dim} columns (dim), got shape "
@@ -100,7 +114,12 @@ class CorrelationEstimator:
         return ft.T @ ft / ft.shape[0]
 
     def update(self, f: Any) -> CorrelationEstimator:
-        """Fold in one batch f (B, dim) (through ``all_reduce`` when set). Returns self."""
+        """Fold in one batch f (B, dim) (through ``all_reduce`` when set). Returns self.
+        Args:
+            f: (B, dim) batch, torch tensor or numpy array / list (the first fixes device, type).
+        Returns:
+            This estimator (calls chain).
+        """
         fb = self.batch_correlation(f)
         if self.all_reduce is not None:
             reduced = self.all_reduce(fb)
@@ -130,19 +149,28 @@ class CorrelationEstimator:
     def eigh(self) -> tuple[Any, Any]:
         """``(s, U)`` of the symmetrised (F + F^T)/2: eigenvalues **descending**, eigenvectors
         as the columns of U (``torch.linalg.eigh``; the official code's ``torch.eig`` is gone
-        from PyTorch)."""
+        from PyTorch).
+        Returns:
+            s (dim,) and U (dim, dim) in the estimator's dtype; numpy if the first update was.
+        """
         s, u = sym_eigh(self._require())
         return out(s, self._numpy), out(u, self._numpy)
 
     def state_dict(self) -> dict[str, Any]:
-        """Settings, update count and the current F, for checkpoints."""
+        """Settings, update count and the current F, for checkpoints.
+        Returns:
+            dict with dim, rho, centered, n_updates, F (a tensor copy or None) and numpy.
+        """
         return {"dim": self.dim, "rho": self.rho, "centered": self.centered,
                 "n_updates": self.n_updates,
                 "F": None if self._F is None else self._F.detach().clone(),
                 "numpy": self._numpy}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; the settings (dim, rho, centered) must match."""
+        """Restore a :meth:`state_dict`; the settings (dim, rho, centered) must match.
+        Args:
+            state: a dict from :meth:`state_dict` (its F a tensor, an array or None).
+        """
         for key in ("dim", "rho", "centered"):
             if state[key] != getattr(self, key):
                 raise ConfigError(key, f"state has {key}={state[key]!r}, this estimator "
@@ -198,6 +226,13 @@ def predictor_eigenspace_alignment(Wp: Any, F: Any) -> Any:
 
     Caveat: where F has (near-)degenerate eigenvalues its eigenvectors are not unique, and cos_j
     depends on the basis eigh returns; use :func:`relative_commutator` (basis-free) there.
+    Args:
+        Wp, F: (n, n) predictor and correlation; torch tensors or numpy arrays / lists.
+    Returns:
+        (n,) cos_j in [-1, 1] by descending s_j, Wp's dtype and device (numpy for numpy Wp).
+    Example:
+        >>> predictor_eigenspace_alignment(torch.ones(2, 2).triu(), torch.tensor([2., 1.]).diag())
+        tensor([1.0000, 0.7071])
     """
     wp, f, dtype, was_numpy = _pair(Wp, F)
     _, cos, _ = _modes(wp, f)
@@ -215,6 +250,15 @@ def mean_alignment(Wp: Any, F: Any, rel_tol: float = 1e-3, *, weighted: bool = F
     surviving direction alike (the paper's "mean over non-null modes"); the weighted mean
     follows where the variance is and is insensitive to the choice of rel_tol. Both are 1 when
     Wp is symmetric PSD and commutes with F. NaN if F has no positive eigenvalue.
+    Args:
+        Wp, F: (n, n) predictor and correlation; torch tensors or numpy arrays / lists.
+        rel_tol: >= 0; modes with s_j <= rel_tol * s_max are null (default 1e-3).
+        weighted: weight cos_j by s_j (default False).
+    Returns:
+        Python float in [-1, 1]; NaN if F has no positive eigenvalue.
+    Example:
+        >>> mean_alignment(2 * torch.eye(2), torch.tensor([2., 1.]).diag())  # aligned
+        1.0
     """
     rel_tol = check_positive("rel_tol", rel_tol, allow_zero=True)
     wp, f, _, _ = _pair(Wp, F)
@@ -232,6 +276,10 @@ def relative_commutator(Wp: Any, F: Any) -> float:
 
     0 iff Wp and F commute (then, for symmetric Wp, they share eigenvectors); at most sqrt(2)
     (Boettcher-Wenzel). Basis-free, so well defined for degenerate F too. 0 if F or Wp is 0.
+    Args:
+        Wp, F: (n, n) predictor and correlation; torch tensors or numpy arrays / lists.
+    Returns:
+        Python float in [0, sqrt(2)].
     """
     wp, f, _, _ = _pair(Wp, F)
     den = torch.linalg.matrix_norm(f) * torch.linalg.matrix_norm(wp)
@@ -247,6 +295,10 @@ def predictor_asymmetry(Wp: Any) -> float:
 
     0 for a symmetric Wp, 1 when both parts have equal norm, ``inf`` for a (non-zero) skew
     matrix (symmetric part exactly 0). The zero matrix counts as symmetric: 0.
+    Args:
+        Wp: (n, n) predictor; torch tensor or numpy array / list.
+    Returns:
+        Python float in [0, inf].
     """
     wp, _ = as_square("Wp", Wp)
     wp = wp.to(torch.float64)
@@ -259,7 +311,12 @@ def predictor_asymmetry(Wp: Any) -> float:
 
 def predictor_min_sym_eigenvalue(Wp: Any) -> float:
     """lambda_min((Wp + Wp^T)/2): >= 0 iff the quadratic form of Wp is PSD (prediction 14: a
-    freely trained linear predictor drifts to symmetric PSD)."""
+    freely trained linear predictor drifts to symmetric PSD).
+    Args:
+        Wp: (n, n) predictor; torch tensor or numpy array / list.
+    Returns:
+        Python float, the smallest eigenvalue of the symmetric part.
+    """
     wp, _ = as_square("Wp", Wp)
     return float(sym_eigvalsh(wp.to(torch.float64), descending=False)[0])
 
@@ -279,6 +336,15 @@ def eigenvalue_slope(Wp: Any, F: Any, rel_tol: float = 1e-3, *, min_cos: float =
 
     NaN if fewer than two modes qualify or their s_j span less than a factor 1 + 1e-9 (the
     slope is then undefined, e.g. at the fixed point where all surviving modes coincide).
+    Args:
+        Wp, F: (n, n) predictor and correlation; torch tensors or numpy arrays / lists.
+        rel_tol: >= 0; modes with s_j <= rel_tol * s_max are null (default 1e-3).
+        min_cos: in [-1, 1], the smallest cos_j of a mode used (default 0).
+    Returns:
+        Python float (the slope b); NaN as above.
+    Example:
+        >>> eigenvalue_slope(torch.tensor([2., 1., .5]).diag(), torch.tensor([4., 1., .25]).diag())
+        0.5
     """
     rel_tol = check_positive("rel_tol", rel_tol, allow_zero=True)
     try:
@@ -307,7 +373,13 @@ def directpred_summary(Wp: Any, F: Any, rel_tol: float = 1e-3) -> dict[str, floa
     """All predictor-vs-F measurements from one eigendecomposition, for logging:
     ``mean_alignment``, ``weighted_alignment``, ``relative_commutator``, ``asymmetry``,
     ``min_sym_eigenvalue``, ``slope`` (``min_cos`` = 0), ``n_modes`` (non-null modes of F),
-    ``s_max``. Same definitions as the individual functions."""
+    ``s_max``. Same definitions as the individual functions.
+    Args:
+        Wp, F: (n, n) predictor and correlation; torch tensors or numpy arrays / lists.
+        rel_tol: >= 0, the null-mode threshold of :func:`mean_alignment` (default 1e-3).
+    Returns:
+        dict of those keys: Python floats (NaN where undefined), ``n_modes`` an int.
+    """
     rel_tol = check_positive("rel_tol", rel_tol, allow_zero=True)
     wp, f, _, _ = _pair(Wp, F)
     s, cos, p = _modes(wp, f)

@@ -57,6 +57,19 @@ def standardize_features(
     Mean and population standard deviation (``ddof=0``) of the TRAIN features only; features
     that are constant on the train set (or have a std below ``10 * eps``) get scale 1, as
     sklearn does. Statistics are computed in float64; outputs keep the input dtype.
+
+    Args:
+        train_features: (n_train, d) torch tensor; the mean and std are taken from it.
+        test_features: (n_test, d) torch tensor on the same device, standardised alike.
+
+    Returns:
+        ``(train, test)``: the two standardised tensors, each in its input's dtype.
+
+    Example:
+        >>> train, test = torch.tensor([[0., 5.], [2., 5.]]), torch.tensor([[1., 6.]])
+        >>> standardize_features(train, test)  # column 2 is constant on train: only centred
+        (tensor([[-1.,  0.],
+                [ 1.,  0.]]), tensor([[0., 1.]]))
     """
     xtr = train_features.double()
     mean = xtr.mean(dim=0)
@@ -71,7 +84,20 @@ def standardize_features(
 def probe_inputs(train_features, train_labels, test_features, test_labels, num_classes, device,
                  standardize, dtype: torch.dtype):
     """Checked features and labels of a probe (``_prepare``), standardised with the train
-    statistics when ``standardize``, features in ``dtype``; returns (xtr, ytr, xte, yte, C)."""
+    statistics when ``standardize``, features in ``dtype``; returns (xtr, ytr, xte, yte, C).
+
+    Args:
+        train_features, train_labels, test_features, test_labels: as in :func:`linear_probe`
+            (``test_labels`` may be None).
+        num_classes: as in :func:`linear_probe` (None: ``max label + 1``).
+        device: as in :func:`linear_probe` (None: the device of ``train_features``).
+        standardize: True or False.
+        dtype: torch dtype of the returned features.
+
+    Returns:
+        ``(xtr, ytr, xte, yte, C)``: features in ``dtype`` and int64 labels on one device
+        (``yte`` None without ``test_labels``), C the number of classes.
+    """
     do_standardize = _check_bool("standardize", standardize)
     xtr, ytr, xte, yte, c = _prepare(
         train_features, train_labels, test_features, test_labels, num_classes, device
@@ -128,10 +154,18 @@ def linear_probe(
         epochs: >= 1 (default 50). lr: > 0 (3e-4). weight_decay: >= 0 (1e-3).
         batch_size: >= 1 (128). seed: integer (0). standardize: apply the StandardScaler step.
         num_classes: output units; defaults to ``max label + 1`` over both splits.
+        device: where to train (a torch device or a string such as ``"cuda"``); default None:
+            the device of ``train_features``.
 
     Returns:
         :class:`ProbeResult`; ``final_accuracy`` is after the last epoch, ``best_accuracy`` is
         the max test accuracy over epochs (the official ``best_acc``, optimistic).
+
+    Example:
+        >>> x = torch.tensor([[1., 0.], [0.9, 0.1], [0., 1.], [0.1, 0.9]])
+        >>> res = linear_probe(x, [0, 0, 1, 1], x, [0, 0, 1, 1], epochs=5, lr=0.1)
+        >>> res.final_accuracy, res.epochs, len(res.history["test_accuracy"])
+        (1.0, 5, 5)
     """
     epochs = _check_int("epochs", epochs, low=1)
     check_range("lr", lr, low=0, low_open=True)

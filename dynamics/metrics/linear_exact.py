@@ -60,12 +60,21 @@ def logistic_regression_probe(
         weight_decay: wd > 0 (default 1e-3, the paper's probe), so that the optimum is unique.
         max_iter: L-BFGS iterations at most (>= 1). tol: stop when max |grad L| <= tol.
         num_classes: output units; defaults to ``max label + 1`` over both splits.
+        device: where to solve (a torch device or a string such as ``"cuda"``); default None:
+            the device of ``train_features``.
+        standardize: apply the StandardScaler step first (default True).
 
     Returns:
         :class:`~dynamics.metrics.linear_eval.ProbeResult` with ``final_accuracy`` =
         ``best_accuracy`` (no epochs to select from; ``best_epoch`` = ``epochs`` = 1) and
         ``history`` ``{"train_loss": (L at the optimum,), "test_accuracy": (accuracy,),
         "grad_max": (max |grad L|,), "iterations": (n,)}``.
+
+    Example:
+        >>> x = torch.tensor([[1., 0.], [0.9, 0.1], [0., 1.], [0.1, 0.9]])
+        >>> res = logistic_regression_probe(x, [0, 0, 1, 1], x, [0, 0, 1, 1])
+        >>> res.final_accuracy, res.history["grad_max"][0] <= 1e-6
+        (1.0, True)
     """
     check_range("weight_decay", weight_decay, low=0, low_open=True)
     max_iter = _check_int("max_iter", max_iter, low=1)

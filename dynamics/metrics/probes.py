@@ -104,6 +104,23 @@ def knn_predict(
 
     See :func:`knn_accuracy` for the rule and the arguments. Ties in the summed votes go to the
     smallest class index. Returned on the device of ``train_features`` (CPU for numpy input).
+
+    Args:
+        train_features: (n_train, d) torch tensor (any device, any real dtype) or numpy array.
+        train_labels: (n_train,) integer class indices >= 0 (tensor, array or list).
+        test_features: (n_test, d) torch tensor or numpy array, same d.
+        k: neighbours, ``1 <= k <= n_train`` (default 20).
+        temperature: ``> 0`` (default 0.07).
+        num_classes: defaults to ``max label + 1``.
+        chunk_size: test rows per similarity block, an integer >= 1 (default 256).
+
+    Returns:
+        (n_test,) int64 torch tensor of predicted class indices, also for numpy input.
+
+    Example:
+        >>> xtr = torch.tensor([[1., 0.], [0.9, 0.1], [0., 1.], [0.1, 0.9]])
+        >>> knn_predict(xtr, [0, 0, 1, 1], torch.tensor([[1., 0.2], [0.2, 1.]]), k=2)
+        tensor([0, 1])
     """
     xtr, ytr, xte, _, c = _prepare(train_features, train_labels, test_features, None, num_classes)
     k = _knn_validate(k, temperature, chunk_size, xtr.shape[0])
@@ -147,6 +164,14 @@ def knn_accuracy(
 
     Returns:
         Top-1 accuracy in [0, 1] as a Python float, or ``(top1, top5)`` if ``top5=True``.
+
+    Example:
+        >>> xtr = torch.tensor([[1., 0.], [0.9, 0.1], [0., 1.], [0.1, 0.9]])
+        >>> xte = torch.tensor([[1., 0.2], [0.2, 1.]])
+        >>> knn_accuracy(xtr, [0, 0, 1, 1], xte, [0, 1], k=2)
+        1.0
+        >>> knn_accuracy(xtr, [0, 0, 1, 1], xte, [1, 1], k=2, top5=True)  # top-5 = top-2 here
+        (0.5, 1.0)
     """
     xtr, ytr, xte, yte, c = _prepare(
         train_features, train_labels, test_features, test_labels, num_classes

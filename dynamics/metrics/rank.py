@@ -34,7 +34,17 @@ from dynamics.metrics._common import (
 
 def singular_values_from_gram(gram: torch.Tensor, n_rows: int) -> torch.Tensor:
     """Singular values of Z (descending, float64, length min(N, K)) from G = Z^T Z (K x K):
-    sigma_k = sqrt(max(lambda_k(G), 0)) with ``eigvalsh`` of the symmetrised G."""
+    sigma_k = sqrt(max(lambda_k(G), 0)) with ``eigvalsh`` of the symmetrised G.
+
+    Args:
+        gram: G = Z^T Z (K x K torch tensor; Z Z^T, N x N, has the same non-zero eigenvalues).
+            Not checked; pass a float64 G (e.g. from ``gram64``) for full precision.
+        n_rows: N, the number of rows of Z; min(N, G.shape[0]) values are returned.
+
+    Returns:
+        1-D torch tensor of length min(N, G.shape[0]), descending, >= 0, in G's dtype and on
+        G's device.
+    """
     lam = sym_eigvalsh(gram)[: min(n_rows, gram.shape[0])]
     return lam.clamp_min(0).sqrt()
 
@@ -50,6 +60,18 @@ def singular_values(Z: Any) -> Any:
     only cost is precision for tiny singular values: sigma_k is resolved down to about
     1e-8 sigma_1 (float64 eps^{1/2}); RankMe weighs sigma_k / ||sigma||_1, so values below that
     change RankMe by less than 1e-6 relative and are swamped by its eps = 1e-7 anyway.
+
+    Args:
+        Z: (N, K) matrix, rows = samples; torch tensor (any device, any real dtype; integers
+            become float64) or numpy array / nested list. NaN or Inf raise ``ConfigError``.
+
+    Returns:
+        1-D float64 array of length min(N, K), descending, >= 0: a torch tensor on Z's device,
+        or a numpy array for numpy / list input.
+
+    Example:
+        >>> singular_values(torch.diag(torch.tensor([3., 2., 1.])))
+        tensor([3., 2., 1.], dtype=torch.float64)
     """
     z, was_numpy = as_matrix("Z", Z, finite=False)
     g = _gram(z)
@@ -64,7 +86,16 @@ def _gram(z: torch.Tensor) -> torch.Tensor:
 
 
 def rankme_from_singular_values(sigma: torch.Tensor, eps: float = 1e-7) -> float:
-    """RankMe of given singular values (see :func:`rankme`); NaN if they are all zero."""
+    """RankMe of given singular values (see :func:`rankme`); NaN if they are all zero.
+
+    Args:
+        sigma: 1-D torch tensor of singular values >= 0 (any order; not checked).
+        eps: added to each normalised sigma_k (default 1e-7 as :func:`rankme`; 0 gives the
+            effective rank of Roy & Vetterli). Not checked.
+
+    Returns:
+        Python float: exp(-sum p_k log p_k), NaN when sum sigma_k is not > 0.
+    """
     sigma = sigma.to(torch.float64)
     total = sigma.sum()
     if not bool(total > 0):
@@ -91,6 +122,24 @@ def rankme(Z: Any, eps: float = 1e-7) -> float:
     Z = A B with A 25600 x 8, B 8 x 64 Gaussian (rank 8) ~ 7.84.
 
     Returns a Python float; NaN for an all-zero Z (undefined).
+
+    Args:
+        Z: (N, K) embeddings, rows = samples; torch tensor (any device, any real dtype) or numpy
+            array / nested list. Not centred. NaN or Inf raise ``ConfigError``.
+        eps: >= 0, added to every p_k (default 1e-7, the paper's); 0 gives
+            :func:`~dynamics.metrics.effective_rank`.
+
+    Returns:
+        Python float in [1, r], r = min(N, K), up to the eps term (for a flat spectrum it adds
+        about eps r^2 (ln r - 1): 64.0013 for the 64 x 64 identity); NaN for an all-zero Z.
+
+    Example:
+        >>> round(rankme(torch.eye(64)), 4)  # flat full-rank spectrum: min(N, K) = 64 (+ eps)
+        64.0013
+        >>> round(rankme(torch.eye(64), eps=0.0), 6)
+        64.0
+        >>> round(rankme(torch.ones(100, 64)), 4)  # rank one (complete collapse): ~1
+        1.0001
     """
     eps = check_positive("eps", eps, allow_zero=True)
     z, _ = as_matrix("Z", Z, finite=False)
@@ -98,7 +147,14 @@ def rankme(Z: Any, eps: float = 1e-7) -> float:
 
 
 def participation_ratio_from_eigenvalues(lam: torch.Tensor) -> float:
-    """(sum_k lambda_k)^2 / sum_k lambda_k^2 of given eigenvalues; NaN if they are all zero."""
+    """(sum_k lambda_k)^2 / sum_k lambda_k^2 of given eigenvalues; NaN if they are all zero.
+
+    Args:
+        lam: 1-D torch tensor of eigenvalues (not checked; cast to float64).
+
+    Returns:
+        Python float, in [1, number of non-zero lambda_k] for lambda_k >= 0; NaN if all are 0.
+    """
     lam = lam.to(torch.float64)
     denom = (lam * lam).sum()
     if not bool(denom > 0):
@@ -118,6 +174,21 @@ def participation_ratio(x: Any, *, centered: bool = True) -> float:
 
     Reference values: isotropic covariance in d dims -> d; r equal non-zero eigenvalues -> r;
     always in [1, rank(C)]. Returns a Python float; NaN if C = 0 (undefined).
+
+    Args:
+        x: (N, d) samples as rows (N >= 2 when ``centered``), or a 1-D array of eigenvalues
+            >= 0; torch tensor (any device, any real dtype) or numpy array / nested list.
+        centered: True (default) for the centred covariance, False for the second moment
+            (1/N) Z^T Z. Ignored for 1-D ``x``.
+
+    Returns:
+        Python float in [1, rank(C)]; NaN if C = 0.
+
+    Example:
+        >>> participation_ratio(torch.tensor([1., 1., 1., 0.]))  # 3 equal eigenvalues
+        3.0
+        >>> participation_ratio(torch.eye(4), centered=False)  # isotropic in 4 dims
+        4.0
     """
     t, _ = as_tensor("x", x)
     if t.ndim == 1:

@@ -49,6 +49,24 @@ def alpha_req(z: Any, *, k_min: int = 1, k_max: int | None = None,
     (N x d samples; or a 1-D array of eigenvalues, used as given after sorting), and the
     coefficient of determination of that line. Eigenvalues below ``rel_floor`` x lambda_1 are
     numerically zero and end the range. Reference: lambda_k = c k^{-a} exactly gives (a, 1).
+
+    Args:
+        z: (N, d) samples as rows, N >= 2, or a 1-D array of eigenvalues; torch tensor (any
+            device, any real dtype) or numpy array / nested list.
+        k_min: first rank of the fit, 1-based (default 1).
+        k_max: last rank of the fit (default None: every eigenvalue above the floor); capped at
+            the number of eigenvalues above the floor.
+        rel_floor: eigenvalues <= rel_floor * lambda_1 are left out (default 1e-10).
+
+    Returns:
+        ``(alpha, r2)``, two Python floats: the negated slope (> 0 for a decaying spectrum) and
+        R^2 in [0, 1] (1 when all fitted log lambda_k are equal). Raises ``ConfigError`` when
+        no eigenvalue is positive or fewer than 2 ranks are left to fit.
+
+    Example:
+        >>> alpha, r2 = alpha_req(1.0 / torch.arange(1., 11.) ** 2)  # lambda_k = k^-2
+        >>> round(alpha, 6), round(r2, 6)
+        (2.0, 1.0)
     """
     t, _ = as_tensor("z", z)
     if t.ndim == 1:
@@ -77,28 +95,76 @@ def alpha_req(z: Any, *, k_min: int = 1, k_max: int | None = None,
 
 
 def stable_rank_from_singular_values(sigma: torch.Tensor) -> float:
-    """sum sigma_k^2 / sigma_1^2 of given descending singular values; NaN if all are 0."""
+    """sum sigma_k^2 / sigma_1^2 of given descending singular values; NaN if all are 0.
+
+    Args:
+        sigma: 1-D torch tensor of singular values, descending (not checked; cast to float64).
+
+    Returns:
+        Python float, >= 1 for descending input; NaN if sigma_1 is 0.
+    """
     sq = sigma.to(torch.float64) ** 2
     return float(sq.sum() / sq[0]) if bool(sq[0] > 0) else math.nan
 
 
 def stable_rank(z: Any) -> float:
     """sum_k sigma_k^2 / sigma_1^2 of ``z`` (no centring); in [1, rank(z)]; NaN for z = 0.
-    Reference: the d x d identity -> d; singular values (3, 2, 1) -> 14/9."""
+    Reference: the d x d identity -> d; singular values (3, 2, 1) -> 14/9.
+
+    Args:
+        z: (N, d) matrix; torch tensor (any device, any real dtype) or numpy array / nested
+            list. NaN or Inf raise ``ConfigError``.
+
+    Returns:
+        Python float in [1, rank(z)]; NaN for z = 0.
+
+    Example:
+        >>> stable_rank(torch.eye(4))
+        4.0
+        >>> stable_rank(torch.diag(torch.tensor([3., 2., 1.])))  # 14/9
+        1.5555555555555556
+    """
     zt, _ = as_matrix("z", z, finite=False)
     return stable_rank_from_singular_values(singular_values_from_gram(_gram(zt), zt.shape[0]))
 
 
 def effective_rank(z: Any) -> float:
     """exp(-sum p_k log p_k), p_k = sigma_k / sum sigma (Roy & Vetterli 2007); ``z`` N x d, no
-    centring. RankMe with eps = 0. Reference: r equal singular values -> r."""
+    centring. RankMe with eps = 0. Reference: r equal singular values -> r.
+
+    Args:
+        z: (N, d) matrix; torch tensor (any device, any real dtype) or numpy array / nested
+            list. NaN or Inf raise ``ConfigError``.
+
+    Returns:
+        Python float in [1, min(N, d)]; NaN for z = 0.
+
+    Example:
+        >>> round(effective_rank(torch.eye(5)), 6)  # 5 equal singular values
+        5.0
+        >>> round(effective_rank(torch.ones(8, 5)), 6)  # rank one
+        1.0
+    """
     zt, _ = as_matrix("z", z, finite=False)
     return rankme_from_singular_values(singular_values_from_gram(_gram(zt), zt.shape[0]), 0.0)
 
 
 def effective_rank_gap(target: Any, online: Any) -> float:
     """erank(target) - erank(online) of the two branches' outputs on the same batch (Zhuo et al.
-    2023: positive in BYOL / SimSiam with an asymmetric predictor)."""
+    2023: positive in BYOL / SimSiam with an asymmetric predictor).
+
+    Args:
+        target: (N, d) target-branch outputs; torch tensor or numpy array / nested list.
+        online: (N', d') online-branch outputs (the same batch; shapes are not compared).
+
+    Returns:
+        Python float, > 0 when the target branch has the higher effective rank; NaN if either
+        input is all zero.
+
+    Example:
+        >>> round(effective_rank_gap(torch.eye(4), torch.ones(4, 4)), 6)  # 4 - 1
+        3.0
+    """
     return effective_rank(target) - effective_rank(online)
 
 
@@ -112,7 +178,24 @@ def lidar(z: Any, *, delta: float = 1e-4, eps: float = 1e-7) -> float:
     ``delta`` and ``eps`` are this toolkit's choices (the regulariser keeps S_w invertible; eps
     as RankMe's); compare values at the same settings only. Reference: isotropic class means
     over isotropic within-class noise in d dims -> about d; means in an r-dim subspace -> about
-    r."""
+    r.
+
+    Args:
+        z: (n, q, d) embeddings, n >= 2 source samples with q >= 2 augmented views each, d >= 1
+            dims; torch tensor (any device, any real dtype) or numpy array / nested list.
+        delta: ridge added to S_w, > 0 (default 1e-4).
+        eps: added to every p_k, >= 0 (default 1e-7).
+
+    Returns:
+        Python float, in [1, rank(S_b)] up to the eps term (rank(S_b) <= min(n - 1, d)); NaN if
+        all class means coincide (S_b = 0).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> z = torch.randn(200, 1, 4, generator=g) + 0.1 * torch.randn(200, 5, 4, generator=g)
+        >>> round(lidar(z), 1)  # isotropic class means in 4 dims
+        3.9
+    """
     t, _ = as_tensor("z", z)
     if t.ndim != 3 or t.shape[0] < 2 or t.shape[1] < 2 or t.shape[2] < 1:
         raise ConfigError("z", f"must have shape (n >= 2 samples, q >= 2 views, d), got "
@@ -138,7 +221,21 @@ def lidar(z: Any, *, delta: float = 1e-4, eps: float = 1e-7) -> float:
 
 
 def predictor_orthogonality(wp: Any) -> float:
-    """||Wp^T Wp - Wp||_F / ||Wp||_F; 0 for an orthogonal projection; NaN for Wp = 0."""
+    """||Wp^T Wp - Wp||_F / ||Wp||_F; 0 for an orthogonal projection; NaN for Wp = 0.
+
+    Args:
+        wp: (n, n) linear predictor; torch tensor (any device, any real dtype) or numpy array /
+            nested list.
+
+    Returns:
+        Python float >= 0; NaN for Wp = 0.
+
+    Example:
+        >>> predictor_orthogonality(torch.diag(torch.tensor([1., 0.])))  # a projection
+        0.0
+        >>> predictor_orthogonality(2 * torch.eye(3))  # ||4I - 2I||_F / ||2I||_F
+        1.0
+    """
     w, _ = as_square("Wp", wp)
     w = w.to(torch.float64)
     norm = torch.linalg.norm(w)
@@ -149,7 +246,24 @@ def mode_growth_rates(t: Any, eigenvalues: Any, *, floor: float = 0.0) -> np.nda
     """Least-squares slopes of log lambda_j(t) against t, one per mode: ``eigenvalues`` has shape
     (T, d) (time first, each column one mode, e.g. F's spectrum rows), ``t`` shape (T,).
     Entries <= ``floor`` are left out of their mode's fit; a mode with fewer than 2 usable
-    points gets NaN. Reference: lambda_j = c_j e^{r_j t} gives r_j exactly."""
+    points gets NaN. Reference: lambda_j = c_j e^{r_j t} gives r_j exactly.
+
+    Args:
+        t: (T,) times, T >= 2; anything ``numpy.asarray`` takes (numpy array, list, CPU
+            tensor).
+        eigenvalues: (T, d) spectrum at each time, one column per mode; NaN / Inf entries are
+            left out of their mode's fit.
+        floor: entries <= floor are left out (default 0: non-positive values).
+
+    Returns:
+        (d,) float64 numpy array of rates, per unit of ``t``; NaN for a mode with fewer than 2
+        usable points.
+
+    Example:
+        >>> t = np.linspace(0, 1, 5)
+        >>> mode_growth_rates(t, np.exp(np.outer(t, [1., 2.])))  # lambda_j = e^{r_j t}
+        array([1., 2.])
+    """
     tt = np.asarray(t, dtype=float)
     lam = np.asarray(eigenvalues, dtype=float)
     if lam.ndim != 2 or tt.ndim != 1 or lam.shape[0] != tt.size or tt.size < 2:
@@ -164,7 +278,19 @@ def mode_growth_rates(t: Any, eigenvalues: Any, *, floor: float = 0.0) -> np.nda
 
 
 def growth_rate_spread(rates: Any) -> float:
-    """max / min of the finite positive growth rates (1 = equal rates); NaN if none."""
+    """max / min of the finite positive growth rates (1 = equal rates); NaN if none.
+
+    Args:
+        rates: 1-D rates, e.g. from :func:`mode_growth_rates` (anything ``numpy.asarray``
+            takes); NaN, Inf and rates <= 0 are ignored.
+
+    Returns:
+        Python float >= 1; NaN if no rate is finite and positive.
+
+    Example:
+        >>> growth_rate_spread([1.0, 2.0, np.nan])
+        2.0
+    """
     r = np.asarray(rates, dtype=float)
     r = r[np.isfinite(r) & (r > 0)]
     return float(r.max() / r.min()) if r.size else math.nan

@@ -50,7 +50,7 @@ from dynamics.metrics._common import (
     out,
     sym_eigvalsh,
 )
-from dynamics.metrics.collapse import variance_fraction_from_eigenvalues
+from dynamics.metrics.collapse_signals import variance_fraction_from_eigenvalues
 from dynamics.metrics.rank import (
     rankme_from_singular_values,
     singular_values_from_gram,
@@ -77,7 +77,14 @@ class StreamingMoments(_Accumulator):
 
     ``centered`` (default True) is the default for :meth:`covariance`, :meth:`spectrum`,
     :meth:`participation_ratio` and :meth:`top_k_variance_fraction`; conventions as in
-    :mod:`dynamics.metrics.collapse`: centred = M2/(N-1), uncentred = (1/N) Z^T Z.
+    :mod:`dynamics.metrics.collapse_signals`: centred = M2/(N-1), uncentred = (1/N) Z^T Z.
+
+    Args:
+        centered: default of the results' ``centered`` argument (True or False; default True).
+    Example:
+        >>> acc = StreamingMoments().update(torch.tensor([[1., 0.], [-1., 0.]]))
+        >>> acc.update(torch.tensor([[0., 2.], [0., -2.]])).spectrum()  # as for all 4 rows
+        tensor([2.6667, 0.6667])
     """
 
     def __init__(self, *, centered: bool = True):
@@ -91,7 +98,13 @@ class StreamingMoments(_Accumulator):
 
     # -- accumulation ------------------------------------------------------------------------
     def update(self, z: Any) -> StreamingMoments:
-        """Fold in a batch z (B, d), B >= 1."""
+        """Fold in a batch z (B, d), B >= 1.
+
+        Args:
+            z: (B, d) batch, torch tensor or numpy array / list; d as in the earlier batches.
+        Returns:
+            This accumulator (calls chain).
+        """
         zt, was_numpy = as_matrix("z", z)
         if self._mean is not None and zt.shape[1] != self._mean.shape[0]:
             raise ConfigError("z", f"must have {self._mean.shape[0]} columns like the earlier "
@@ -108,7 +121,13 @@ class StreamingMoments(_Accumulator):
                 (self.count, self._mean, self._m2), batch)
 
     def merge(self, other: StreamingMoments) -> StreamingMoments:
-        """Fold in another accumulator's samples (exact: Chan et al.'s merge)."""
+        """Fold in another accumulator's samples (exact: Chan et al.'s merge).
+
+        Args:
+            other: an accumulator of the same class with the same d (e.g. from another rank).
+        Returns:
+            This accumulator, now holding the samples of both.
+        """
         self._check_other(other)
         if other._mean is None or other._m2 is None:
             return self
@@ -135,7 +154,11 @@ class StreamingMoments(_Accumulator):
         return self._out(self._need()[0])
 
     def gram64(self) -> torch.Tensor:
-        """Z^T Z of all samples so far = M2 + N mean mean^T (float64 tensor)."""
+        """Z^T Z of all samples so far = M2 + N mean mean^T (float64 tensor).
+
+        Returns:
+            (d, d) float64 torch tensor on the state's device (also after numpy batches).
+        """
         mean, m2 = self._need()
         return m2 + self.count * torch.outer(mean, mean)
 
@@ -145,11 +168,21 @@ class StreamingMoments(_Accumulator):
         return self.gram64() / self.count
 
     def covariance(self, centered: bool | None = None) -> Any:
-        """Centred covariance M2/(N-1) (N >= 2) or second moment Z^T Z / N (float64)."""
+        """Centred covariance M2/(N-1) (N >= 2) or second moment Z^T Z / N (float64).
+
+        Args:
+            centered: override of the accumulator's ``centered`` (default None: use it).
+        Returns:
+            (d, d) float64 matrix: torch tensor, or numpy if the first batch was numpy.
+        """
         return out(self._cov64(self._c(centered)), self._numpy)
 
     def second_moment(self) -> Any:
-        """(1/N) sum_i z_i z_i^T (float64)."""
+        """(1/N) sum_i z_i z_i^T (float64).
+
+        Returns:
+            (d, d) float64 matrix: torch tensor, or numpy if the first batch was numpy.
+        """
         return self.covariance(centered=False)
 
     def _eig(self, centered: bool | None) -> torch.Tensor:
@@ -157,11 +190,23 @@ class StreamingMoments(_Accumulator):
 
     def spectrum(self, centered: bool | None = None) -> Any:
         """Covariance eigenvalues, descending, clamped at 0 (as
-        :func:`~dynamics.metrics.embedding_spectrum`)."""
+        :func:`~dynamics.metrics.embedding_spectrum`).
+
+        Args:
+            centered: override of the accumulator's ``centered`` (default None: use it).
+        Returns:
+            (d,) eigenvalues >= 0, descending, in the first batch's dtype (numpy if it was).
+        """
         return self._out(self._eig(centered))
 
     def participation_ratio(self, centered: bool | None = None) -> float:
-        """(sum lambda)^2 / sum lambda^2 (as :func:`~dynamics.metrics.participation_ratio`)."""
+        """(sum lambda)^2 / sum lambda^2 (as :func:`~dynamics.metrics.participation_ratio`).
+
+        Args:
+            centered: override of the accumulator's ``centered`` (default None: use it).
+        Returns:
+            Python float in [1, d]; NaN if the covariance is zero.
+        """
         c = self._cov64(self._c(centered))
         denom = (c * c).sum()
         if not bool(denom > 0):
@@ -170,26 +215,47 @@ class StreamingMoments(_Accumulator):
 
     def top_k_variance_fraction(self, k: int, centered: bool | None = None) -> float:
         """Share of variance in the k leading directions (as
-        :func:`~dynamics.metrics.top_k_variance_fraction`)."""
+        :func:`~dynamics.metrics.top_k_variance_fraction`).
+
+        Args:
+            k: number of leading directions, an integer in [1, d].
+            centered: override of the accumulator's ``centered`` (default None: use it).
+        Returns:
+            Python float in [0, 1]; NaN if the covariance is zero.
+        """
         mean, _ = self._need()
         k = check_int("k", k, low=1, high=mean.shape[0])
         return variance_fraction_from_eigenvalues(self._eig(centered), k)
 
     def rankme(self, eps: float = 1e-7) -> float:
-        """RankMe of the concatenated samples (exact: singular values of Z from Z^T Z)."""
+        """RankMe of the concatenated samples (exact: singular values of Z from Z^T Z).
+
+        Args:
+            eps: >= 0, as in :func:`~dynamics.metrics.rankme` (default 1e-7).
+        Returns:
+            Python float; NaN if every sample is zero.
+        """
         eps = check_positive("eps", eps, allow_zero=True)
         return rankme_from_singular_values(singular_values_from_gram(self.gram64(), self.count),
                                            eps)
 
     # -- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Count, mean, M2 and output settings, for checkpoints."""
+        """Count, mean, M2 and output settings, for checkpoints.
+
+        Returns:
+            dict: centered, count, mean, m2 (tensor copies or None), device, dtype, numpy.
+        """
         return {"centered": self.centered, "count": self.count,
                 "mean": None if self._mean is None else self._mean.clone(),
                 "m2": None if self._m2 is None else self._m2.clone(), **self._io_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`."""
+        """Restore a :meth:`state_dict`.
+
+        Args:
+            state: a dict from :meth:`state_dict` (tensors or arrays; loaded as float64).
+        """
         self._load_io_state(state)
         self.centered, self.count = bool(state["centered"]), int(state["count"])
         self._mean = None if state["mean"] is None else torch.as_tensor(state["mean"]).to(
@@ -201,24 +267,48 @@ class StreamingMoments(_Accumulator):
 class StreamingRankMe(StreamingMoments):
     """RankMe over many batches, exactly equal to ``rankme(torch.cat(batches))``: the singular
     values of Z are the square roots of the eigenvalues of Z^T Z = M2 + N mean mean^T, which
-    the moments hold (memory O(K^2)). ``compute()`` -> Python float."""
+    the moments hold (memory O(K^2)). ``compute()`` -> Python float.
+
+    Args:
+        eps: >= 0, as in :func:`~dynamics.metrics.rankme` (default 1e-7).
+    Example:
+        >>> acc = StreamingRankMe().update(torch.eye(8)[:4]).update(torch.eye(8)[4:])
+        >>> round(acc.compute(), 3)  # rankme(torch.eye(8))
+        8.0
+    """
 
     def __init__(self, eps: float = 1e-7):
         super().__init__(centered=False)
         self.eps = check_positive("eps", eps, allow_zero=True)
 
     def compute(self) -> float:
-        """RankMe of all samples so far (Garrido et al. 2023)."""
+        """RankMe of all samples so far (Garrido et al. 2023).
+
+        Returns:
+            Python float; NaN if every sample is zero.
+        """
         return self.rankme(self.eps)
 
 
 class StreamingSpectrum(StreamingMoments):
     """Covariance eigenvalues over many batches (``centered`` as in
     :func:`~dynamics.metrics.embedding_spectrum`); ``compute()`` -> eigenvalues, descending.
-    :meth:`participation_ratio` and :meth:`top_k_variance_fraction` use the same moments."""
+    :meth:`participation_ratio` and :meth:`top_k_variance_fraction` use the same moments.
+
+    Args:
+        centered: True (default) for the covariance, False for the second moment.
+    Example:
+        >>> acc = StreamingSpectrum().update([[1., 0.], [-1., 0.]]).update([[0., 2.], [0., -2.]])
+        >>> acc.compute()  # list / numpy in, numpy out
+        array([2.66666667, 0.66666667])
+    """
 
     def compute(self) -> Any:
-        """Covariance eigenvalues of all samples so far, descending."""
+        """Covariance eigenvalues of all samples so far, descending.
+
+        Returns:
+            (d,) eigenvalues >= 0, in the first batch's dtype (numpy if it was).
+        """
         return self.spectrum()
 
 
@@ -228,7 +318,12 @@ class StreamingSpectrum(StreamingMoments):
 
 class StreamingNormalizedStd(_Accumulator):
     """:func:`~dynamics.metrics.normalized_std` over many batches: per-dimension count, mean
-    and M2 of the L2-normalised rows (memory O(d)); ``compute()`` -> mean_k sqrt(M2_k/(N-1))."""
+    and M2 of the L2-normalised rows (memory O(d)); ``compute()`` -> mean_k sqrt(M2_k/(N-1)).
+
+    Example:
+        >>> StreamingNormalizedStd().update(torch.ones(3, 4)).update(torch.ones(2, 4)).compute()
+        0.0
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -240,7 +335,13 @@ class StreamingNormalizedStd(_Accumulator):
         return 0 if self._acc is None else self._acc[0]
 
     def update(self, z: Any) -> StreamingNormalizedStd:
-        """Fold in a batch z (B, d): per-dimension moments of its L2-normalised rows."""
+        """Fold in a batch z (B, d): per-dimension moments of its L2-normalised rows.
+
+        Args:
+            z: (B, d) batch, B >= 1, torch tensor or numpy array / list; d as before.
+        Returns:
+            This accumulator (calls chain).
+        """
         zt, was_numpy = as_matrix("z", z)
         if self._acc is not None and zt.shape[1] != self._acc[1].shape[0]:
             raise ConfigError("z", f"must have {self._acc[1].shape[0]} columns like the earlier "
@@ -251,7 +352,13 @@ class StreamingNormalizedStd(_Accumulator):
         return self
 
     def merge(self, other: StreamingNormalizedStd) -> StreamingNormalizedStd:
-        """Fold in another accumulator's samples (exact: Chan et al.'s merge)."""
+        """Fold in another accumulator's samples (exact: Chan et al.'s merge).
+
+        Args:
+            other: another :class:`StreamingNormalizedStd` with the same d.
+        Returns:
+            This accumulator, now holding the samples of both.
+        """
         self._check_other(other)
         if other._acc is not None:
             n, m, m2 = other._acc
@@ -260,20 +367,32 @@ class StreamingNormalizedStd(_Accumulator):
         return self
 
     def compute(self) -> float:
-        """mean_k sqrt(M2_k / (N-1)) of the normalised rows; needs N >= 2."""
+        """mean_k sqrt(M2_k / (N-1)) of the normalised rows; needs N >= 2.
+
+        Returns:
+            Python float >= 0, equal to ``normalized_std`` of all samples so far.
+        """
         if self._acc is None or self._acc[0] < 2:
             raise ConfigError("count", f"needs at least 2 samples, has {self.count}")
         n, _, m2 = self._acc
         return float((m2 / (n - 1)).clamp_min(0).sqrt().mean())
 
     def state_dict(self) -> dict[str, Any]:
-        """Per-dimension moments and output settings, for checkpoints."""
+        """Per-dimension moments and output settings, for checkpoints.
+
+        Returns:
+            dict: acc ((count, mean, M2) with tensor copies, or None), device, dtype, numpy.
+        """
         acc = None if self._acc is None else (self._acc[0], self._acc[1].clone(),
                                               self._acc[2].clone())
         return {"acc": acc, **self._io_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`."""
+        """Restore a :meth:`state_dict`.
+
+        Args:
+            state: a dict from :meth:`state_dict` (tensors or arrays; loaded as float64).
+        """
         self._load_io_state(state)
         acc = state["acc"]
         self._acc = None if acc is None else (

@@ -3,7 +3,7 @@
 A figure module has ``make(out_dir, *, quick=False) -> FigureResult`` (theory figures), or
 ``make(out_dir, *, quick=False, ctx: FigureContext) -> FigureResult`` when its
 :class:`FigureSpec` names training runs (``runs(tier)``, the same
-:class:`~dynamics.predictions.base.RunSpec` objects the predictions use, so a figure and the
+:class:`~dynamics.verify.prediction.RunSpec` objects the predictions use, so a figure and the
 ``verify`` report read the same run folders). :meth:`FigureSpec.make` times the call and
 writes ``<stem>.caption.md`` beside the PNG: the claim the figure shows, the predictions it
 draws, the exact settings and the command that regenerates it.
@@ -18,28 +18,8 @@ from typing import Any
 
 from dynamics.config import option
 from dynamics.io import jsonable
+from dynamics.registry import Registry
 
-#: The papers the figures belong to (gallery sections, in this order).
-PAPERS = {
-    "directpred": "Tian, Chen & Ganguli, *Understanding self-supervised learning dynamics "
-                  "without contrastive pairs*, ICML 2021",
-    "dual": "Tian, Yu, Chen & Ganguli, *Understanding self-supervised learning with dual deep "
-            "networks*, 2020",
-    "wang_isola": "Wang & Isola, *Understanding contrastive representation learning through "
-                  "alignment and uniformity on the hypersphere*, ICML 2020",
-    "simon": "Simon, Knutins, Ziyin, Geisz, Fetterman & Albrecht, *On the stepwise nature of "
-             "self-supervised learning*, ICML 2023",
-    "halvagal": "Halvagal, Laborieux & Zenke, *Implicit variance regularization in "
-                "non-contrastive SSL*, NeurIPS 2023",
-    "wang": "Wang, Chen, Du & Tian, *Towards demystifying representation learning with "
-            "non-contrastive self-supervision*, 2021",
-    "jing": "Jing, Vincent, LeCun & Tian, *Understanding dimensional collapse in contrastive "
-            "self-supervised learning*, ICLR 2022",
-    "littwin": "Littwin, Saremi, Advani, Thilak, Nakkiran, Huang & Susskind, *How JEPA avoids "
-               "noisy features: the implicit bias of deep linear self-distillation networks*, "
-               "NeurIPS 2024",
-    "beyond": "Beyond the papers: bridges between the theory and the training engine",
-}
 #: Tiers of the ``figures`` command: ``smoke`` (small simulations, toy-data runs, seconds to
 #: minutes) and ``cpu`` (full simulations, CIFAR-10 runs of the verify cpu tier).
 FIGURE_TIERS = ("smoke", "cpu")
@@ -93,7 +73,7 @@ class FigureResult:
 class FigureContext:
     """What a run-based figure sees: the ``tier`` and the finished run folders of its runs
     (``runs[spec]``), in the same form as a prediction's
-    :class:`~dynamics.predictions.base.Context`."""
+    :class:`~dynamics.verify.prediction.Context`."""
 
     tier: str
     runs: dict[Any, Path] = field(default_factory=dict)
@@ -109,9 +89,12 @@ class FigureSpec:
     """Registry entry: ``module`` is imported lazily and its ``function`` called as
     ``function(out_dir, quick=quick)`` (plus ``ctx=`` for run-based figures).
 
-    ``paper``: a key of :data:`PAPERS`. ``predictions``: ids of the registered predictions the
-    figure is the visual form of. ``run_based``: the figure is drawn from training runs, and
-    its module defines ``runs(tier) -> list[RunSpec]``."""
+    ``paper``: the theory the figure belongs to (a key of
+    :data:`~dynamics.verify.papers.PAPERS`; the figure's name starts with it).
+    ``predictions``: ids of the registered predictions the figure is the visual form of.
+    ``run_based``: the figure is drawn from training runs, and its module defines
+    ``runs(tier) -> list[RunSpec]``. ``aliases``: other names the ``figures`` command accepts
+    (``fig3`` for ``directpred_fig3``)."""
 
     name: str
     title: str
@@ -121,6 +104,7 @@ class FigureSpec:
     paper: str = "directpred"
     predictions: tuple[str, ...] = ()
     run_based: bool = False
+    aliases: tuple[str, ...] = ()
 
     def runs_for(self, tier: str) -> list:
         """The training runs the figure needs at ``tier``: the module's ``runs(tier)`` for
@@ -155,6 +139,45 @@ class FigureSpec:
         result.seconds = time.perf_counter() - t0
         write_caption(self, result, tier=ctx.tier if ctx else ("smoke" if quick else "cpu"))
         return result
+
+
+def _load_figures() -> None:
+    from dynamics.verify.papers import theory_modules
+
+    theory_modules("figures")
+
+
+#: Every figure by name (a :class:`~dynamics.registry.Registry` of :class:`FigureSpec`; the
+#: CLI, ``reproduce``, the gallery and the docs read it). Figures register themselves with
+#: :func:`figure` in the ``figures`` module (or package) of their theory, imported the first
+#: time the registry is read.
+FIGURES = Registry("figure", field="figure", loader=_load_figures)
+
+
+def figure(name: str, title: str, *, paper_ref: str = "", predictions: tuple[str, ...] = (),
+           run_based: bool = False, aliases: tuple[str, ...] = ()):
+    """Decorator registering a figure function ``make(out_dir, *, quick[, ctx])`` as ``name``
+    in :data:`FIGURES`, next to its code.
+
+    The figure belongs to the theory package that defines the function
+    (``dynamics.theories.<key>``), and ``name`` must start with ``<key>_`` (or be ``<key>``):
+    one name per theory. The figure's files are ``<name>.png``/``.pdf`` (the stem the function
+    passes to :func:`~dynamics.plots.style.save_figure`).
+    """
+    from dynamics.verify.papers import theory_of
+
+    def register(fn):
+        key = theory_of(fn.__module__)
+        if not (name == key or name.startswith(key + "_")):
+            raise ValueError(f"figure {name!r} belongs to theory {key!r}: its name must start "
+                             f"with {key + '_'!r}")
+        spec = FigureSpec(name, title, fn.__module__, fn.__name__, paper_ref, key,
+                          tuple(predictions), run_based, tuple(aliases))
+        FIGURES.register(name, spec, doc=title, source=paper_ref, paper=key,
+                         run_based=run_based)
+        return fn
+
+    return register
 
 
 def caption_text(spec: FigureSpec, result: FigureResult, tier: str) -> str:

@@ -2,7 +2,7 @@
 
 :func:`write_gallery` rewrites the part of a Markdown file between the markers
 ``<!-- gallery:start -->`` and ``<!-- gallery:end -->`` (appended when absent) with one entry
-per figure made, grouped by the papers of :data:`dynamics.plots.base.PAPERS`: a heading, the
+per figure made, grouped by the papers of :data:`dynamics.verify.papers.PAPERS`: a heading, the
 PNG (linked relative to the Markdown file) and the caption file's text. ``ssl-dynamics figures
 --gallery figures/README.md`` calls it after making the figures, so the gallery always shows the
 files and captions of the figures made. The figures' folder keeps an index
@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dynamics.io import atomic_write_text
-from dynamics.plots.base import PAPERS, FigureResult
+from dynamics.plots.base import FigureResult
+from dynamics.verify.papers import PAPERS
 
 START, END = "<!-- gallery:start -->", "<!-- gallery:end -->"
 INDEX = "gallery.json"
@@ -64,7 +65,8 @@ def gallery_markdown(index: Mapping[str, Mapping[str, str]], base: Path, command
             data = " --data-root CIFAR10" if spec.run_based else ""
             skipped[name] = (f"not made yet (`ssl-dynamics figures {name} --tier cpu{data}` with "
                              f"this gallery's --out and --gallery adds it)")
-    for paper, title in PAPERS.items():
+    for paper, entry in PAPERS.items():
+        title = entry.citation
         names = [n for n in index if FIGURES[n].paper == paper]
         gone = [n for n in skipped if FIGURES[n].paper == paper]
         if not names and not gone:

@@ -7,7 +7,7 @@ figure module follows the same pattern::
     with paper_style():
         fig = new_figure(ncols=3, width=13, height=4.2)
         ...
-        paths = save_figure(fig, out_dir, "fig03_phase_portrait")
+        paths = save_figure(fig, out_dir, "directpred_fig3")
 
 :func:`save_figure` writes ``<stem>.png`` (150 dpi) and ``<stem>.pdf`` atomically: each is rendered
 into a temporary file in the destination folder and then moved into place with

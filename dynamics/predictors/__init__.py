@@ -15,7 +15,7 @@ Modules:
 - :mod:`~dynamics.predictors.isoloss` — IsoLoss (Halvagal et al. 2023), Euclidean and cosine
 - :mod:`~dynamics.predictors.update_rules` — the update-rule interface (learned / identity /
   symmetric / spectral) that the theory's ODE and SGD and the training predictors share
-  (DirectPred on the linear model: :mod:`dynamics.theory.directpred_linear`)
+  (DirectPred on the linear model: :mod:`dynamics.theories.directpred.directpred_linear`)
 
 The running estimate of F itself is :class:`dynamics.metrics.directpred.CorrelationEstimator`.
 """

@@ -224,6 +224,15 @@ class SpectralPredictorState:
         """The running estimate of F (ConfigError before the first :meth:`accumulate`)."""
         return self.corr.F
 
+    def set_all_reduce(self, all_reduce: AllReduce | None) -> None:
+        """Set (or clear) the DDP averaging hook of F and, for the ridge rule, of the cross
+        statistics (the trainer sets it once the process group exists)."""
+        if all_reduce is not None and not callable(all_reduce):
+            raise ConfigError("all_reduce", f"must be a callable or None, got {all_reduce!r}")
+        self.corr.all_reduce = all_reduce
+        if self.cross is not None:
+            self.cross._joint.all_reduce = all_reduce
+
     def accumulate(self, f: Any, f_target: Any = None) -> None:
         """Step 1 of the training step: fold this batch's predictor inputs ``f`` (B, d), or a
         list of batches such as ``[f1, f2]`` (concatenated, as the official code stacks both

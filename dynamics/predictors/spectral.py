@@ -248,6 +248,10 @@ def ridge_predictor(F: Any, cross: Any, ridge: float = RIDGE_DEFAULT) -> Any:
 # Registry
 
 
+#: (rule, keywords) settings already run once by :meth:`PredictorRule.validate`.
+_VALIDATED: set[tuple[str, tuple[tuple[str, str, str], ...]]] = set()
+
+
 @dataclass(frozen=True)
 class PredictorRule:
     """A named predictor rule: ``fn`` with its tunable keyword ``defaults`` and the keywords the
@@ -281,12 +285,17 @@ class PredictorRule:
 
     def validate(self, kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resolve ``kwargs`` and run the rule once on a tiny input, so that bad values raise
-        ConfigError before any work. Returns the resolved keywords."""
+        ConfigError before any work. Returns the resolved keywords. A setting is checked once
+        per process: the config check and the predictor built from it share the result."""
         kw = self.resolve(kwargs)
+        key = (self.name, tuple(sorted((k, type(v).__name__, repr(v)) for k, v in kw.items())))
+        if key in _VALIDATED:
+            return kw
         if self.spectral:
             self(torch.tensor([1.0, 0.25], dtype=torch.float64), **kw)
         else:
             self(torch.eye(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64), **kw)
+        _VALIDATED.add(key)
         return kw
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -22,11 +22,13 @@ An :class:`UpdateRule` is one small object per kind with the hooks every solver 
 - ``after_step(Wp)``: after the optimizer step (symmetric: symmetrise; spectral: rewrite Wp
   from F every ``freq`` steps, in place).
 
-The ODE (:func:`dynamics.theory.matrix_flow.flow_rhs`), the minibatch SGD of the linear model
-(:func:`dynamics.theory.sgd.simulate_sgd`) and the PyTorch predictors
-(:mod:`dynamics.train.models.predictors`) call the same objects; each training predictor kind
-names its rule. The hooks use only ``+``, ``.T``, ``*`` and in-place copies, so they work on
-numpy arrays, torch tensors and (``flow``) sympy matrices.
+The ODE (:func:`dynamics.theories.directpred.matrix_flow.flow_rhs`), the minibatch SGD of the
+linear model (:func:`dynamics.theories.directpred.sgd.simulate_sgd`) and the PyTorch predictors
+of training (:mod:`dynamics.train.models.predictors`, each holding its rule object as
+``predictor.rule``) call the same objects: a training step is ``rule.observe`` before the
+forward and ``rule.after_step`` after the optimizer step, exactly as in the SGD simulation. The
+hooks use only ``+``, ``.T``, ``*`` and in-place copies, so they work on numpy arrays, torch
+tensors and (``flow``) sympy matrices.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dynamics.errors import ConfigError, check_choice
+from dynamics.errors import ConfigError
 from dynamics.predictors.estimators import SpectralPredictorState
+from dynamics.registry import Registry
 
 
 def symmetrize(M: Any) -> Any:
@@ -137,10 +140,12 @@ class SymmetricRule(UpdateRule):
 class SpectralRule(UpdateRule):
     """Wp set from the running F by a DirectPred-family rule (Eq. 18 and variants).
 
-    Wraps the same :class:`~dynamics.predictors.estimators.SpectralPredictorState` the
-    training predictors use (``rule``, ``rule_kwargs``, ``rho``, ``freq``, ``centered`` as
-    there). ``train_predictor=True`` also applies the gradient step between rewrites, as the
-    official code does. Discrete time only: it has no flow.
+    Holds one :class:`~dynamics.predictors.estimators.SpectralPredictorState` (``rule``,
+    ``rule_kwargs``, ``rho``, ``freq``, ``centered`` as there) for the whole run: the SGD
+    simulation and the training predictor ``ClosedFormPredictor`` step this object and
+    checkpoint its :attr:`state`. ``train_predictor=True`` also applies the gradient step
+    between rewrites, as the official code does. Discrete time only: it has no flow.
+    ``rewrote``: whether the latest :meth:`after_step` rewrote Wp.
     """
 
     name = "spectral"
@@ -157,6 +162,7 @@ class SpectralRule(UpdateRule):
         self.state = SpectralPredictorState(dim, rule, rho=rho, freq=freq, centered=centered,
                                             rule_kwargs=rule_kwargs)
         self.learned = train_predictor
+        self.rewrote = False
 
     def flow(self, dWp: Any) -> Any:
         """Not defined: the rule rewrites Wp at discrete steps."""
@@ -169,7 +175,8 @@ class SpectralRule(UpdateRule):
 
     def after_step(self, Wp: Any) -> Any:
         """Rewrite Wp in place every ``freq`` steps (numpy arrays through a shared view)."""
-        self.state.maybe_update(torch.from_numpy(Wp) if isinstance(Wp, np.ndarray) else Wp)
+        self.rewrote = self.state.maybe_update(torch.from_numpy(Wp) if isinstance(Wp, np.ndarray)
+                                               else Wp)
         return Wp
 
     def record(self) -> dict[str, Any]:
@@ -185,14 +192,12 @@ class SpectralRule(UpdateRule):
                 "rule_kwargs": dict(st.rule_kwargs), "rho": st.rho, "freq": st.freq}
 
 
-#: The update rules by name; stateless ones are shared instances, ``spectral`` is a class
-#: (it holds F) built by :func:`make_update_rule`.
-UPDATE_RULES: dict[str, UpdateRule | type[UpdateRule]] = {
-    "learned": LearnedRule(),
-    "identity": IdentityRule(),
-    "symmetric": SymmetricRule(),
-    "spectral": SpectralRule,
-}
+#: The update rules by name (a :class:`~dynamics.registry.Registry`); stateless ones are shared
+#: instances, ``spectral`` is a class (it holds F) built by :func:`make_update_rule`.
+UPDATE_RULES = Registry("update rule", field="predictor")
+for _rule in (LearnedRule(), IdentityRule(), SymmetricRule(), SpectralRule):
+    UPDATE_RULES.register(_rule.name, _rule, doc=_rule.doc, source="Tian, Chen & Ganguli 2021",
+                          flow=_rule.has_flow)
 
 
 def flow_rules() -> tuple[str, ...]:
@@ -203,8 +208,7 @@ def flow_rules() -> tuple[str, ...]:
 def make_update_rule(name: str, **options: Any) -> UpdateRule:
     """The rule called ``name`` (ConfigError naming the allowed values otherwise); ``options``
     go to stateful rules (``spectral``: dim, rule, rho, freq, ...)."""
-    check_choice("predictor", name, tuple(UPDATE_RULES))
-    entry = UPDATE_RULES[name]
+    entry = UPDATE_RULES.get(name)
     if isinstance(entry, type):
         return entry(**options)
     if options:

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from dynamics.errors import ConfigError
-from dynamics.train.methods import METHODS
-from dynamics.train.models.predictor_registry import PREDICTOR_KINDS_REGISTRY
+from dynamics.train.methods.base import METHODS
+from dynamics.train.models.predictor_registry import PREDICTOR_KINDS  # noqa: F401 - re-exported
 from dynamics.train.validate import (  # noqa: F401 - re-exported choices
     DEFAULT_METHOD_LOSS,
     DEVICES,
@@ -33,10 +33,6 @@ from dynamics.train.validate import (  # noqa: F401 - re-exported choices
     PRECISIONS,
     validate,
 )
-
-#: Predictor kinds (read from the predictor registry; every other list of names is a registry
-#: too: see :mod:`dynamics.train.validate`).
-PREDICTOR_KINDS = tuple(PREDICTOR_KINDS_REGISTRY)
 
 
 @dataclass
@@ -83,31 +79,12 @@ def default_predictor() -> Any:
     return predictor_config({"kind": "linear"})
 
 
-@dataclass
-class MethodConfig:
-    """The SSL method and its ablation knobs."""
+def default_method() -> Any:
+    """The default method section: BYOL with the shared options (each method's own options and
+    their defaults live with the method, :mod:`dynamics.train.methods.options`)."""
+    from dynamics.train.methods.options import method_config
 
-    name: str = "byol"  #: a name in dynamics.train.methods.METHODS
-    ema: float | None = None  #: target EMA momentum gamma_a; None: 0.996 (BYOL), 0 (SimSiam)
-    stop_grad: bool = True  #: stop the gradient through the target branch
-    #: BYOL/SimSiam: cosine, euclidean, isoloss; SimCLR: contrastive; Barlow Twins / VICReg:
-    #: their own loss (the default cosine resolves to it)
-    loss: str = DEFAULT_METHOD_LOSS
-    symmetric_loss: bool = True  #: average both directions (view1->view2 and view2->view1)
-    tau: float = 0.5  #: SimCLR temperature
-    dclw_sigma: float = 0.5  #: DCLW weighting temperature
-    unif_t: float = 2.0  #: align_uniform: uniformity temperature t
-    unif_weight: float = 1.0  #: align_uniform: weight of the uniformity term
-    #: SimCLR as DirectCLR (Jing et al. 2022): the loss on the first d0 dimensions of the
-    #: representation, no projector (model.projector=false); None: plain SimCLR
-    directclr_dim: int | None = None
-    bt_lambda: float = 0.0051  #: Barlow Twins: weight of the off-diagonal terms
-    #: Barlow Twins: standardise each dimension over the batch (false + bt_lambda=1: the spectral
-    #: loss ||z1^T z2/B - I||^2 of the linear theory, Simon et al. 2023)
-    bt_standardize: bool = True
-    vicreg_sim: float = 25.0  #: VICReg: invariance (MSE) coefficient
-    vicreg_std: float = 25.0  #: VICReg: variance coefficient
-    vicreg_cov: float = 1.0  #: VICReg: covariance coefficient
+    return method_config({"name": "byol"})
 
 
 @dataclass
@@ -181,7 +158,9 @@ class TrainConfig:
     #: ``{kind: ..., <that kind's options>}``, typed per kind after loading (the kind's
     #: dataclass from :func:`~dynamics.train.models.predictor_registry.config_class`)
     predictor: Any = field(default_factory=default_predictor)
-    method: MethodConfig = field(default_factory=MethodConfig)
+    #: ``{name: ..., <shared options>, <that method's options>}``, typed per method after
+    #: loading (:func:`~dynamics.train.methods.options.method_config`)
+    method: Any = field(default_factory=default_method)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -252,10 +231,11 @@ def _merge(layers: list[Any]) -> TrainConfig:
     for layer in layers:
         if not OmegaConf.is_dict(layer):
             raise ConfigError("config", "must be a mapping of key: value")
-    layers = _predictor_section_last(layers)
+    layers = _section_last(_section_last(layers, "predictor", "kind"), "method", "name")
     try:
         base = OmegaConf.structured(TrainConfig)
         base.predictor = {"kind": "linear"}  # typed per kind after the merge (validate)
+        base.method = {"name": "byol"}  # typed per method after the merge (validate)
         cfg = OmegaConf.to_object(OmegaConf.merge(base, *layers))
         return cfg
     except OmegaConfBaseException as exc:
@@ -267,30 +247,35 @@ def _merge(layers: list[Any]) -> TrainConfig:
         raise ConfigError(key, _first_line(exc)) from None
 
 
-def _predictor_section_last(layers: list[Any]) -> list[Any]:
-    """The predictor section of all layers combined into one final layer: a layer that
-    switches ``predictor.kind`` starts the section afresh (the options an earlier layer gave
-    for another kind are dropped, so ``predictor.kind=none`` on top of a file with a linear
-    predictor's ``bias`` works); within one kind, later layers win key by key."""
+#: Options every ``method`` section keeps when a layer switches ``method.name``.
+_SHARED = {"method": ("ema", "stop_grad", "loss", "symmetric_loss"), "predictor": ()}
+
+
+def _section_last(layers: list[Any], key: str, selector: str) -> list[Any]:
+    """The ``key`` section (``predictor`` by ``kind``, ``method`` by ``name``) of all layers
+    combined into one final layer: a layer that switches the ``selector`` starts the section
+    afresh (a method keeps its shared options: ``ema``, ``loss``, ...; the options an earlier layer
+    gave for another kind or method are dropped, so ``predictor.kind=none`` on top of a file with a
+    linear predictor's ``bias`` works); otherwise later layers win key by key."""
     from omegaconf import OmegaConf
 
     section: dict[str, Any] = {}
     out = []
     for layer in layers:
-        pred = layer.get("predictor") if OmegaConf.is_dict(layer) else None
-        if pred is None:
+        part = layer.get(key) if OmegaConf.is_dict(layer) else None
+        if part is None:
             out.append(layer)
             continue
-        pred = OmegaConf.to_container(pred) if OmegaConf.is_config(pred) else pred
-        if not isinstance(pred, dict):
-            raise ConfigError("predictor", "must be a mapping with a kind and its options")
-        if "kind" in pred and pred["kind"] != section.get("kind", pred["kind"]):
-            section = {}
-        section.update(pred)
-        rest = OmegaConf.masked_copy(layer, [k for k in layer if k != "predictor"])
+        part = OmegaConf.to_container(part) if OmegaConf.is_config(part) else part
+        if not isinstance(part, dict):
+            raise ConfigError(key, f"must be a mapping with a {selector} and its options")
+        if selector in part and part[selector] != section.get(selector, part[selector]):
+            section = {k: v for k, v in section.items() if k in _SHARED[key]}
+        section.update(part)
+        rest = OmegaConf.masked_copy(layer, [k for k in layer if k != key])
         out.append(rest)
     if section:
-        out.append(OmegaConf.create({"predictor": section}))
+        out.append(OmegaConf.create({key: section}))
     return out
 
 
@@ -327,6 +312,10 @@ def from_yaml_text(text: str) -> TrainConfig:
     if OmegaConf.is_dict(layer) and OmegaConf.is_dict(layer.get("predictor")):
         section = OmegaConf.to_container(layer.predictor)
         layer.predictor = _legacy_predictor(section)
+    if OmegaConf.is_dict(layer) and OmegaConf.is_dict(layer.get("method")):
+        from dynamics.train.methods.options import legacy_method
+
+        layer.method = legacy_method(OmegaConf.to_container(layer.method))
     return validate(_merge([layer]))
 
 

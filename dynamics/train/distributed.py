@@ -192,12 +192,15 @@ class DistContext:
                     offset += t.numel()
 
     def replica_mismatches(self, module: torch.nn.Module) -> list[str]:
-        """Names of the parameters and buffers of ``module`` that are not bitwise identical on
-        every rank (empty in a single process). Collective; costs one host copy of the state."""
+        """Names of the parameters, buffers and extra-state tensors (the running F of a
+        closed-form predictor) of ``module`` that are not bitwise identical on every rank (empty in
+        a single process). Collective; costs one host copy of the state."""
         if not self.is_distributed:
             return []
-        mine = {name: _digest(t) for name, t in module.state_dict(keep_vars=False).items()
-                if isinstance(t, torch.Tensor)}
+        from dynamics.train.checkpoint_files import state_tensors
+
+        mine = {name: _digest(t)
+                for name, t in state_tensors(module.state_dict(keep_vars=False)).items()}
         every = self.gather_object(mine)
         return sorted(k for k in mine if any(other.get(k) != mine[k] for other in every))
 

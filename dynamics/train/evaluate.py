@@ -1,6 +1,6 @@
 """Evaluation of a (frozen) SSL encoder: data of a run, features, kNN, linear probes.
 
-* :func:`load_run_data` -- the images of a run (:mod:`dynamics.train.data.run_data`, re-exported
+* :func:`load_run_data` -- the images of a run (:mod:`dynamics.train.data.run_images`, re-exported
   here): the pre-training set and the labelled probe sets (train/test), with the augmentation
   recipe and the matching deterministic eval transform.
 * :func:`extract_features` -- backbone features of un-augmented images (eval mode, no grad,
@@ -21,7 +21,7 @@
 * :func:`evaluate_run` -- ``ssl-dynamics eval RUN_DIR``: load config.yaml and the last
   checkpoint, run kNN and the offline linear evaluation, write ``RUN_DIR/eval.json``.
 
-Probe sets per data set: see :mod:`dynamics.train.data.run_data`.
+Probe sets per data set: see :mod:`dynamics.train.data.run_images`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import torch
 
 from dynamics.errors import ConfigError
 from dynamics.train.config import TrainConfig
-from dynamics.train.data.run_data import (  # noqa: F401 - re-exported: the evaluation's data
+from dynamics.train.data.run_images import (  # noqa: F401 - re-exported: the evaluation's data
     HOLDOUT_FRACTION,
     EvalData,
     RunData,
@@ -154,7 +154,7 @@ def probe_features(method: Any, data: EvalData, device: torch.device, cfg: Train
 
 def knn_eval(ftr, ytr, fte, yte, cfg: TrainConfig, num_classes: int) -> float | None:
     """Weighted kNN top-1 accuracy with the eval.* settings (None for non-finite features)."""
-    from dynamics.metrics import knn_accuracy
+    from dynamics.metrics.probes import knn_accuracy
 
     if not (bool(torch.isfinite(ftr).all()) and bool(torch.isfinite(fte).all())):
         return None
@@ -166,8 +166,8 @@ def knn_eval(ftr, ytr, fte, yte, cfg: TrainConfig, num_classes: int) -> float | 
 def linear_eval(ftr, ytr, fte, yte, cfg: TrainConfig, num_classes: int, epochs: int
                 ) -> dict[str, Any]:
     """One linear probe with the eval.* settings; result as a labelled dict."""
-    from dynamics.metrics import linear_probe
     from dynamics.metrics.linear_exact import logistic_regression_probe
+    from dynamics.metrics.probes import linear_probe
 
     e = cfg.eval
     exact = e.linear_solver == "lbfgs"
@@ -235,7 +235,7 @@ def offline_linear_eval(method: Any, data: EvalData, cfg: TrainConfig, device: t
     """The paper's linear evaluation + kNN + RankMe of the eval features (for summary.json /
     eval.json), every number labelled. Under DDP (``dist``): collective feature extraction,
     result on rank 0, None elsewhere."""
-    from dynamics.metrics import rankme
+    from dynamics.metrics.rank import rankme
 
     t0 = time.perf_counter()
     ftr, fte = probe_features(method, data, device, cfg, channels_last, dist)
@@ -270,7 +270,7 @@ def offline_linear_eval(method: Any, data: EvalData, cfg: TrainConfig, device: t
 def _read_eval_checkpoint(run, path: Path, default: bool) -> dict[str, Any]:
     """Load the checkpoint to evaluate; when the default ``last.pt`` cannot be read, the error
     names the newest readable epoch checkpoint to pass with ``--checkpoint``."""
-    from dynamics.train.runs import load_checkpoint, load_newest_readable
+    from dynamics.train.run_folder import load_checkpoint, load_newest_readable
 
     try:
         return load_checkpoint(path, map_location="cpu")
@@ -294,9 +294,7 @@ def evaluate_run(run_dir: str | Path, *, device: str | None = None,
     :func:`recalibrate_batchnorm`) instead
     (initialised with the run's seed, no checkpoint): the random-encoder baseline every SSL
     result should beat. It is written to ``eval_random_init.json``."""
-    from dynamics.train.runs import (
-        require_run_dir,
-    )
+    from dynamics.train.run_folder import require_run_dir
 
     run = require_run_dir(run_dir)
     cfg = run.read_config()
@@ -320,7 +318,7 @@ def _evaluate(run, cfg, ckpt_path: Path, device: str | None, write: bool,
               random_init: bool) -> dict[str, Any]:
     from dynamics.io import atomic_write_text, to_json
     from dynamics.train.distributed import DistContext
-    from dynamics.train.runs import load_method_state
+    from dynamics.train.run_folder import load_method_state
     from dynamics.train.setup import build_method_for, configure_torch
 
     ckpt = None if random_init else _read_eval_checkpoint(run, ckpt_path,

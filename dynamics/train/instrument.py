@@ -66,7 +66,9 @@ from typing import Any
 
 import torch
 
-from dynamics.metrics import CorrelationEstimator, normalized_std, rankme
+from dynamics.metrics.collapse_signals import normalized_std
+from dynamics.metrics.directpred import CorrelationEstimator
+from dynamics.metrics.rank import rankme
 from dynamics.train.distributed import DistContext
 from dynamics.train.metric_groups import (  # noqa: F401 - constants kept importable from here
     NULL_TOL,

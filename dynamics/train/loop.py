@@ -27,11 +27,11 @@ import time
 import torch
 
 from dynamics.errors import SingularSystem
-from dynamics.train import runs
-from dynamics.train.checkpointing import save
+from dynamics.train import run_folder as runs
 from dynamics.train.ddp_checks import any_rank_stopped
 from dynamics.train.evaluate import autocast_for, online_eval
 from dynamics.train.guards import StopSignals
+from dynamics.train.resume import save
 from dynamics.train.run_log import eval_row, train_row, update_online_best
 from dynamics.train.run_state import RunState
 
@@ -199,7 +199,7 @@ def evaluate_epoch(run: RunState) -> None:
 
 def interrupted(run: RunState, stop: StopSignals) -> None:
     """A stop signal inside the loop: checkpoint this step, summary "interrupted", raise
-    :class:`~dynamics.train.runs.TrainingInterrupted`."""
+    :class:`~dynamics.train.run_folder.TrainingInterrupted`."""
     run.check_nan()
     save(run, epoch_file=False)
     name = signal.Signals(stop.requested).name if stop.requested else "signal"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dynamics.errors import ConfigError
-from dynamics.train.runs import RunDir, require_run_dir
+from dynamics.train.run_folder import RunDir, require_run_dir
 
 COLUMNS = ("run", "method", "predictor", "ema", "epochs", "linear_eval", "linear_eval_best",
            "probe_epochs", "knn", "rankme_projector", "rankme_backbone", "z_std", "z_std_isotropic")

@@ -9,7 +9,7 @@ the other ranks every write is skipped, but the summary dict is kept up to date 
 * the optional logging backends (:mod:`dynamics.train.logging_backends`), mirroring the rows and
   the final summary;
 * summary.json -- status, description, position and results (layout in
-  :mod:`dynamics.train.runs`), rewritten at every epoch and at every change of status.
+  :mod:`dynamics.train.run_folder`), rewritten at every epoch and at every change of status.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dynamics.train import runs
+from dynamics.train import run_folder as runs
 from dynamics.train.config import TrainConfig
 from dynamics.train.logging_backends import LoggingBackends
 

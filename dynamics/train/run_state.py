@@ -5,11 +5,11 @@ set-up builds (data, batch source, method, optimizer, instrument, NaN guard), it
 (epoch, step, step inside the epoch) and clocks, and its outputs (:class:`~.run_log.RunLog`,
 :class:`~.ddp_checks.ReplicaChecks`, the last good checkpoint). The set-up and the final
 evaluation are in :mod:`dynamics.train.trainer`, the loop in :mod:`dynamics.train.loop`,
-save and resume in :mod:`dynamics.train.checkpointing`.
+save and resume in :mod:`dynamics.train.resume`.
 
 It also says how a run ends early on a NaN/Inf (:meth:`RunState.diverged`): summary.json gets
 status "diverged" with the first bad step, the last good checkpoint is kept, and
-:class:`~dynamics.train.runs.TrainingDiverged` is raised with a one-line message.
+:class:`~dynamics.train.run_folder.TrainingDiverged` is raised with a one-line message.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import torch
 
 from dynamics.threads import ThreadGovernor
-from dynamics.train import runs
+from dynamics.train import run_folder as runs
 from dynamics.train.config import TrainConfig
 from dynamics.train.ddp_checks import ReplicaChecks
 from dynamics.train.distributed import DistContext
@@ -79,7 +79,7 @@ class RunState:
     def diverged(self, bad_step: int, what: str = "the loss is NaN/Inf",
                  hint: str = "try a lower optim.lr") -> NoReturn:
         """Stop the run: summary status "diverged" at ``bad_step``, the last good checkpoint
-        kept; raises :class:`~dynamics.train.runs.TrainingDiverged`."""
+        kept; raises :class:`~dynamics.train.run_folder.TrainingDiverged`."""
         ckpt = (f"{self.last_good[0]} (step {self.last_good[1]}) kept" if self.last_good
                 else "no checkpoint was saved")
         spe = max(1, getattr(self.source, "steps_per_epoch", 1))

@@ -13,7 +13,7 @@ Every ``log.log_every`` steps a ``"kind": "train"`` row goes to metrics.jsonl (k
 :mod:`dynamics.train.instrument`), full spectra to spectra.jsonl. After every epoch: kNN and a
 short linear probe on held-out data (``"kind": "eval"`` row, ``eval.every_epoch``) and a
 checkpoint. At the end: the paper's offline linear evaluation, final collapse signals and the
-runtime in summary.json (layout in :mod:`dynamics.train.runs`).
+runtime in summary.json (layout in :mod:`dynamics.train.run_folder`).
 
 Exact resume: a checkpoint holds the method (online, target, predictor and its running
 estimates), the optimizer, the epoch and the step inside it (the data position: batches and
@@ -24,7 +24,7 @@ run between two steps with a checkpoint of that point (a second SIGINT aborts at
 
 A NaN/Inf loss (or non-finite weights at a checkpoint) stops the run: summary.json gets status
 "diverged" with the first bad step, the last good checkpoint is kept, and
-:class:`~dynamics.train.runs.TrainingDiverged` is raised with a one-line message.
+:class:`~dynamics.train.run_folder.TrainingDiverged` is raised with a one-line message.
 
 Multi-process (``torchrun``; conventions in :mod:`dynamics.train.distributed`): every rank runs
 this loop on its shard (``optim.batch_size`` per process); gradients and BatchNorm statistics
@@ -39,10 +39,10 @@ negatives are the rank's own batch (no cross-rank gather).
 Where the pieces are: this module -- :func:`train` (guards, run-folder lock, process group,
 errors and signals outside the loop), the set-up and the final evaluation;
 :mod:`dynamics.train.loop` -- the loop, one short function per step;
-:mod:`dynamics.train.checkpointing` -- save and exact resume; :mod:`dynamics.train.run_log` --
+:mod:`dynamics.train.resume` -- save and exact resume; :mod:`dynamics.train.run_log` --
 rows, spectra and summary.json; :mod:`dynamics.train.ddp_checks` -- replicas under DDP;
 :mod:`dynamics.train.run_state` -- the state they share (and the NaN/Inf stop);
-:mod:`dynamics.train.data.run_data` -- the run's images.
+:mod:`dynamics.train.data.run_images` -- the run's images.
 """
 
 from __future__ import annotations
@@ -56,10 +56,9 @@ import torch
 
 from dynamics.errors import ConfigError
 from dynamics.threads import ThreadGovernor, apply_threads, set_threads
-from dynamics.train import runs
-from dynamics.train.checkpointing import read_checkpoint, restore
+from dynamics.train import run_folder as runs
 from dynamics.train.config import TrainConfig, global_batch_size, lr_scale
-from dynamics.train.data.run_data import load_run_data
+from dynamics.train.data.run_images import load_run_data
 from dynamics.train.data.sources import make_source
 from dynamics.train.ddp_checks import replicate_method
 from dynamics.train.distributed import DistContext, env_rank, init_from_env
@@ -69,6 +68,7 @@ from dynamics.train.instrument import Instrument
 from dynamics.train.logging_backends import check_backends
 from dynamics.train.loop import PROGRESS_EVERY, train_epochs  # noqa: F401 - PROGRESS_EVERY: API
 from dynamics.train.progress import Progress
+from dynamics.train.resume import read_checkpoint, restore
 from dynamics.train.run_state import RunState
 from dynamics.train.setup import (  # noqa: F401 - build_optimizer: part of the trainer's API
     build_method_for,
@@ -224,8 +224,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     context (default :func:`~dynamics.train.distributed.init_from_env`).
 
     Raises :class:`ConfigError` (bad config, guards; before any work),
-    :class:`~dynamics.train.runs.TrainingDiverged` (NaN/Inf) and
-    :class:`~dynamics.train.runs.TrainingInterrupted` (SIGINT/SIGTERM, checkpoint saved).
+    :class:`~dynamics.train.run_folder.TrainingDiverged` (NaN/Inf) and
+    :class:`~dynamics.train.run_folder.TrainingInterrupted` (SIGINT/SIGTERM, checkpoint saved).
     """
     wall0 = time.perf_counter()
     check_backends(cfg.log)

@@ -8,8 +8,9 @@ augmentation recipes (:data:`~dynamics.train.data.augment_recipes.RECIPES`), enc
 (:data:`dynamics.train.models.encoders.ENCODERS`), predictor kinds (their own dataclasses,
 :func:`~dynamics.train.models.predictor_registry.predictor_config`), methods
 (:data:`dynamics.train.methods.METHODS`, whose ``loss_family`` tag selects the allowed
-``method.loss`` entries of :data:`dynamics.losses.LOSSES` and whose ``check_config`` holds the
-method's own rules). Rules that follow from entries' tags (``files``, ``needs_root``,
+``method.loss`` entries of :data:`dynamics.losses.LOSSES`, whose ``options`` are the method's
+own typed and range-checked options and whose ``check_config`` holds its rules across
+sections). Rules that follow from entries' tags (``files``, ``needs_root``,
 ``theory``) are written once here.
 """
 
@@ -24,6 +25,7 @@ from dynamics.threads import parse_threads
 from dynamics.train.data.augment_recipes import RECIPES
 from dynamics.train.data.datasets import DATASETS
 from dynamics.train.methods.base import METHODS  # the package registers every method
+from dynamics.train.methods.options import DEFAULT_METHOD_LOSS, method_config
 from dynamics.train.models.encoders import ENCODERS
 from dynamics.train.models.heads import PROJECTOR_KINDS
 from dynamics.train.models.predictor_registry import predictor_config
@@ -31,9 +33,6 @@ from dynamics.train.models.predictor_registry import predictor_config
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 LR_SCALINGS = ("none", "linear")
-#: ``method.loss`` when unset: BYOL/SimSiam's loss; a method tagged ``default_loss`` (Barlow
-#: Twins, VICReg) resolves it to its own loss.
-DEFAULT_METHOD_LOSS = "cosine"
 
 
 def _positive_int(field_name: str, value: Any, *, low: int = 1, allow_none: bool = False) -> None:
@@ -87,19 +86,13 @@ def validate(cfg: Any) -> Any:
 
     cfg.predictor = p = predictor_config(p)  # the kind's own options, checked
 
-    method = METHODS.entry(METHODS.check(me.name))
+    cfg.method = me = method_config(me)  # the shared and the method's own options, checked
+    method = METHODS.entry(me.name)
     if me.ema is not None:
         check_range("method.ema", me.ema, low=0, high=1, high_open=True)
     if me.loss == DEFAULT_METHOD_LOSS and method.tags.get("default_loss"):
         me.loss = method.tags["default_loss"]  # the shared default names the method's own loss
     LOSSES.check(me.loss, "method.loss", family=method.tags["loss_family"])
-    _positive_int("method.directclr_dim", me.directclr_dim, allow_none=True)
-    for name in ("bt_lambda", "vicreg_sim", "vicreg_std", "vicreg_cov"):
-        check_range(f"method.{name}", getattr(me, name), low=0)
-    check_range("method.tau", me.tau, low=0, low_open=True)
-    check_range("method.dclw_sigma", me.dclw_sigma, low=0, low_open=True)
-    check_range("method.unif_t", me.unif_t, low=0, low_open=True)
-    check_range("method.unif_weight", me.unif_weight, low=0)
     method.obj.check_config(cfg)
 
     check_range("optim.lr", o.lr, low=0, low_open=True)

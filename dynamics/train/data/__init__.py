@@ -18,7 +18,7 @@ Quick start::
         ...
 """
 
-from dynamics.train.data import run_sets  # noqa: F401 - registers the built-in data sets
+from dynamics.train.data import dataset_entries as run_sets  # noqa: F401 - registers the built-in data sets
 from dynamics.train.data.augment import (
     RECIPES,
     ColorJitter,

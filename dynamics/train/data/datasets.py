@@ -15,7 +15,7 @@ stl10       torchvision ``STL10`` (96x96; 105k images for pre-training)     trai
                                                                             unlabeled
 folder      ``root/<class>/*.jpg`` folder or .tar/.tar.gz of one            any sub-folder/None
 digits      ``sklearn.datasets.load_digits`` (8x8 gray, embedded, offline)  train, test
-synthetic   the linear theory's data model (``dynamics.theory.data_models``) -
+synthetic   the linear theory's data model (``dynamics.numerics.data_models``) -
 =========== =============================================================== ====================
 
 Nothing is downloaded unless ``download=True``. When a torchvision data set is missing the
@@ -227,10 +227,10 @@ def load_digits(split: str = "train", test_fraction: float = 0.2,
 class SyntheticViews:
     """Views of the linear theory's data model, sampled on demand as float tensors.
 
-    Wraps a model from :mod:`dynamics.theory.data_models` (``AdditiveGaussian``: x ~ N(0, Sigma_x),
-    views x + n with n ~ N(0, Sigma_n); ``MultiplicativeScrambling``: views A x) and uses its own
-    ``sample`` method, so the training side sees exactly the distribution whose ``X`` and ``X'``
-    drive the ODE. Unlike the theory code (columns are samples), views here are (batch, dim)
+    Wraps a model from :mod:`dynamics.numerics.data_models` (``AdditiveGaussian``: x ~ N(0,
+    Sigma_x), views x + n with n ~ N(0, Sigma_n); ``MultiplicativeScrambling``: views A x) and uses
+    its own ``sample`` method, so the training side sees exactly the distribution whose ``X`` and
+    ``X'`` drive the ODE. Unlike the theory code (columns are samples), views here are (batch, dim)
     rows, the PyTorch convention: ``E[v1 v2^T] = X`` and ``E[v1 v1^T] = X + X'``.
     """
 
@@ -239,7 +239,7 @@ class SyntheticViews:
     def __init__(self, model, dtype: torch.dtype = torch.float32):
         if not (hasattr(model, "sample") and hasattr(model, "X") and hasattr(model, "Xprime")):
             raise ConfigError("model", "must be a data model with sample(), X and Xprime "
-                                            "(see dynamics.theory.data_models)")
+                                            "(see dynamics.numerics.data_models)")
         self.model = model
         self.dtype = dtype
 
@@ -293,7 +293,7 @@ def load_synthetic(model: str | Any = "additive", dim: int = 8, sigma2: float = 
     b_std)`` with ``U`` defaulting to a seeded random orthonormal d x k basis (k = dim // 2).
     A data-model instance is used as is.
     """
-    from dynamics.theory.data_models import (
+    from dynamics.numerics.data_models import (
         DATA_MODELS,
         AdditiveGaussian,
         MultiplicativeScrambling,
@@ -320,9 +320,10 @@ def load_synthetic(model: str | Any = "additive", dim: int = 8, sigma2: float = 
 
 # --------------------------------------------------------------------------- registry
 #: Data sets by ``data.dataset``: ``load(**kwargs)`` -> ImageDataset / SyntheticViews, tagged
-#: as described in :mod:`dynamics.train.data.run_sets`.
+#: as described in :mod:`dynamics.train.data.dataset_entries`.
 DATASETS = Registry("dataset", field="data.dataset")
-# the built-in entries register in dynamics.train.data.run_sets (imported by the package), with
+# the built-in entries register in dynamics.train.data.dataset_entries (imported by the package),
+# with
 # the tags that say how a run uses them
 
 

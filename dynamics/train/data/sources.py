@@ -26,7 +26,8 @@ class DeviceSource:
     """On-device batched augmentation (:class:`~dynamics.train.data.DeviceBatchLoader`)."""
 
     def __init__(self, dataset, recipe, cfg: TrainConfig, device, dist: DistContext):
-        from dynamics.train.data import DeviceBatchLoader, TwoViewAugment
+        from dynamics.train.data.augment import TwoViewAugment
+        from dynamics.train.data.loader import DeviceBatchLoader
 
         per_rank = len(dataset) // dist.world_size
         if cfg.optim.batch_size > per_rank:
@@ -102,7 +103,7 @@ class LoaderSource:
     ``num_workers=0``, where they use the checkpointed global RNG)."""
 
     def __init__(self, dataset, recipe, cfg: TrainConfig, device, dist: DistContext):
-        from dynamics.train.data import TwoViewDataset, torchvision_pipeline
+        from dynamics.train.data.loader import TwoViewDataset, torchvision_pipeline
 
         self.device, self.seed = device, cfg.seed
         # per-rank worker seeds under DDP (the single-process stream is unchanged)

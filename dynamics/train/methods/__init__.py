@@ -16,10 +16,10 @@ import pkgutil
 from collections.abc import Sequence
 from typing import Any
 
-from dynamics.contrastive.batch_losses import align_uniform_loss
+from dynamics.losses.contrastive import align_uniform_loss
+from dynamics.losses.regression import cosine_loss, euclidean_loss
 from dynamics.train.methods.base import METHODS, Method, StepOutput
 from dynamics.train.methods.byol import BYOL
-from dynamics.train.methods.losses import cosine_loss, euclidean_loss
 from dynamics.train.methods.noncontrastive import SiameseMethod
 from dynamics.train.methods.simclr import SimCLR
 from dynamics.train.methods.simsiam import SimSiam

@@ -11,14 +11,19 @@ and the instrumentation reads ``out`` (detached tensors) and :meth:`predictor_ma
 :meth:`correlation_matrix`. Methods register themselves by name in :data:`METHODS` (one
 decorated class per file in this package; the package imports every module), with the tags
 ``loss_family`` (the family of :data:`dynamics.losses.LOSSES` their ``method.loss`` comes from)
-and ``default_ema`` (the target momentum when ``method.ema`` is unset). Method-specific config
-rules live in :meth:`Method.check_config`, which config validation calls.
+and ``default_ema`` (the target momentum when ``method.ema`` is unset). A method's own typed
+options (SimCLR's temperature, Barlow Twins' lambda, ...) are its class attribute ``options``
+(:class:`~dynamics.train.methods.options.Option` entries: type, default, range, source), which
+make its ``method`` config section (:func:`~dynamics.train.methods.options.method_config`);
+rules across sections live in :meth:`Method.check_config`, which config validation calls.
+Adding a method is one file: the class, its options and its rules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -67,6 +72,8 @@ class Method(nn.Module):
     override the hooks; everything that must be checkpointed lives in ``state_dict``."""
 
     name: str = "method"
+    #: the method's own options (its ``method`` section beyond the shared ones)
+    options: ClassVar[Mapping[str, Any]] = {}
 
     @classmethod
     def check_config(cls, cfg: Any) -> None:

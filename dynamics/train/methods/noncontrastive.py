@@ -13,7 +13,7 @@ in the official luckmatters order (``byol_trainer.py``)::
     loss = D(p1, t2)          [+ D(p2, t1) if method.symmetric_loss]
 
 Losses D (per sample, mean over the batch) are the ``regression`` entries of
-:data:`dynamics.losses.LOSSES` (:mod:`dynamics.train.methods.losses`):
+:data:`dynamics.losses.LOSSES` (:mod:`dynamics.losses.regression`):
 
 - ``cosine``: 2 - 2 cos(p, t) (L2-normalised MSE of BYOL; the official code's
   ``regression_loss``). With ``symmetric_loss`` the two directions are *summed*, as in the

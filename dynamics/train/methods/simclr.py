@@ -33,6 +33,7 @@ from dynamics.train.methods.base import (
     full_precision,
 )
 from dynamics.train.methods.noncontrastive import online_network, optim_settings
+from dynamics.train.methods.options import Option
 
 
 def _arg(value: Any) -> Any:
@@ -49,6 +50,19 @@ class SimCLR(Method):
 
     name = "simclr"
     family = "contrastive"
+    options = {
+        "tau": Option(float, 0.5, "temperature of the contrastive losses", low=0, low_open=True,
+                      source="Chen et al. 2020"),
+        "dclw_sigma": Option(float, 0.5, "DCLW weighting temperature", low=0, low_open=True,
+                             source="Yeh et al. 2022"),
+        "unif_t": Option(float, 2.0, "align_uniform: uniformity temperature t", low=0,
+                         low_open=True, source="Wang & Isola 2020"),
+        "unif_weight": Option(float, 1.0, "align_uniform: weight of the uniformity term",
+                              low=0, source="Wang & Isola 2020"),
+        "directclr_dim": Option(int, None, "DirectCLR: the loss on the first d0 dimensions of "
+                                           "the representation, no projector (None: SimCLR)",
+                                low=1, source="Jing et al. 2022"),
+    }
 
     @classmethod
     def check_config(cls, cfg: Any) -> None:
@@ -63,10 +77,7 @@ class SimCLR(Method):
         if not me.symmetric_loss:
             raise ConfigError("method.symmetric_loss", f"{cls.name}'s losses are symmetric in "
                                                        f"the two views; only true is supported")
-        if me.directclr_dim is not None:
-            if cls.name != "simclr":
-                raise ConfigError("method.directclr_dim", f"is a SimCLR option (DirectCLR); "
-                                                          f"leave it unset for {cls.name}")
+        if getattr(me, "directclr_dim", None) is not None:
             if cfg.model.projector:
                 raise ConfigError("method.directclr_dim", "DirectCLR has no trainable "
                                                           "projector: set model.projector=false")
@@ -84,14 +95,12 @@ class SimCLR(Method):
             self.loss_kwargs["check"] = False
         self.config = cfg
         self.encoder, self.feat_dim, self.projector, self.out_dim = online_network(cfg, in_shape)
-        self.directclr_dim = me.directclr_dim
+        self.directclr_dim = getattr(me, "directclr_dim", None)
         if self.directclr_dim is not None and self.directclr_dim > self.out_dim:
             raise ConfigError("method.directclr_dim", f"must be at most the representation's "
                                                       f"{self.out_dim} dimensions, got "
                                                       f"{self.directclr_dim}")
         self.loss_name = me.loss
-        self.tau, self.dclw_sigma = float(me.tau), float(me.dclw_sigma)
-        self.unif_t, self.unif_weight = float(me.unif_t), float(me.unif_weight)
         self.optim = optim_settings(cfg)
 
     def loss(self, z1: Tensor, z2: Tensor) -> Tensor:

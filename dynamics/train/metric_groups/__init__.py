@@ -122,7 +122,7 @@ class RowContext:
     def z_singular_values(self) -> torch.Tensor | None:
         """Singular values of :attr:`z` (:func:`dynamics.metrics.singular_values`), computed
         once for every group that needs them (None where undefined)."""
-        from dynamics.metrics import singular_values
+        from dynamics.metrics.rank import singular_values
 
         return None if self.z is None else safe(singular_values, self.z)
 

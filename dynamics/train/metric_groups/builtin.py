@@ -7,16 +7,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dynamics.metrics import (
-    alignment,
-    directpred_summary,
-    normalized_std,
-    predictor_eigenspace_alignment,
-    rankme,
-    uniformity,
-)
 from dynamics.metrics._common import sym_eigh
-from dynamics.metrics.rank import rankme_from_singular_values
+from dynamics.metrics.alignment_uniformity import alignment, uniformity
+from dynamics.metrics.collapse_signals import normalized_std
+from dynamics.metrics.directpred import directpred_summary, predictor_eigenspace_alignment
+from dynamics.metrics.rank import rankme, rankme_from_singular_values
 from dynamics.train.metric_groups import (
     NULL_TOL,
     PREDICTOR_KEYS,

@@ -1,6 +1,6 @@
 """Networks of the training engine: encoders (:data:`ENCODERS`), the projector head and the
-predictor modules (:data:`PREDICTORS`). Every module of this package is imported, so a new
-encoder or predictor kind is one new file here that registers itself."""
+predictor modules (kinds in :data:`PREDICTOR_KINDS`). Every module of this package is imported, so a
+new encoder or predictor kind is one new file here that registers itself."""
 
 import importlib as _importlib
 import pkgutil as _pkgutil
@@ -14,7 +14,7 @@ from dynamics.train.models.heads import (
     projector_out_dim,
     scale_initial_weights,
 )
-from dynamics.train.models.predictor_registry import PREDICTORS, build_predictor
+from dynamics.train.models.predictor_registry import PREDICTOR_KINDS, build_predictor
 from dynamics.train.models.predictors import (
     ClosedFormPredictor,
     IdentityPredictor,
@@ -26,7 +26,7 @@ from dynamics.train.models.predictors import (
 
 __all__ = [
     "ENCODERS",
-    "PREDICTORS",
+    "PREDICTOR_KINDS",
     "ClosedFormPredictor",
     "ConvNet",
     "IdentityPredictor",

@@ -4,7 +4,7 @@ Each :class:`PredictorKind` names its builder, the update rule it uses (closed-f
 entry of :data:`dynamics.predictors.PREDICTOR_RULES`) and its own typed parameters with their
 defaults and sources. A closed-form kind's rule parameters take their defaults *from the rule*,
 so the values a training run uses by default are the ones the rule documents (they cannot
-drift: ``tests/test_predictor_registry.py`` checks it for every kind).
+drift: ``tests/predictors/test_predictor_registry.py`` checks it for every kind).
 
 A config names a kind and gives that kind's parameters only::
 
@@ -27,6 +27,7 @@ from typing import Any
 
 from dynamics.errors import ConfigError, check_choice, check_range
 from dynamics.predictors.update_rules import UPDATE_RULES, make_update_rule
+from dynamics.registry import Registry
 
 # the built-in kinds register themselves when dynamics.train.models is imported (this module is
 # imported through that package, so they are always there)
@@ -78,8 +79,8 @@ class PredictorKind:
     def linear_rule(self, cfg: Any, dim: int) -> Any:
         """The :class:`~dynamics.predictors.update_rules.UpdateRule` this kind applies to a
         linear predictor of width ``dim``, for the linear-model simulations
-        (:func:`dynamics.theory.sgd.simulate_sgd` ``rule=``): the same rule and options a
-        training run of this config uses."""
+        (:func:`dynamics.theories.directpred.sgd.simulate_sgd` ``rule=``): the same rule and options
+        a training run of this config uses."""
         if self.update_rule != "spectral":
             return make_update_rule(self.update_rule)
         return make_update_rule("spectral", dim=int(dim), rule=self.rule_name(cfg),
@@ -94,11 +95,12 @@ COMMON: dict[str, Param] = {
                       "Tian et al. 2021, Sec. 4"),
 }
 
-_REGISTRY: dict[str, PredictorKind] = {}
+#: Every predictor kind by name (a :class:`~dynamics.registry.Registry` of
+#: :class:`PredictorKind`; kinds register themselves with :func:`register_predictor`, the
+#: built-in ones in :mod:`dynamics.train.models.predictor_kinds`).
+PREDICTOR_KINDS = Registry("predictor kind", field="predictor.kind")
+#: The generated dataclass of each kind's config section (a cache, filled on first use).
 _DATACLASSES: dict[str, type] = {}
-#: Every predictor kind by name (a read-only live view; kinds register themselves with
-#: :func:`register_predictor`, the built-in ones in :mod:`dynamics.train.models.predictor_kinds`).
-PREDICTOR_KINDS_REGISTRY: Mapping[str, PredictorKind] = MappingProxyType(_REGISTRY)
 
 
 def register_predictor(name: str, doc: str, params: Mapping[str, Param],
@@ -110,27 +112,25 @@ def register_predictor(name: str, doc: str, params: Mapping[str, Param],
     kinds, else ``learned``) names how Wp evolves, as in
     :data:`dynamics.predictors.update_rules.UPDATE_RULES`; the built predictor's
     ``update_rule`` attribute must say the same."""
-    if name in _REGISTRY:
-        raise ValueError(f"predictor kind {name!r} is already registered")
     update_rule = update_rule or ("spectral" if rule is not None else "learned")
-    check_choice("update_rule", update_rule, tuple(UPDATE_RULES))
+    UPDATE_RULES.check(update_rule, "update_rule")
     kind = PredictorKind(name, doc, MappingProxyType({**COMMON, **params}), build, rule, source,
                          update_rule)
-    _REGISTRY[name] = kind
+    PREDICTOR_KINDS.register(name, kind, doc=doc, source=source, update_rule=update_rule,
+                             closed_form=rule is not None)
     _DATACLASSES.pop(name, None)
     return kind
 
 
 def unregister_predictor(name: str) -> None:
     """Remove a kind registered at run time (tests)."""
-    _REGISTRY.pop(name, None)
+    PREDICTOR_KINDS.unregister(name)
     _DATACLASSES.pop(name, None)
 
 
 def get_kind(name: Any) -> PredictorKind:
     """The registered kind ``name``; a one-line :class:`ConfigError` if unknown."""
-    check_choice("predictor.kind", name, PREDICTOR_KINDS_REGISTRY)
-    return PREDICTOR_KINDS_REGISTRY[name]
+    return PREDICTOR_KINDS.get(name)
 
 
 def config_class(kind: str) -> type:
@@ -196,40 +196,23 @@ def kinds_table() -> str:
     rows = ["| kind | what | update rule | source | options beyond `rho` (0.3), "
             "`centered` (False) |",
             "| --- | --- | --- | --- | --- |"]
-    for k in PREDICTOR_KINDS_REGISTRY.values():
+    for k in PREDICTOR_KINDS.values():
         opts = ", ".join(f"`{n}` ({p.default!r})" for n, p in k.params.items()
                          if n not in COMMON) or "-"
         rows.append(f"| `{k.name}` | {k.doc} | {k.update_rule} | {k.source or '-'} | {opts} |")
     return "\n".join(rows) + "\n"
 
 
-class _Builders(Mapping):
-    """kind -> ``build(section, dim)``, read live from the registry."""
-
-    def __getitem__(self, name: str) -> Callable[[Any, int], Any]:
-        return _REGISTRY[name].build
-
-    def __iter__(self):
-        return iter(_REGISTRY)
-
-    def __len__(self) -> int:
-        return len(_REGISTRY)
-
-
-#: Predictor builders by kind (a view of the registry).
-PREDICTORS: Mapping[str, Callable[[Any, int], Any]] = _Builders()
-
-
 def build_predictor(cfg: Any, dim: int) -> Any:
     """The predictor module of a config: ``cfg`` is a TrainConfig or its predictor section
     (a kind dataclass or a mapping); ``dim`` the predictor width (projector output)."""
     section = getattr(cfg, "predictor", cfg)
-    if not (dataclasses.is_dataclass(section) and getattr(section, "kind", None) in _REGISTRY
+    if not (dataclasses.is_dataclass(section) and getattr(section, "kind", None) in PREDICTOR_KINDS
             and isinstance(section, config_class(section.kind))):
         section = predictor_config(section)
     return get_kind(section.kind).build(section, int(dim))
 
 
-__all__ = ["COMMON", "PREDICTORS", "PREDICTOR_KINDS_REGISTRY", "Param", "PredictorKind",
+__all__ = ["COMMON", "PREDICTOR_KINDS", "Param", "PredictorKind",
            "build_predictor", "config_class", "get_kind", "kinds_table", "predictor_config",
            "register_predictor", "unregister_predictor"]

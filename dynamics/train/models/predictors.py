@@ -29,16 +29,24 @@ symmetric   linear, symmetrised W <- (W + W^T)/2 at construction and after every
             (``predictor_reg=symmetric``). Linear only: the official code's tied two-layer
             variant (W1 = W0^T) is not implemented.
 directpred  linear whose weight is *set* to U diag(p) U^T from the running F every ``freq``
-directcopy  steps (SGD in between), through :class:`dynamics.predictors.SpectralPredictorState`
-directset   in the official order (accumulate F before the forward, rewrite after the optimizer
-threshold   step). Each kind's options are its rule's keywords with the rule's defaults
-ridge       (:data:`dynamics.predictors.PREDICTOR_RULES`); ridge (Table 1) needs the
+directcopy  steps (SGD in between), through the ``spectral`` update rule (its
+directset   :class:`dynamics.predictors.SpectralPredictorState`) in the official order
+threshold   (accumulate F before the forward, rewrite after the optimizer step). Each kind's
+ridge       options are its rule's keywords with the rule's defaults
+            (:data:`dynamics.predictors.PREDICTOR_RULES`); ridge (Table 1) needs the
             target-online cross-correlation, its ``ridge`` is the official ``dyn_reg``
 =========== =========================================================================
 
-Checkpoints: the running F (and the ridge cross statistics) and the step counters are
-registered buffers, so ``state_dict`` / ``load_state_dict`` resume a run exactly. Keep the
-module in float32/float64 (``.half()`` would round F).
+**One interface with the theory.** Every predictor holds its update rule as ``self.rule``, an
+object of :data:`dynamics.predictors.update_rules.UPDATE_RULES` (the one the ODE and the
+linear-model SGD step): :meth:`Predictor.observe` is ``rule.observe`` and
+:meth:`Predictor.after_optimizer_step` is ``rule.after_step`` on the weight. A closed-form
+predictor keeps its rule (and the running F inside it) for the whole run: nothing is rebuilt or
+copied per step.
+
+Checkpoints: the rule's state (the running F, the ridge cross statistics, the step counter)
+is the module's extra state (``get_extra_state``), so ``state_dict`` / ``load_state_dict``
+resume a run exactly; it follows the module across devices.
 """
 
 from __future__ import annotations
@@ -49,8 +57,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dynamics.predictors import SpectralPredictorState, predictor_from_spectrum, sym_eigh64
-from dynamics.predictors.update_rules import symmetrize
+from dynamics.predictors import predictor_from_spectrum, sym_eigh64
+from dynamics.predictors.update_rules import SpectralRule, UpdateRule, make_update_rule
 from dynamics.train.models.heads import mlp_head
 
 AllReduce = Callable[[Tensor], Any]
@@ -63,25 +71,27 @@ def _psd_sqrt(weight: Tensor) -> Tensor:
 
 
 class Predictor(nn.Module):
-    """Base class: identity hooks. ``closed_form`` marks predictors whose weight is not learned
-    by the loss gradient (required by IsoLoss); ``needs_target`` those that read ``target`` in
-    :meth:`observe`; ``update_rule`` names how Wp evolves
-    (:data:`dynamics.predictors.update_rules.UPDATE_RULES`, the interface the theory's
-    simulations use)."""
+    """Base class. ``rule`` is the predictor's update rule (an object of
+    :data:`dynamics.predictors.update_rules.UPDATE_RULES`, named by ``update_rule``): the
+    same object type the theory's simulations step. ``closed_form`` marks predictors whose
+    weight is not learned by the loss gradient (required by IsoLoss); ``needs_target`` those
+    that read ``target`` in :meth:`observe`."""
 
     kind: str = "base"
     update_rule: str = "learned"
     closed_form: bool = False
     needs_target: bool = False
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, rule: UpdateRule | None = None):
         super().__init__()
         self.dim = int(dim)
+        self.rule: UpdateRule = rule if rule is not None else make_update_rule(self.update_rule)
         self.all_reduce: AllReduce | None = None
 
     def observe(self, online: Tensor, target: Tensor | None = None) -> None:
-        """Fold this step's detached predictor inputs (and paired targets) into the running
-        statistics; a no-op for learned predictors."""
+        """This step's detached predictor inputs (and paired targets), before the forward:
+        ``rule.observe`` (the spectral rule folds them into F; the others ignore them)."""
+        self.rule.observe(online.detach(), None if target is None else target.detach())
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int) -> bool:
@@ -119,8 +129,8 @@ class LinearPredictor(Predictor):
 
     kind = "linear"
 
-    def __init__(self, dim: int, bias: bool = False):
-        super().__init__(dim)
+    def __init__(self, dim: int, bias: bool = False, rule: UpdateRule | None = None):
+        super().__init__(dim, rule)
         self.linear = nn.Linear(self.dim, self.dim, bias=bool(bias))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -151,9 +161,9 @@ class SymmetricPredictor(LinearPredictor):
 
     @torch.no_grad()
     def symmetrize(self) -> None:
-        """W <- (W + W^T)/2, in place."""
+        """W <- (W + W^T)/2, in place: the symmetric rule's ``start`` / ``after_step``."""
         w = self.linear.weight
-        w.copy_(symmetrize(w))
+        w.copy_(self.rule.after_step(w))
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int) -> bool:
@@ -211,11 +221,10 @@ class ClosedFormPredictor(LinearPredictor):
     """A linear predictor whose weight is *set* from the running correlation F every ``freq``
     steps (DirectPred and its variants), with ordinary SGD in between.
 
-    The maths (running F, eigenvalue rule, rewrite order, DDP hook) is
-    :class:`dynamics.predictors.SpectralPredictorState`; this module only keeps its state in
-    buffers: ``F`` (d x d float64), ``n_updates``, ``step_count`` and, for the ridge rule,
-    ``cross`` (the 2d x 2d joint statistic of [f_a; f]) and ``cross_n_updates``. Python mirrors
-    of the counters avoid a device sync per step; they are refreshed after ``load_state_dict``.
+    The maths (running F, eigenvalue rule, rewrite order, DDP hook) is the ``spectral`` update
+    rule (:class:`~dynamics.predictors.update_rules.SpectralRule`, holding a
+    :class:`dynamics.predictors.SpectralPredictorState`), built once with the module and
+    stepped in place: the same object the linear-model SGD of the theory steps.
 
     Per step (official order): :meth:`observe` folds cat(f1, f2) into F -> forward with the
     current weight -> loss, backward, ``optimizer.step()`` -> :meth:`after_optimizer_step`
@@ -230,85 +239,81 @@ class ClosedFormPredictor(LinearPredictor):
 
     def __init__(self, dim: int, kind: str, rule: str, rule_kwargs: dict[str, Any], *,
                  rho: float = 0.3, freq: int = 1, centered: bool = False, bias: bool = False):
-        super().__init__(dim, bias)
+        spectral = make_update_rule("spectral", dim=int(dim), rule=rule, rho=rho, freq=freq,
+                                    centered=centered, rule_kwargs=rule_kwargs,
+                                    train_predictor=True)
+        super().__init__(dim, bias, rule=spectral)
+        self.rule: SpectralRule = spectral
         self.kind = kind
         self.rule_name = rule
-        self.rule_kwargs = dict(rule_kwargs)
+        self.rule_kwargs = dict(spectral.state.rule_kwargs)
         self.rho, self.freq, self.centered = float(rho), int(freq), bool(centered)
-        self._hook: AllReduce | None = None
-        self._state = self._make_state(None)  # validates rule kwargs now (ConfigError)
-        self.needs_target = self._state.cross is not None
-        d = self.dim
-        self.register_buffer("F", torch.zeros(d, d, dtype=torch.float64))
-        self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
-        self.register_buffer("step_count", torch.zeros((), dtype=torch.long))
-        if self.needs_target:
-            self.register_buffer("cross", torch.zeros(2 * d, 2 * d, dtype=torch.float64))
-            self.register_buffer("cross_n_updates", torch.zeros((), dtype=torch.long))
-        self._n = self._steps = self._cross_n = 0
+        self.needs_target = spectral.state.cross is not None
         self.last = None
-        self.register_load_state_dict_post_hook(ClosedFormPredictor._refresh_counters)
 
-    def _make_state(self, hook: AllReduce | None) -> SpectralPredictorState:
-        return SpectralPredictorState(self.dim, self.rule_name, rho=self.rho, freq=self.freq,
-                                      centered=self.centered, rule_kwargs=self.rule_kwargs,
-                                      all_reduce=hook)
+    @property
+    def all_reduce(self) -> AllReduce | None:
+        """The DDP averaging hook of the rule's statistics (set by the trainer)."""
+        return self.__dict__.get("_all_reduce")
 
-    @staticmethod
-    def _refresh_counters(module: ClosedFormPredictor, incompatible_keys: Any) -> None:
-        module._n = int(module.n_updates)
-        module._steps = int(module.step_count)
-        if module.needs_target:
-            module._cross_n = int(module.cross_n_updates)
-        module.last = None
+    @all_reduce.setter
+    def all_reduce(self, hook: AllReduce | None) -> None:
+        self.__dict__["_all_reduce"] = hook
+        rule = self.__dict__.get("rule")
+        if isinstance(rule, SpectralRule):
+            rule.state.set_all_reduce(hook)
 
-    # buffers <-> SpectralPredictorState ------------------------------------------------------
-    def _sync_in(self) -> SpectralPredictorState:
-        if self.all_reduce is not self._hook:
-            self._state = self._make_state(self.all_reduce)
-            self._hook = self.all_reduce
-        st = self._state
-        st.corr.load_state_dict({"dim": self.dim, "rho": st.corr.rho,
-                                 "centered": st.corr.centered, "n_updates": self._n,
-                                 "F": self.F if self._n else None, "numpy": False})
-        if st.cross is not None:
-            st.cross.load_state_dict({"dim": self.dim, "joint": {
-                "dim": 2 * self.dim, "rho": st.cross.rho, "centered": st.cross.centered,
-                "n_updates": self._cross_n, "F": self.cross if self._cross_n else None,
-                "numpy": False}})
-        st.step_count = self._steps
-        return st
+    # the rule's state: counters for logs and tests --------------------------------------------
+    @property
+    def n_updates(self) -> int:
+        """Batches folded into F so far."""
+        return self.rule.state.corr.n_updates
 
-    def _sync_out(self, st: SpectralPredictorState) -> None:
-        self._n, self._steps = st.corr.n_updates, st.step_count
-        if self._n:
-            self.F.copy_(st.corr.F)
-        self.n_updates.fill_(self._n)
-        self.step_count.fill_(self._steps)
-        if st.cross is not None:
-            self._cross_n = st.cross.n_updates
-            if self._cross_n:
-                self.cross.copy_(st.cross.state_dict()["joint"]["F"])
-            self.cross_n_updates.fill_(self._cross_n)
+    @property
+    def step_count(self) -> int:
+        """Calls of :meth:`after_optimizer_step` so far."""
+        return self.rule.state.step_count
+
+    # checkpoints -------------------------------------------------------------------------------
+    def get_extra_state(self) -> dict[str, Any]:
+        """The rule's state (F, cross statistics, step counter) for ``state_dict``."""
+        return {"spectral_state": self.rule.state.state_dict()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_extra_state` onto the weight's device."""
+        self.rule.state.load_state_dict(_to_device(state["spectral_state"],
+                                                   self.linear.weight.device))
+        self.last = None
+
+    def _apply(self, fn: Any, recurse: bool = True) -> ClosedFormPredictor:
+        """``.to()``, ``.cuda()``, ...: the running statistics follow the weight's device."""
+        out = super()._apply(fn, recurse)
+        state = self.rule.state
+        if state.corr.n_updates:
+            state.load_state_dict(_to_device(state.state_dict(), self.linear.weight.device))
+        return out
 
     # hooks -----------------------------------------------------------------------------------
     @torch.no_grad()
-    def observe(self, online: Tensor, target: Tensor | None = None) -> None:
-        """Fold the batch into F (Eq. 19; ridge: also the cross statistics) before the forward."""
-        st = self._sync_in()
-        st.accumulate(online.detach(), None if target is None else target.detach())
-        self._sync_out(st)
-
-    @torch.no_grad()
     def after_optimizer_step(self, step: int) -> bool:
         """Set the weight from F by the kind's rule every ``freq`` calls; True if rewritten."""
-        st = self._sync_in()
-        rewritten = st.maybe_update(self.linear.weight)
-        if rewritten:
-            self.last = st.last
-        self._sync_out(st)
-        return rewritten
+        self.rule.after_step(self.linear.weight)
+        if self.rule.rewrote:
+            self.last = self.rule.state.last
+        return self.rule.rewrote
 
     def correlation(self) -> Tensor | None:
         """A copy of the running F (float64), or None before the first :meth:`observe`."""
-        return self.F.detach().clone() if self._n else None
+        state = self.rule.state
+        return torch.as_tensor(state.F) if state.corr.n_updates else None
+
+
+def _to_device(state: Any, device: torch.device) -> Any:
+    """``state`` (nested dicts/lists) with every tensor moved to ``device``."""
+    if isinstance(state, Tensor):
+        return state.to(device)
+    if isinstance(state, dict):
+        return {k: _to_device(v, device) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_to_device(v, device) for v in state)
+    return state

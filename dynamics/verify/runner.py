@@ -1,0 +1,255 @@
+"""``ssl-dynamics verify``: run what the chosen predictions need, judge them, write the report.
+
+:func:`verify` takes the predictions of a tier (all, or ``only``), collects the training runs
+they need (:class:`~dynamics.verify.prediction.RunSpec`, shared runs counted once), runs the
+missing ones (finished run folders are reused, interrupted ones resumed; ``jobs`` local
+processes at once, each with one CPU thread), evaluates every prediction on the finished
+folders and writes ``report.json`` and ``report.md`` with one figure per prediction
+(:mod:`dynamics.verify.report`). A run folder's name is a hash of its config, overrides
+and seed, so a rerun (or another tier) finds it again.
+
+Training runs go through the ``ssl-dynamics train`` command in a child process: the same code
+path a user runs, killable, and isolated from the other jobs. A run that fails makes the
+predictions that need it ``not run`` (the reason is the run's last error line); nothing is
+judged on a partial set of seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dynamics.config import option
+from dynamics.errors import ConfigError
+from dynamics.verify.prediction import NOT_RUN, TIERS, Context, Outcome, Prediction, RunSpec
+
+#: Where the training configs named by the predictions live.
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "experiments" / "train"
+DATA_ROOT = "{data_root}"
+
+
+@dataclass
+class VerifyRun:
+    """The typed config of ``ssl-dynamics verify``."""
+
+    tier: str = option("smoke", "smoke (seconds, toy data), cpu (a 2-core laptop, about 3 h "
+                                "with --jobs 2, real images), paper (the paper's settings, a GPU)",
+                       choices=TIERS)
+    only: list[str] = option(help="prediction ids (or prefixes such as directpred.) to "
+                                  "verify; empty: all", factory=list)
+    runs: str = option("runs/verify", "folder of the training runs (reused and resumed)")
+    out: str = option("results/verify", "folder of report.md, report.json and figures/")
+    jobs: int = option(1, "training runs at once (each one CPU thread)")
+    data_root: str | None = option(None, "real images for the cpu/paper tiers: CIFAR-10 as a "
+                                         "folder or .tar.gz of train/ and test/ class folders")
+    device: str = option("cpu", "device of the training runs (cpu, cuda, auto)")
+
+    def validate(self) -> None:
+        """``jobs`` >= 1."""
+        if self.jobs < 1:
+            raise ConfigError("jobs", f"must be an integer >= 1, got {self.jobs}")
+
+
+def select(only: Sequence[str] = ()) -> list[Prediction]:
+    """The registered predictions whose id is in ``only`` or starts with one of its entries
+    ending in ``.`` (all when empty); an entry matching nothing is a one-line error."""
+    from dynamics.verify.registry import PREDICTIONS
+
+    if not only:
+        return list(PREDICTIONS.values())
+    chosen = []
+    for item in only:
+        match = [p for p in PREDICTIONS.values()
+                 if p.id == item or (item.endswith(".") and p.id.startswith(item))]
+        if not match:
+            raise ConfigError("only", f"no prediction {item!r}; ids: "
+                                      f"{', '.join(PREDICTIONS)} (or a prefix ending in '.')")
+        chosen += [p for p in match if p not in chosen]
+    return chosen
+
+
+def _argv(spec: RunSpec, runs_dir: Path, cfg: VerifyRun, resume: bool) -> list[str]:
+    path = Path(spec.config)
+    path = path if path.is_absolute() else CONFIG_DIR / path
+    over = [o.replace(DATA_ROOT, str(cfg.data_root)) for o in spec.overrides]
+    argv = [sys.executable, "-m", "dynamics", "train", str(path), *over, f"seed={spec.seed}",
+            f"name={spec.name()}", f"out_dir={runs_dir}", f"device={cfg.device}",
+            "--no-progress", "--threads", "1"]
+    return argv + (["--resume"] if resume else [])
+
+
+def _state(folder: Path) -> str:
+    """``finished``, ``partial`` (a run folder to resume) or ``missing``."""
+    from dynamics.verify.run_data import summary
+
+    if not (folder / "config.yaml").is_file():
+        return "missing"
+    return "finished" if summary(folder).get("status") == "finished" else "partial"
+
+
+def lacking_data(specs: Sequence[RunSpec], runs_dir: Path, data_root: str | None
+                 ) -> set[RunSpec]:
+    """The runs on real images (a ``{data_root}`` override) that cannot run: no ``data_root``
+    and not already finished in ``runs_dir`` (finished ones are reused without the data)."""
+    if data_root:
+        return set()
+    return {s for s in specs if any(DATA_ROOT in o for o in s.overrides)
+            and _state(runs_dir / s.name()) != "finished"}
+
+
+@dataclass
+class RunResult:
+    """What happened to one run: its folder (None if it failed) and a one-line note."""
+
+    spec: RunSpec
+    folder: Path | None
+    note: str
+    seconds: float = 0.0
+
+
+def _execute(spec: RunSpec, runs_dir: Path, cfg: VerifyRun,
+             log: Callable[[str], Any] = lambda m: None) -> RunResult:
+    folder = runs_dir / spec.name()
+    state = _state(folder)
+    if state == "finished":
+        return RunResult(spec, folder, "reused")
+    log(f"  {'resuming' if state == 'partial' else 'starting'} run {spec.name()}")
+    t0 = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.run(_argv(spec, runs_dir, cfg, resume=state == "partial"),
+                          capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - t0
+    if proc.returncode == 0 and _state(folder) == "finished":
+        return RunResult(spec, folder, "resumed" if state == "partial" else "trained", seconds)
+    err = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+    return RunResult(spec, None, f"failed (exit {proc.returncode}): {err}", seconds)
+
+
+def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
+                 log: Callable[[str], Any] = print, what: str = "verify"
+                 ) -> dict[RunSpec, RunResult]:
+    """Run (or reuse / resume) every spec, ``cfg.jobs`` at a time; progress lines with the
+    estimated time left go to ``log``."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+    plain_log = log
+
+    def log(message: str) -> None:  # one line at a time from the worker threads
+        with lock:
+            plain_log(message)
+
+    results: dict[RunSpec, RunResult] = {}
+    todo = [s for s in specs if _state(runs_dir / s.name()) != "finished"]
+    for s in specs:
+        if s not in todo:
+            results[s] = RunResult(s, runs_dir / s.name(), "reused")
+    if not todo:
+        return results
+    log(f"{what}: {len(todo)} training run(s) to do ({len(specs) - len(todo)} reused), "
+        f"{cfg.jobs} at a time")
+    done: list[RunResult] = []
+    with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
+        for res in pool.map(lambda s: _execute(s, runs_dir, cfg, log), todo):
+            done.append(res)
+            results[res.spec] = res
+            left = time_left(todo[len(done):], done, cfg.jobs)
+            log(f"  run {len(done)}/{len(todo)} {res.spec.name()}: {res.note} "
+                f"({res.seconds:.0f} s; about {left / 60:.1f} min left)")
+    return results
+
+
+def _epochs(spec: RunSpec) -> float:
+    """``optim.epochs`` of a run: its override, else its config file's value, else 1."""
+    from dynamics.config import read_mapping
+
+    for o in spec.overrides:
+        if o.startswith("optim.epochs="):
+            return float(o.split("=", 1)[1])
+    path = Path(spec.config)
+    path = path if path.is_absolute() else CONFIG_DIR / path
+    try:
+        return float((read_mapping(path).get("optim") or {}).get("epochs", 1))
+    except (ConfigError, OSError, TypeError, ValueError):
+        return 1.0
+
+
+def time_left(pending: Sequence[RunSpec], done: Sequence[RunResult], jobs: int) -> float:
+    """Estimated wall seconds for the ``pending`` runs, ``jobs`` at a time.
+
+    A pending run is expected to take the seconds per epoch of the finished runs of its own
+    config file times its epochs (runs of one config differ mainly in their length); a config
+    with no finished run yet takes the mean duration of all finished runs. Reused runs (0 s)
+    do not count."""
+    timed = [r for r in done if r.seconds > 0]
+    if not timed:
+        return 0.0
+    per_epoch: dict[str, list[float]] = {}
+    for r in timed:
+        per_epoch.setdefault(r.spec.config, []).append(r.seconds / _epochs(r.spec))
+    fallback = sum(r.seconds for r in timed) / len(timed)
+    total = sum(_epochs(s) * sum(per_epoch[s.config]) / len(per_epoch[s.config])
+                if s.config in per_epoch else fallback for s in pending)
+    return total / max(1, jobs)
+
+
+def _evaluate(pred: Prediction, tier: str, fig_dir: Path, results: dict[RunSpec, RunResult],
+              data_root: str | None = None) -> Outcome:
+    if tier not in pred.tiers:
+        return Outcome.not_run(pred.why_not or f"runs at the {', '.join(pred.tiers)} tier(s)")
+    specs = pred.runs_for(tier)
+    failed = [results[s] for s in specs if results[s].folder is None]
+    if failed:
+        return Outcome.not_run(f"{len(failed)} of {len(specs)} run(s) failed; first: "
+                               f"{failed[0].spec.name()}: {failed[0].note}")
+    ctx = Context(tier, fig_dir, {s: results[s].folder for s in specs}, data_root)
+    try:
+        return pred.evaluate(ctx)
+    except ConfigError as exc:  # e.g. missing data for this tier
+        return Outcome.not_run(str(exc))
+
+
+def verify(cfg: VerifyRun, log: Callable[[str], Any] = print) -> dict[str, Any]:
+    """Verify the selected predictions at ``cfg.tier`` (see the module docstring); returns the
+    report dict (also written to ``cfg.out``)."""
+    from dynamics.io import check_output_dir
+    from dynamics.locks import FolderLock
+    from dynamics.verify.report import write_report
+
+    preds = select(cfg.only)
+    out = check_output_dir("out", cfg.out)
+    runs_dir = check_output_dir("runs", cfg.runs)
+    t0 = time.perf_counter()
+    with FolderLock(out, field="out", what="verify output folder"):
+        specs = list(dict.fromkeys(s for p in preds for s in p.runs_for(cfg.tier)))
+        lacking = lacking_data(specs, runs_dir, cfg.data_root)
+        preds_data = {p.id for p in preds if lacking & set(p.runs_for(cfg.tier))}
+        specs = [s for s in specs if s not in lacking]
+        results = execute_runs(specs, runs_dir, cfg, log)
+        entries = []
+        for i, pred in enumerate(preds, 1):
+            t1 = time.perf_counter()
+            if pred.id in preds_data:
+                outcome = Outcome.not_run(f"needs real images: pass --data-root (CIFAR-10 as a "
+                                          f"folder or .tar.gz) for the {cfg.tier} tier (its "
+                                          f"runs are not all finished in {runs_dir})")
+            else:
+                outcome = _evaluate(pred, cfg.tier, out / "figures", results, cfg.data_root)
+            seconds = time.perf_counter() - t1
+            log(f"[{i}/{len(preds)}] {pred.id}: {outcome.status}"
+                + (f" ({outcome.details})" if outcome.status == NOT_RUN else "")
+                + f" ({seconds:.1f} s)")
+            entries.append((pred, outcome, seconds, [results[s] for s in
+                                                     pred.runs_for(cfg.tier) if s in results]))
+        return write_report(out, cfg, entries, time.perf_counter() - t0)
+
+
+__all__ = ["CONFIG_DIR", "RunResult", "VerifyRun", "execute_runs", "lacking_data", "select",
+           "verify"]
