@@ -23,15 +23,20 @@ hltm            ``fn(f, f_pos, f_neg, tau) -> (L, pos, neg)``: the HLTM losses o
 
 Configs, the CLI and the docs read the allowed names from here (``LOSSES.names(family=...)``);
 adding a loss is one decorated function in the module of its family (:mod:`.contrastive`,
-:mod:`.distance`, :mod:`.regression`, :mod:`.redundancy`, :mod:`.hltm`), all of which this
-package imports.
+:mod:`.distance`, :mod:`.regression`, :mod:`.redundancy`, :mod:`.hltm`) or in a new module of
+this package: the package imports every module it holds.
 """
 
 from __future__ import annotations
 
-# Every family registers its losses when its module is imported: all are imported here, so
-# that reading LOSSES from anywhere sees every loss.
-from dynamics.losses import contrastive, hltm, redundancy, regression  # noqa: F401
+import importlib as _importlib
+import pkgutil as _pkgutil
+
 from dynamics.losses.registry import FAMILIES, LOSSES
 
 __all__ = ["FAMILIES", "LOSSES"]
+
+# Every module of this package registers its losses when imported: all are imported here (no
+# list of them), so that reading LOSSES from anywhere sees every loss.
+for _mod in _pkgutil.iter_modules(__path__):
+    _importlib.import_module(f"{__name__}.{_mod.name}")

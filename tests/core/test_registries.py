@@ -19,6 +19,7 @@ from dynamics.train.config import load_config
 from dynamics.train.data.augment_recipes import RECIPES, Recipe
 from dynamics.train.data.datasets import DATASETS, ImageDataset
 from dynamics.train.methods.base import METHODS
+from dynamics.train.methods.options import Option
 from dynamics.train.methods.simsiam import SimSiam
 from dynamics.train.metric_groups import TRAIN_METRICS
 from dynamics.train.models.encoders import ENCODERS
@@ -45,6 +46,7 @@ def toys(monkeypatch):
                       doc="SimSiam under another name")
     class ToySiam(SimSiam):
         name = "toy_siam"
+        options = {"toy_gain": Option(float, 1.0, "a toy option of its own", low=0)}
 
     added.append((METHODS, "toy_siam"))
     add(LOSSES, "toy_contrast", toy_loss, family="contrastive", args={"tau": "tau"},
@@ -82,15 +84,18 @@ def _metrics(run: Path) -> list[dict]:
 
 def test_toy_entries_are_reachable_from_config_and_cli(toys, tmp_path, capsys):
     over = ["method.name=toy_siam", "model.encoder=toy_flat", "data.dataset=toy_blobs",
-            "model.projector_hidden=8", "model.projector_dim=4"]
+            "model.projector_hidden=8", "model.projector_dim=4", "method.toy_gain=2"]
     cfg = load_config(SMOKE, over)
     assert (cfg.method.name, cfg.model.encoder, cfg.data.dataset) == ("toy_siam", "toy_flat",
                                                                       "toy_blobs")
+    assert cfg.method.toy_gain == 2.0  # a method's own option: declared with the method only
+    with pytest.raises(ConfigError, match=r"^method.toy_gain: must be in \[0, inf\)"):
+        load_config(SMOKE, [*over, "method.toy_gain=-1"])
     assert main(["train", str(SMOKE), f"out_dir={tmp_path}", "name=toy", *over, *FAST]) == 0
     rows = [r for r in _metrics(tmp_path / "toy") if r.get("kind") == "train"]
     assert rows and all(r["toy/trace"] is not None and r["toy/trace"] > 0 for r in rows)
     saved = (tmp_path / "toy" / "config.yaml").read_text()
-    assert "name: toy_siam" in saved and "encoder: toy_flat" in saved
+    assert "name: toy_siam" in saved and "encoder: toy_flat" in saved and "toy_gain: 2.0" in saved
 
     # a contrastive loss is reachable by the methods whose loss family it belongs to
     assert main(["train", str(SMOKE), f"out_dir={tmp_path}", "name=toy_simclr",

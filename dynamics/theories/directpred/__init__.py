@@ -1,39 +1,46 @@
-"""Linear-network theory of non-contrastive SSL (Tian, Chen & Ganguli, ICML 2021).
+"""Linear-network theory of non-contrastive SSL (Tian, Chen & Ganguli, ICML 2021): BYOL / SimSiam
+with a predictor, stop-gradient, EMA target and weight decay.
 
 Modules (one job each):
 
-- :mod:`~dynamics.theories.directpred.matrix_flow` — Lemma 1 (Eqs. 2-4) and Theorem 2,
-``simulate_matrix``
-- :mod:`~dynamics.theories.directpred.reduced` — reduced flows Eq. 62 / Eq. 67 and Theorem 3's K
-- :mod:`~dynamics.theories.directpred.modes` — decoupled eigenmode ODEs Eqs. 11-13, batched
-``simulate_modes``
-- :mod:`~dynamics.theories.directpred.closed_form` — Eqs. 14-17, fixed points, collapse threshold
-- :mod:`~dynamics.numerics.integrate` — batched adaptive Dormand-Prince integrator (numpy/torch)
-- :mod:`~dynamics.numerics.data_models` — data/augmentation models with exact X, X'
-- :mod:`~dynamics.theories.directpred.sgd` — discrete minibatch SGD of the same linear model (one
-  loop, any predictor update rule); :mod:`~dynamics.theories.directpred.directpred_linear` — with
-  the spectral rule
-- :mod:`~dynamics.theories.directpred.symbolic` — sympy derivations checked against the numeric code
-- :mod:`~dynamics.theories.directpred.phase` — phase portraits and phase diagrams
-- :mod:`~dynamics.theories.directpred.nonisotropic` — Appendix D: non-isotropic data, scalar model
+- :mod:`~.mode_equations` -- Eqs. 11-16 written once (Delta_j, dp/dt, ds/dt, dtau/dt, the Eq. 14
+  invariant and parabola); :mod:`~.modes` -- the batched ``simulate_modes`` and its checks;
+  :mod:`~.mode_trajectory` -- its result type; :mod:`~.closed_form` -- Eqs. 14-17, fixed points,
+  collapse threshold
+- :mod:`~.matrix_config` -- the flow's hyper-parameters and switches; :mod:`~.matrix_flow` --
+  Lemma 1 (Eqs. 2-4) and Theorem 2, ``simulate_matrix``; :mod:`~.matrix_trajectory` -- its
+  result type
+- :mod:`~.reduced` -- reduced flows Eq. 62 / Eq. 67 and Theorem 3's K
+- :mod:`~.sgd` -- discrete minibatch SGD of the same linear model (one loop, any predictor update
+  rule); :mod:`~.directpred_linear` -- with the spectral rule
+- :mod:`~.nonisotropic` -- Appendix D: non-isotropic data, scalar model;
+  :mod:`~.assumption_a1` -- the runs of Fig. 7
+- :mod:`~.parameters` -- each model parameter's meaning, range and the commands' limit;
+  :mod:`~.run_configs` -- the typed configs of ``simulate modes|matrix|phase``
+- :mod:`~.symbolic` -- sympy derivations checked against the numeric code; :mod:`~.phase` --
+  phase portraits, basins and phase diagrams (data only)
+- ``predictions`` and ``figures`` -- the paper's registered claims and Figs. 2-10
+
+The engine underneath: :mod:`dynamics.numerics.integrate` (batched Dormand-Prince),
+:mod:`dynamics.numerics.data_models` (data with exact X, X'), :mod:`dynamics.predictors`.
 """
 
 from dynamics.numerics.data_models import AdditiveGaussian, MultiplicativeScrambling
 from dynamics.theories.directpred.closed_form import (
-              collapse_threshold,
+    collapse_threshold,
               eq17_alignment_stable,
-              fixed_points,
-              invariant_c,
-              k_eigenvalue,
-              parabola_flow,
-              parabola_s,
-              tau_ema,
+    fixed_points,
+    invariant_c,
+    k_eigenvalue,
+    parabola_flow,
+    parabola_s,
+    tau_ema,
 )
 from dynamics.theories.directpred.directpred_linear import simulate_directpred_linear
 from dynamics.theories.directpred.matrix_flow import (
-              MatrixFlowConfig,
-              MatrixTrajectory,
-              simulate_matrix,
+    MatrixFlowConfig,
+    MatrixTrajectory,
+    simulate_matrix,
 )
 from dynamics.theories.directpred.modes import ModeTrajectory, delta, mode_rhs, simulate_modes
 from dynamics.theories.directpred.reduced import ReducedTrajectory, simulate_reduced

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from dynamics._backend import sqrt, where
-from dynamics.theories.directpred.modes import delta, invariant_c, parabola_s  # noqa: F401 - Eq. 14 lives with the mode equations
+from dynamics.theories.directpred.mode_equations import delta, invariant_c, parabola_s  # noqa: F401 - Eq. 14 lives with the mode equations
 
 
 def parabola_flow(p, tau, sigma2, eta):

@@ -10,27 +10,23 @@ with data statistics ``X = E[xbar xbar^T]`` (augmentation-averaged data correlat
 The flow of Lemma 1 (Eqs. 2-4), for general PSD X and X', is implemented once in
 :func:`lemma1_rhs`; Theorem 2's flow without stop-gradient in :func:`theorem2_dW`. The switches
 of :class:`MatrixFlowConfig` select the variants the paper analyses (predictor learned / fixed
-identity / symmetrised (A3); target EMA or SimSiam; stop-gradient on/off). The functions use only
+identity / symmetrised (A3); target EMA or SimSiam; stop-gradient on/off). The result of
+:func:`simulate_matrix`, :class:`MatrixTrajectory`, is defined in
+:mod:`dynamics.theories.directpred.matrix_trajectory` and imported here. The functions use only
 ``@``, ``.T``, ``+`` and scalar products, so they also run on sympy matrices (see
 :mod:`dynamics.theories.directpred.symbolic`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import numpy as np
 
 from dynamics.errors import ConfigError, check_choice, check_psd, check_range, check_shape
 from dynamics.numerics.integrate import solve_ivp_guarded
 from dynamics.predictors.update_rules import UPDATE_RULES, flow_rules
-from dynamics.theories.directpred.parameters import check_parameters
+from dynamics.theories.directpred.matrix_config import TARGETS, MatrixFlowConfig  # noqa: F401
+from dynamics.theories.directpred.matrix_trajectory import MatrixTrajectory
 
-#: Predictor variants of the flow (the update rules with a continuous-time flow, at import;
-#: :func:`~dynamics.predictors.update_rules.flow_rules` gives the live list).
-PREDICTORS = flow_rules()
-TARGETS = ("ema", "simsiam")
 METHODS = ("RK45", "DOP853", "Radau", "BDF", "LSODA", "RK23")
 
 
@@ -40,14 +36,40 @@ METHODS = ("RK45", "DOP853", "Radau", "BDF", "LSODA", "RK23")
 
 def loss_J(W, Wp, Wa, X, Xp):
     """Eq. 1 in closed form: J = 1/2 E||Wp W x1 - Wa x2||^2
-    = 1/2 tr(Wp W (X+X') W^T Wp^T) - tr(Wp W X Wa^T) + 1/2 tr(Wa (X+X') Wa^T)."""
+    = 1/2 tr(Wp W (X+X') W^T Wp^T) - tr(Wp W X Wa^T) + 1/2 tr(Wa (X+X') Wa^T).
+
+    Args:
+        W, Wp, Wa: online (n2, n1), predictor (n2, n2) and target (n2, n1) weights.
+        X, Xp: the data correlation X and augmentation covariance X', (n1, n1) each.
+
+    Returns:
+        The scalar J (a numpy scalar, or a sympy expression).
+
+    Example:
+        >>> I = np.eye(2)
+        >>> float(loss_J(0.5 * I, I, 0 * I, I, 0.1 * I))
+        0.275
+    """
     A = Wp @ W
     S = X + Xp
     return 0.5 * (A @ S @ A.T).trace() - (A @ X @ Wa.T).trace() + 0.5 * (Wa @ S @ Wa.T).trace()
 
 
 def residual_G(W, Wp, Wa, X, Xp):
-    """The common factor of Lemma 1: G = -Wp W (X + X') + Wa X  (= -dJ/d(Wp W))."""
+    """The common factor of Lemma 1: G = -Wp W (X + X') + Wa X  (= -dJ/d(Wp W)).
+
+    Args:
+        W, Wp, Wa: online (n2, n1), predictor (n2, n2) and target (n2, n1) weights.
+        X, Xp: the data correlation X and augmentation covariance X', (n1, n1) each.
+
+    Returns:
+        G, shape (n2, n1), in the inputs' array type.
+
+    Example:
+        >>> I = np.eye(2)
+        >>> residual_G(0.5 * I, I, 0 * I, I, 0.1 * I).tolist()
+        [[-0.55, 0.0], [0.0, -0.55]]
+    """
     return -Wp @ W @ (X + Xp) + Wa @ X
 
 
@@ -59,6 +81,22 @@ def lemma1_rhs(W, Wp, Wa, X, Xp, *, alpha_p, beta, eta):
         dWa/dt = beta (-Wa + W)                                      (Eq. 4)
 
     Returns ``(dW, dWp, dWa)``.
+
+    Args:
+        W, Wp, Wa: online (n2, n1), predictor (n2, n2) and target (n2, n1) weights.
+        X, Xp: the data correlation X and augmentation covariance X', (n1, n1) each.
+        alpha_p: relative predictor rate alpha_p > 0.
+        beta: EMA rate beta > 0 of the target.
+        eta: weight decay eta >= 0.
+
+    Returns:
+        ``(dW, dWp, dWa)``, shaped like ``(W, Wp, Wa)``, in the inputs' array type.
+
+    Example:
+        >>> I = np.eye(2)
+        >>> rates = lemma1_rhs(0.5 * I, I, 0 * I, I, 0.1 * I, alpha_p=1.0, beta=1.0, eta=0.0)
+        >>> [float(d[0, 0]) for d in rates]  # dW, dWp, dWa
+        [-0.55, -0.275, 0.5]
     """
     G = residual_G(W, Wp, Wa, X, Xp)
     dWp = alpha_p * G @ W.T - eta * Wp
@@ -74,6 +112,20 @@ def theorem2_dW(W, Wp, X, Xp, *, eta, eye):
 
     i.e. d vec(W)/dt = -H vec(W) with H PSD (see :func:`theorem2_H`), hence collapse.
     ``eye`` is the n2 x n2 identity in the caller's array type.
+
+    Args:
+        W, Wp: online weights (n2, n1) and predictor (n2, n2).
+        X, Xp: the data correlation X and augmentation covariance X', (n1, n1) each.
+        eta: weight decay eta >= 0.
+        eye: the n2 x n2 identity (numpy or sympy, matching the other inputs).
+
+    Returns:
+        dW/dt, shape (n2, n1), in the inputs' array type.
+
+    Example:
+        >>> I = np.eye(2)
+        >>> theorem2_dW(0.5 * I, I, I, 0.1 * I, eta=0.0, eye=I).tolist()
+        [[-0.1, 0.0], [0.0, -0.1]]
     """
     Wt = Wp - eye
     return -(Wp.T @ Wp + eye) @ W @ Xp - Wt.T @ Wt @ W @ X - eta * W
@@ -81,7 +133,21 @@ def theorem2_dW(W, Wp, X, Xp, *, eta, eye):
 
 def theorem2_H(Wp, X, Xp, eta):
     """H = X' (x) (Wp^T Wp + I) + X (x) Wt^T Wt + eta I (Theorem 2), acting on the column-major
-    vec(W)."""
+    vec(W).
+
+    Args:
+        Wp: predictor (n2, n2), numpy.
+        X, Xp: the data correlation X and augmentation covariance X', (n1, n1) numpy each.
+        eta: weight decay eta >= 0.
+
+    Returns:
+        H, a numpy array (n1 n2, n1 n2); PSD when X and X' are.
+
+    Example:
+        >>> I = np.eye(2)
+        >>> np.linalg.eigvalsh(theorem2_H(I, I, 0.1 * I, 0.0)).round(3).tolist()
+        [0.2, 0.2, 0.2, 0.2]
+    """
     n2 = Wp.shape[0]
     eye = np.eye(n2)
     Wt = Wp - eye
@@ -93,54 +159,28 @@ def theorem2_H(Wp, X, Xp, eta):
 # Configuration
 
 
-@dataclass(frozen=True)
-class MatrixFlowConfig:
-    """Hyper-parameters and switches of the matrix flow.
-
-    alpha_p: relative predictor learning rate (> 0). beta: EMA rate (> 0; only for target="ema").
-    eta: weight decay (>= 0). predictor: an update rule of
-    :data:`~dynamics.predictors.update_rules.UPDATE_RULES` -- "learned" (Eq. 2), "identity"
-    (no predictor, Wp = I fixed), "symmetric" (A3: Wp symmetric, flow symmetrised) or, for the
-    SGD simulation only, "spectral" (Wp set from F, Eq. 18). target: "ema" (Eq. 4) or
-    "simsiam" (Wa = W). stop_grad: False gives the flow of Theorem 2 (requires target="simsiam").
-    """
-
-    alpha_p: float = 1.0
-    beta: float = 1.0
-    eta: float = 0.0
-    predictor: str = "learned"
-    target: str = "ema"
-    stop_grad: bool = True
-
-    def __post_init__(self):
-        check_parameters(alpha_p=self.alpha_p, beta=self.beta, eta=self.eta)
-        check_choice("predictor", self.predictor, tuple(UPDATE_RULES))
-        check_choice("target", self.target, TARGETS)
-        if not isinstance(self.stop_grad, bool):
-            raise ConfigError("stop_grad", f"must be true or false, got {self.stop_grad!r}")
-        if not self.stop_grad and self.target != "simsiam":
-            raise ConfigError(
-                "stop_grad",
-                "false requires target=simsiam (gradient through the target needs Wa = W)",
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as a plain dict."""
-        return asdict(self)
-
-
 def flow_rule(cfg: MatrixFlowConfig):
-    """The update rule of ``cfg.predictor``; ConfigError if it has no continuous-time flow."""
+    """The update rule of ``cfg.predictor``; ConfigError if it has no continuous-time flow.
+
+    Args:
+        cfg: the configuration whose ``predictor`` names the rule.
+
+    Returns:
+        The rule object of :data:`~dynamics.predictors.update_rules.UPDATE_RULES`.
+
+    Raises:
+        ConfigError: if the rule has no continuous-time flow (e.g. "spectral", SGD only).
+
+    Example:
+        >>> type(flow_rule(MatrixFlowConfig())).__name__
+        'LearnedRule'
+    """
     allowed = flow_rules()  # live: rules registered at run time count
     if cfg.predictor not in allowed:
         raise ConfigError("predictor", f"must be one of {', '.join(allowed)} for the "
                                        f"continuous-time flow, got {cfg.predictor!r} (the "
                                        "SGD simulation takes it)")
     return UPDATE_RULES[cfg.predictor]
-
-
-def _theorem1_applies(cfg: MatrixFlowConfig) -> bool:
-    return UPDATE_RULES[cfg.predictor].theorem1 and cfg.stop_grad
 
 
 def flow_rhs(W, Wp, Wa, X, Xp, cfg: MatrixFlowConfig, eye=None):
@@ -167,111 +207,6 @@ def flow_rhs(W, Wp, Wa, X, Xp, cfg: MatrixFlowConfig, eye=None):
 
 # --------------------------------------------------------------------------------------------
 # Trajectories
-
-
-@dataclass
-class MatrixTrajectory:
-    """A simulated (or SGD-trained) trajectory of the linear model.
-
-    ``t`` (T,), ``W`` and ``Wa`` (T, n2, n1), ``Wp`` (T, n2, n2). ``status`` is "completed" or a
-    message saying why integration stopped early (the arrays then hold what was computed).
-    Derived series are computed on demand from the stored states.
-
-    Attributes:
-        X, Xp: the data statistics X and X' of the run, shape (n1, n1).
-        config: the :class:`MatrixFlowConfig` of the run.
-        meta: solver (method, rtol, atol, nfev) or SGD details, or None.
-    """
-
-    t: np.ndarray
-    W: np.ndarray
-    Wp: np.ndarray
-    Wa: np.ndarray
-    X: np.ndarray
-    Xp: np.ndarray
-    config: MatrixFlowConfig
-    status: str = "completed"
-    meta: dict | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the integration reached the end time."""
-        return self.status == "completed"
-
-    @property
-    def F(self) -> np.ndarray:
-        """F = W X W^T, the correlation of the online outputs (Sec. 3)."""
-        return self.W @ self.X @ np.swapaxes(self.W, -1, -2)
-
-    def F_eigvals(self) -> np.ndarray:
-        """Eigenvalues of the symmetric F, ascending, shape (T, n2)."""
-        F = self.F
-        return np.linalg.eigvalsh((F + np.swapaxes(F, -1, -2)) / 2)
-
-    def Wp_eigvals(self) -> np.ndarray:
-        """Eigenvalues of Wp (complex in general; sorted by real part), shape (T, n2)."""
-        ev = np.linalg.eigvals(self.Wp)
-        return np.take_along_axis(ev, np.argsort(ev.real, axis=-1), -1)
-
-    def commutator_norm(self) -> np.ndarray:
-        """||[F, Wp]||_F over time (Theorem 3)."""
-        F, Wp = self.F, self.Wp
-        return np.linalg.norm(F @ Wp - Wp @ F, axis=(-2, -1))
-
-    def W_norm(self) -> np.ndarray:
-        """Frobenius norm ||W(t)||_F."""
-        return np.linalg.norm(self.W, axis=(-2, -1))
-
-    def invariant_C0(self) -> np.ndarray:
-        """C of Theorem 1 from the initial state: W W^T - Wp^T Wp / alpha_p at t = 0."""
-        W0, Wp0 = self.W[0], self.Wp[0]
-        return W0 @ W0.T - Wp0.T @ Wp0 / self.config.alpha_p
-
-    def invariant_residual(self) -> np.ndarray:
-        """Relative residual of Theorem 1, ||W W^T - Wp^T Wp/alpha_p - e^{-2 eta t} C||_F divided
-        by max(||W W^T||_F, ||Wp^T Wp||_F / alpha_p, ||C||_F). Zero up to integrator error for
-        the learned predictor (any target); the theorem does not cover the other variants, for
-        which NaN is returned."""
-        cfg = self.config
-        if not _theorem1_applies(cfg):
-            return np.full(self.t.shape, np.nan)
-        WWt = self.W @ np.swapaxes(self.W, -1, -2)
-        PtP = np.swapaxes(self.Wp, -1, -2) @ self.Wp / cfg.alpha_p
-        C = np.exp(-2 * cfg.eta * self.t)[:, None, None] * self.invariant_C0()
-        res = np.linalg.norm(WWt - PtP - C, axis=(-2, -1))
-        scale = np.maximum.reduce([
-            np.linalg.norm(WWt, axis=(-2, -1)),
-            np.linalg.norm(PtP, axis=(-2, -1)),
-            np.linalg.norm(C, axis=(-2, -1)),
-            np.full(self.t.shape, 1e-300),
-        ])
-        return res / scale
-
-    def target_correlation(self) -> np.ndarray:
-        """Normalised correlation <Wa, W>_F / (||Wa||_F ||W||_F) (the A1 check of Fig. 7)."""
-        num = np.sum(self.Wa * self.W, axis=(-2, -1))
-        den = np.linalg.norm(self.Wa, axis=(-2, -1)) * self.W_norm()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return num / den
-
-    def summary(self) -> dict[str, Any]:
-        """Final state in a few numbers (used by the CLI's one-line summary)."""
-        s = self.F_eigvals()[-1]
-        return {
-            "t_final": float(self.t[-1]),
-            "status": self.status,
-            "W_norm": float(self.W_norm()[-1]),
-            "F_eigvals": s.tolist(),
-            "collapsed": bool(s.max() < 1e-6),
-            "invariant_residual_max": float(np.nanmax(self.invariant_residual()))
-            if _theorem1_applies(self.config) else None,
-            "commutator_norm": float(self.commutator_norm()[-1]),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain arrays for saving: t, W, Wp, Wa, X and Xp."""
-        return {"t": self.t, "W": self.W, "Wp": self.Wp, "Wa": self.Wa, "X": self.X,
-                "Xp": self.Xp}
 
 
 def validate_matrix_inputs(W0, Wp0, Wa0, X, Xp) -> tuple[np.ndarray, ...]:
@@ -378,6 +313,23 @@ def lemma2_bound(traj: MatrixTrajectory) -> tuple[np.ndarray, np.ndarray]:
     the stored times) and the paper's ``exp(-lambda_0 t) ||W(0)||`` with lambda_0 the minimum of
     lambda_min(H) over the stored times. With stop-gradient and Wp = I, Wa = W,
     H = X' (x) I + eta I.
+
+    Args:
+        traj: a run without stop-gradient, or with predictor="identity" and target="simsiam".
+
+    Returns:
+        ``(gronwall, lemma2)``, two numpy arrays of shape (T,).
+
+    Raises:
+        ConfigError: for a configuration the lemma does not cover.
+
+    Example:
+        >>> cfg = MatrixFlowConfig(predictor="identity", target="simsiam")
+        >>> I = np.eye(2)
+        >>> tr = simulate_matrix(0.5 * I, I, 0.1 * I, cfg, t_end=1.0, n_save=3)
+        >>> gronwall, lemma2 = lemma2_bound(tr)
+        >>> lemma2.round(4).tolist(), tr.W_norm().round(4).tolist()  # tight: H is constant
+        ([0.7071, 0.6726, 0.6398], [0.7071, 0.6726, 0.6398])
     """
     cfg = traj.config
     lam = np.empty(traj.t.shape)

@@ -8,7 +8,9 @@ numpy arrays, torch tensors (CPU or CUDA) and sympy symbols alike.
 
 :func:`simulate_modes` integrates any batch of modes / initial conditions / hyper-parameters at
 once (all inputs broadcast together) with the batched integrator of
-:mod:`dynamics.numerics.integrate`.
+:mod:`dynamics.numerics.integrate`. The equations themselves (Eqs. 11-14, 16) are written once in
+:mod:`dynamics.theories.directpred.mode_equations`, the result type :class:`ModeTrajectory` is
+:mod:`dynamics.theories.directpred.mode_trajectory`; both are imported here.
 
 Equation arguments use the paper's names (p = p_j, s = s_j >= 0, tau, alpha_p > 0, eta >= 0,
 sigma2 >= 0, beta > 0) and broadcast together; results have their broadcast shape and type.
@@ -16,62 +18,24 @@ sigma2 >= 0, beta > 0) and broadcast together; results have their broadcast shap
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import torch
 
-from dynamics._backend import exp
 from dynamics.errors import ConfigError, check_finite, check_range
-from dynamics.numerics.integrate import STATUS_NAMES, STATUS_OK, integrate_batched
+from dynamics.numerics.integrate import integrate_batched
+from dynamics.theories.directpred.mode_equations import (  # noqa: F401 - re-exported here
+    delta,
+    dp_dt,
+    ds_dt,
+    dtau_dt,
+    invariant_c,
+    parabola_s,
+)
+from dynamics.theories.directpred.mode_trajectory import (  # noqa: F401 - re-exported here
+    ModeTrajectory,
+    _to_numpy,
+)
 from dynamics.theories.directpred.parameters import check_parameters
-
-
-def delta(p, tau, sigma2, eta):
-    """Growth rate Delta_j = p_j [tau - (1 + sigma2) p_j] - eta (Sec. 3.3, above Eq. 17).
-
-    On the invariant parabola dp_j/dt = p_j Delta_j (Eq. 16), and everywhere
-    ds_j/dt = 2 s_j Delta_j (Eq. 12).
-    """
-    return p * (tau - (1 + sigma2) * p) - eta
-
-
-def invariant_c(p, s, alpha_p):
-    """Eq. 14 constant: c_j = s_j(0) - p_j(0)^2 / alpha_p.
-
-    The paper prints c_j = alpha_p^{-1} p_j^2(0) - s_j(0); that sign is a typo (setting t = 0 in
-    Eq. 14 forces the form used here).
-    """
-    return s - p**2 / alpha_p
-
-
-def parabola_s(p, alpha_p, c=0.0, eta=0.0, t=0.0):
-    """Eq. 14: s_j(t) = p_j(t)^2 / alpha_p + c_j e^{-2 eta t}.
-
-    With ``c = 0`` this is the invariant parabola s = p^2/alpha_p that every trajectory
-    approaches when eta > 0 (Fig. 3, dashed).
-    """
-    return p**2 / alpha_p + c * exp(-2 * eta * t)
-
-
-def dp_dt(p, s, tau, alpha_p, eta, sigma2):
-    """Eq. 11: dp_j/dt = alpha_p s_j [tau - (1 + sigma2) p_j] - eta p_j."""
-    return alpha_p * s * (tau - (1 + sigma2) * p) - eta * p
-
-
-def ds_dt(p, s, tau, eta, sigma2):
-    """Eq. 12: ds_j/dt = 2 p_j s_j [tau - (1 + sigma2) p_j] - 2 eta s_j  (= 2 s_j Delta_j)."""
-    return 2 * s * delta(p, tau, sigma2, eta)
-
-
-def dtau_dt(p, tau, beta, eta, sigma2):
-    """Eq. 13 divided by s_j: dtau/dt = beta (1 - tau) - tau (ds_j/dt) / (2 s_j).
-
-    Using Eq. 12, (ds_j/dt)/(2 s_j) = Delta_j, so the EMA ratio obeys
-    dtau/dt = beta (1 - tau) - tau Delta_j, which stays regular at s_j = 0.
-    """
-    return beta * (1 - tau) - tau * delta(p, tau, sigma2, eta)
 
 
 def scalar_rhs(wp, w, wa, *, alpha_p, beta, lambda_s, lambda_d, eta=0.0):
@@ -118,119 +82,6 @@ def mode_rhs(p, s, tau, *, alpha_p, eta, sigma2, beta=None):
 # Batched simulation
 
 
-@dataclass
-class ModeTrajectory:
-    """Solution of Eqs. 11-13 for a batch of modes.
-
-    ``t`` has shape ``(T,)``; ``p``, ``s`` and ``tau`` have shape ``(T, *batch)`` where ``batch``
-    is the broadcast shape of all inputs. Arrays are numpy unless the inputs were torch tensors.
-    ``status`` (shape ``batch``) is 0 where the element reached ``t_end``; see
-    :data:`dynamics.numerics.integrate.STATUS_NAMES`. Parameters are stored broadcast to ``batch``.
-
-    Attributes:
-        beta: EMA rates (``batch``), or None when tau was held fixed.
-        n_steps: accepted integrator steps of each element (``batch``).
-        meta: ``rtol``, ``atol``, ``n_iterations`` and ``path`` ("eager" or "fused") of the run.
-    """
-
-    t: Any
-    p: Any
-    s: Any
-    tau: Any
-    alpha_p: Any
-    eta: Any
-    sigma2: Any
-    beta: Any | None
-    status: Any
-    n_steps: Any = None
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def ema(self) -> bool:
-        """True when tau evolved by Eq. 13 (EMA target), False for fixed tau."""
-        return self.beta is not None
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        """The broadcast shape of the inputs (``p.shape[1:]``)."""
-        return tuple(self.p.shape[1:])
-
-    def final(self) -> dict[str, Any]:
-        """Last stored state (NaN where an element stopped early): ``{"p", "s", "tau"}``,
-        each of shape ``batch``."""
-        return {"p": self.p[-1], "s": self.s[-1], "tau": self.tau[-1]}
-
-    def last_valid(self) -> dict[str, Any]:
-        """Last finite state of each element (what was computed before a blow-up): numpy
-        ``{"t", "p", "s", "tau"}``, each of shape ``batch``."""
-        p = _to_numpy(self.p)
-        ok = np.isfinite(p)
-        last = np.where(ok.any(0), ok.shape[0] - 1 - np.argmax(ok[::-1], axis=0), 0)
-        pick = lambda a: np.take_along_axis(_to_numpy(a), last[None], 0)[0]  # noqa: E731
-        return {"t": _to_numpy(self.t)[last], "p": pick(self.p), "s": pick(self.s),
-                "tau": pick(self.tau)}
-
-    def collapsed(self, s_tol: float = 1e-6) -> Any:
-        """True where the mode's final s_j is below ``s_tol`` (the collapsed branch s = 0).
-        Boolean array (a tensor for torch trajectories) of shape ``batch``."""
-        return self.s[-1] < s_tol
-
-    def invariant_c0(self) -> Any:
-        """c_j = s_j(0) - p_j(0)^2 / alpha_p (Eq. 14 with the corrected sign)."""
-        return invariant_c(self.p[0], self.s[0], self.alpha_p)
-
-    def invariant_residual(self) -> Any:
-        """|s_j(t) - p_j(t)^2/alpha_p - c_j e^{-2 eta t}| relative to max(|s_j|, p_j^2/alpha_p).
-
-        Zero up to integrator error by Eq. 14 (any tau(t), so also in the EMA case).
-        """
-        t = self.t.reshape((-1,) + (1,) * len(self.batch_shape))
-        pred = parabola_s(self.p, self.alpha_p, c=self.invariant_c0(), eta=self.eta, t=t)
-        scale = _maximum(abs(self.s), self.p**2 / self.alpha_p)
-        scale = _maximum(scale, 1e-300 + 0 * scale)
-        return abs(self.s - pred) / scale
-
-    def status_text(self) -> str:
-        """How many elements ended with each status, e.g. ``"12 completed, 1 blow-up or NaN"``."""
-        st = _to_numpy(self.status)
-        counts = {STATUS_NAMES[int(k)]: int((st == k).sum()) for k in np.unique(st)}
-        return ", ".join(f"{v} {k}" for k, v in counts.items())
-
-    @property
-    def ok(self) -> bool:
-        """True when every element reached ``t_end``."""
-        return bool(np.all(_to_numpy(self.status) == STATUS_OK))
-
-    def to_numpy(self) -> ModeTrajectory:
-        """A copy with every array converted to numpy."""
-        conv = {k: _to_numpy(getattr(self, k)) for k in
-                ("t", "p", "s", "tau", "alpha_p", "eta", "sigma2", "status", "n_steps")}
-        conv["beta"] = None if self.beta is None else _to_numpy(self.beta)
-        return ModeTrajectory(**conv, meta=dict(self.meta))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain arrays for saving (numpy): t, p, s, tau, alpha_p, eta, sigma2, status (and
-        beta with EMA)."""
-        tr = self.to_numpy()
-        out = {k: getattr(tr, k) for k in ("t", "p", "s", "tau", "alpha_p", "eta", "sigma2",
-                                            "status")}
-        if tr.beta is not None:
-            out["beta"] = tr.beta
-        return out
-
-
-def _to_numpy(x: Any) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return None if x is None else np.asarray(x)
-
-
-def _maximum(a, b):
-    if isinstance(a, torch.Tensor):
-        return torch.maximum(a, torch.as_tensor(b, dtype=a.dtype, device=a.device))
-    return np.maximum(a, b)
-
-
 def _rhs_fixed_tau(y: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
     """State (p, w, tau) with s = w^2 and tau constant (Wa = tau W): Eqs. 11-12."""
     p, w, tau = y[:, 0], y[:, 1], y[:, 2]
@@ -254,7 +105,20 @@ def validate_mode_inputs(*, s0, alpha_p, eta, sigma2, beta, t_end, p0=None,
     commands' upper limits; each parameter's contract is in :mod:`.parameters`. The one check of
     these values: :func:`simulate_modes` runs it unless called with ``check=False`` by a
     caller that ran it already. Returns None; raises :class:`ConfigError` on the first bad
-    value (``limits=True``: also beyond those upper limits)."""
+    value (``limits=True``: also beyond those upper limits).
+
+    Args:
+        s0, alpha_p, eta, sigma2, beta, t_end: the values of :func:`simulate_modes` (beta may
+            be None: fixed tau).
+        p0, tau0, n_save: checked only when given.
+        limits: also apply the commands' upper limits.
+
+    Returns:
+        None.
+
+    Raises:
+        ConfigError: naming the first value out of range.
+    """
     if n_save is not None and (not isinstance(n_save, int) or n_save < 2):
         raise ConfigError("n_save", f"must be an integer >= 2, got {n_save!r}")
     if p0 is not None:

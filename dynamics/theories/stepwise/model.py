@@ -42,18 +42,27 @@ Discrete training (:func:`sgd_train`): gradient descent on sampled positive pair
 minibatch estimate Gamma_B = (X_B^T X'_B + X'_B^T X_B) / (2B) and effective time t = lr * step;
 with the full batch it is Euler's method on the flow of the empirical Gamma, so it converges to
 :func:`simulate_flow` as lr -> 0 (tested).
+
+The results (:class:`StepwiseTrajectory`, :class:`Staircase`) and their readings
+(:func:`crossing_times`, :func:`staircase`) are defined in
+:mod:`dynamics.theories.stepwise.trajectory` and imported here.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from dynamics.errors import ConfigError, check_range
 from dynamics.numerics.integrate import STATUS_OK, integrate_batched
+from dynamics.theories.stepwise.trajectory import (  # noqa: F401 - Staircase re-exported here
+    Staircase,
+    StepwiseTrajectory,
+    crossing_times,
+    staircase,
+)
 
 RATE = 8.0
 """The logistic rate constant c in d lambda_j/dt = c gamma_j lambda_j (1 - lambda_j) for the loss
@@ -70,14 +79,28 @@ def _transpose(W):
 
 def barlow_loss(W, Gamma):
     """L(W) = ||W Gamma W^T - I_d||_F^2 (batched over leading dimensions of ``W``; torch or
-    numpy)."""
+    numpy).
+    Args:
+        W: weights (..., d, m); Gamma: symmetric (m, m), numpy or torch like ``W``.
+    Returns:
+        L(W) of shape ``W.shape[:-2]`` (a scalar for one W).
+    Example:
+        >>> float(barlow_loss(0.5 * np.eye(2, 3), np.diag([4.0, 1.0, 0.25])))
+        0.5625"""
     C = W @ Gamma @ _transpose(W)
     D = C - C.new_tensor(np.eye(C.shape[-1])) if torch.is_tensor(C) else C - np.eye(C.shape[-1])
     return (D * D).sum(-1).sum(-1)
 
 
 def barlow_flow(W, Gamma):
-    """dW/dt = -grad L = -4 (W Gamma W^T - I_d) W Gamma (batched numpy / torch, or sympy)."""
+    """dW/dt = -grad L = -4 (W Gamma W^T - I_d) W Gamma (batched numpy / torch, or sympy).
+    Args:
+        W: weights (..., d, m); Gamma: symmetric (m, m), of the same kind as ``W``.
+    Returns:
+        dW/dt, shaped like ``W``.
+    Example:
+        >>> barlow_flow(0.5 * np.eye(2, 3), np.diag([4.0, 1.0, 0.25])).tolist()
+        [[0.0, 0.0, 0.0], [0.0, 1.5, 0.0]]"""
     C = W @ Gamma @ _transpose(W)
     return -4.0 * (C @ W - W) @ Gamma
 
@@ -107,13 +130,28 @@ def step_time(gamma, lam0, level: float = 0.5):
 
 
 def eigh_desc(Gamma) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending) and eigenvectors (columns) of the symmetric ``Gamma``."""
+    """Eigenvalues (descending) and eigenvectors (columns) of the symmetric ``Gamma``.
+    Args:
+        Gamma: a symmetric (m, m) array-like.
+    Returns:
+        (gamma (m,), U (m, m)): gamma_1 >= ... >= gamma_m and Gamma U = U diag(gamma).
+    Example:
+        >>> eigh_desc(np.diag([0.5, 2.0]))[0].tolist()
+        [2.0, 0.5]"""
     g, U = np.linalg.eigh(np.asarray(Gamma, dtype=float))
     return g[::-1].copy(), U[:, ::-1].copy()
 
 
 def rotated_gamma(gamma, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(Gamma, U): Gamma = U diag(gamma) U^T with U a seeded random rotation."""
+    """(Gamma, U): Gamma = U diag(gamma) U^T with U a seeded random rotation.
+    Args:
+        gamma: the eigenvalues gamma_j (m,); seed: seed of the rotation U.
+    Returns:
+        (Gamma (m, m), U (m, m) orthogonal), float arrays.
+    Example:
+        >>> Gamma, U = rotated_gamma([1.0, 0.5])
+        >>> eigh_desc(Gamma)[0].round(6).tolist()
+        [1.0, 0.5]"""
     gamma = np.asarray(gamma, dtype=float)
     U = np.linalg.qr(np.random.default_rng(seed).normal(size=(gamma.size,) * 2))[0]
     return U @ np.diag(gamma) @ U.T, U
@@ -152,89 +190,6 @@ def predicted_step_times(W0, Gamma, level: float = 0.5) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = step_time(np.where(g[:d] > 0, g[:d], np.nan), lam0, level)
     return np.where(lam0 < level, out, 0.0)
-
-
-@dataclass
-class StepwiseTrajectory:
-    """Output of :func:`simulate_flow` / :func:`sgd_train`: times ``t`` (T,), weights ``W``
-    (T, N, d, m), eigenvalues ``eig`` of W Gamma W^T (T, N, d), descending, the loss ``loss``
-    (T, N) and per-trajectory ``status`` (0 = ok)."""
-
-    t: np.ndarray
-    W: np.ndarray
-    eig: np.ndarray
-    loss: np.ndarray
-    status: np.ndarray
-
-    def crossing_times(self, level: float = 0.5) -> np.ndarray:
-        """(N, d): the first output time the j-th eigenvalue reaches ``level`` (linear
-        interpolation between outputs; NaN if never)."""
-        return crossing_times(self.t, self.eig, level)
-
-
-def crossing_times(t, eig, level: float = 0.5) -> np.ndarray:
-    """First time each series ``eig[:, ...]`` reaches ``level`` (linear interpolation between
-    the two outputs around it; NaN where it never does). ``eig`` has time first.
-    Args:
-        t: times (T,); eig: series (T, ...); level: the level to reach.
-    Returns:
-        A float array of shape ``eig.shape[1:]`` (``t[0]`` where already there at t[0])."""
-    t, eig = np.asarray(t, dtype=float), np.asarray(eig, dtype=float)
-    above = eig >= level
-    k = np.argmax(above, axis=0)
-    ok = above.any(axis=0)
-    k0 = np.clip(k - 1, 0, None)
-    e0 = np.take_along_axis(eig, k0[None], 0)[0]
-    e1 = np.take_along_axis(eig, k[None], 0)[0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(e1 > e0, (level - e0) / (e1 - e0), 0.0)
-    out = t[k0] + np.clip(frac, 0.0, 1.0) * (t[k] - t[k0])
-    return np.where(ok, np.where(k == 0, t[0], out), np.nan)
-
-
-@dataclass
-class Staircase:
-    """How a recorded spectrum rose (:func:`staircase`): ``onsets[k-1]`` is the first time k
-    eigenvalues are at or above ``level`` (NaN if never), ``next_at_onset[k-1]`` the (k+1)-th
-    largest eigenvalue at that time, ``stepwise`` whether the first ``n_steps`` onsets come one
-    at a time: strictly increasing, at least ``min_gap`` records apart, the next eigenvalue
-    still below ``quiet`` at each onset."""
-
-    onsets: np.ndarray
-    next_at_onset: np.ndarray
-    n_steps: int
-    stepwise: bool
-
-
-def staircase(t, eig, *, level: float = 0.5, quiet: float = 0.1, min_gap: int = 2
-              ) -> Staircase:
-    """The staircase of a spectrum recorded over time: ``eig`` (T, d), each row sorted or not
-    (sorted descending here), ``t`` (T,). Used on the flow (:class:`StepwiseTrajectory`) and on
-    the embedding spectrum of a training run alike.
-    Args:
-        t: record times (T,); eig: eigenvalues (T, d).
-        level: an eigenvalue at or above it counts as learned.
-        quiet: the next eigenvalue must be below it at each onset for ``stepwise``.
-        min_gap: the least number of records between consecutive onsets for ``stepwise``.
-    Returns:
-        A :class:`Staircase`."""
-    t = np.asarray(t, dtype=float)
-    e = -np.sort(-np.asarray(eig, dtype=float), axis=1)
-    count = (e >= level).sum(axis=1)
-    d = e.shape[1]
-    onsets = np.full(d, np.nan)
-    nxt = np.full(d, np.nan)
-    rows = np.full(d, -1)
-    for k in range(1, d + 1):
-        hit = np.nonzero(count >= k)[0]
-        if hit.size:
-            rows[k - 1] = hit[0]
-            onsets[k - 1] = t[hit[0]]
-            nxt[k - 1] = e[hit[0], k] if k < d else 0.0
-    n = int(np.sum(rows >= 0))
-    r = rows[:n]
-    ok = n >= 1 and bool(np.all(np.diff(r) >= min_gap)) and bool(np.all(nxt[:n] < quiet))
-    return Staircase(onsets, nxt, n, ok)
 
 
 def _spectrum(W: np.ndarray, Gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,7 +251,14 @@ def simulate_flow(W0, Gamma, *, t_end: float, n_save: int = 401, rtol: float = 1
 
 def limit_residuals(W, Gamma) -> tuple[float, float]:
     """How far ``W`` (d, m) is from the whitened top-d projection: (||W Gamma W^T - I||_F,
-    ||W (I - U_d U_d^T)||_F / ||W||_F)."""
+    ||W (I - U_d U_d^T)||_F / ||W||_F).
+    Args:
+        W: weights (d, m); Gamma: symmetric (m, m).
+    Returns:
+        (whitening residual, off-subspace share), two floats, both 0 at the whitened limit.
+    Example:
+        >>> limit_residuals([[0.5, 0, 0], [0, 1.0, 0]], np.diag([4.0, 1.0, 0.25]))
+        (0.0, 0.0)"""
     W = np.asarray(W, dtype=float)
     d = W.shape[0]
     _, U = eigh_desc(Gamma)
@@ -308,7 +270,14 @@ def limit_residuals(W, Gamma) -> tuple[float, float]:
 
 def off_subspace_exponent(Gamma, d: int) -> float:
     """1 - gamma_{d+1}/gamma_d: the power of the init scale that the share of W outside the
-    top-d eigenspace of Gamma follows at the end of the flow (module docstring)."""
+    top-d eigenspace of Gamma follows at the end of the flow (module docstring).
+    Args:
+        Gamma: symmetric (m, m); d: the embedding dimension, 1 <= d < m (else ConfigError).
+    Returns:
+        1 - gamma_{d+1}/gamma_d, a float.
+    Example:
+        >>> off_subspace_exponent(np.diag([1.0, 0.5, 0.1]), 2)
+        0.8"""
     g, _ = eigh_desc(Gamma)
     if not 1 <= int(d) < g.size:
         raise ConfigError("d", f"must be between 1 and {g.size - 1}, got {d}")
@@ -342,7 +311,14 @@ def pair_data(n: int, gamma, *, noise: float = 0.5, seed: int = 0
 
 
 def pair_correlation(X, Xp) -> np.ndarray:
-    """The empirical symmetrised cross-correlation (X^T X' + X'^T X) / (2n)."""
+    """The empirical symmetrised cross-correlation (X^T X' + X'^T X) / (2n).
+    Args:
+        X, Xp: the two views (n, m) of n positive pairs, samples as rows.
+    Returns:
+        Gamma, a symmetric float array (m, m).
+    Example:
+        >>> pair_correlation([[1.0, 0.0], [0.0, 2.0]], [[1.0, 1.0], [0.0, 2.0]]).tolist()
+        [[0.5, 0.25], [0.25, 2.0]]"""
     X, Xp = np.asarray(X, dtype=float), np.asarray(Xp, dtype=float)
     return (X.T @ Xp + Xp.T @ X) / (2 * X.shape[0])
 
