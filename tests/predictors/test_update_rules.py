@@ -157,3 +157,28 @@ def test_closed_form_predictor_keeps_one_state_and_no_copies():
     copy.load_state_dict(module.state_dict())
     assert copy.step_count == 3
     torch.testing.assert_close(copy.correlation(), module.correlation(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["directpred", "ridge"])
+def test_checkpoints_with_the_old_buffers_still_load(kind):
+    """A run folder written when F and the counters were buffers resumes as the rule's state."""
+    module = build_predictor({"kind": kind, "freq": 2}, 4)
+    g = torch.Generator().manual_seed(1)
+    for step in range(3):
+        module.observe(torch.randn(16, 4, generator=g), torch.randn(16, 4, generator=g))
+        module.after_optimizer_step(step)
+    spectral = module.state_dict()["_extra_state"]["spectral_state"]
+    legacy = {"linear.weight": module.linear.weight.detach().clone(),
+              "F": spectral["corr"]["F"], "n_updates": torch.tensor(3),
+              "step_count": torch.tensor(3)}
+    if spectral["cross"] is not None:
+        legacy["cross"] = spectral["cross"]["joint"]["F"]
+        legacy["cross_n_updates"] = torch.tensor(3)
+    copy = build_predictor({"kind": kind, "freq": 2}, 4)
+    copy.load_state_dict(legacy)
+    assert copy.step_count == 3 and copy.n_updates == 3
+    torch.testing.assert_close(copy.correlation(), module.correlation(), rtol=0, atol=0)
+    for p in (module, copy):  # both continue identically
+        p.observe(torch.ones(16, 4), torch.ones(16, 4))
+        p.after_optimizer_step(3)
+    torch.testing.assert_close(copy.linear.weight, module.linear.weight, rtol=0, atol=0)

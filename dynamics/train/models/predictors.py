@@ -285,6 +285,27 @@ class ClosedFormPredictor(LinearPredictor):
                                                    self.linear.weight.device))
         self.last = None
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
+        """Checkpoints written when the running statistics were buffers (``F``,
+        ``n_updates``, ``step_count``, ridge: ``cross``, ``cross_n_updates``) load as the
+        rule's state, so earlier run folders still resume and evaluate."""
+        if prefix + "F" in state_dict and prefix + "_extra_state" not in state_dict:
+            old = {k: state_dict.pop(prefix + k) for k in
+                   ("F", "n_updates", "step_count", "cross", "cross_n_updates")
+                   if prefix + k in state_dict}
+            spectral = self.rule.state.state_dict()
+            n = int(old["n_updates"])
+            spectral["corr"] = {**spectral["corr"], "n_updates": n,
+                                "F": old["F"] if n else None}
+            if spectral["cross"] is not None and "cross" in old:
+                m = int(old["cross_n_updates"])
+                spectral["cross"]["joint"] = {**spectral["cross"]["joint"], "n_updates": m,
+                                              "F": old["cross"] if m else None}
+            spectral["step_count"] = int(old["step_count"])
+            state_dict[prefix + "_extra_state"] = {"spectral_state": spectral}
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _apply(self, fn: Any, recurse: bool = True) -> ClosedFormPredictor:
         """``.to()``, ``.cuda()``, ...: the running statistics follow the weight's device."""
         out = super()._apply(fn, recurse)
