@@ -182,3 +182,19 @@ def test_checkpoints_with_the_old_buffers_still_load(kind):
         p.observe(torch.ones(16, 4), torch.ones(16, 4))
         p.after_optimizer_step(3)
     torch.testing.assert_close(copy.linear.weight, module.linear.weight, rtol=0, atol=0)
+
+
+def test_a_rule_setting_is_validated_once_from_config_to_predictor(monkeypatch):
+    """predictor.eps: checked (the rule run once on a tiny input) where the config is read; the
+    predictor built from it does not check it again."""
+    from dynamics.predictors import spectral
+    from dynamics.train.config import load_config
+
+    calls = []
+    original = spectral.PredictorRule.__call__
+    monkeypatch.setattr(spectral.PredictorRule, "__call__",
+                        lambda self, *a, **k: calls.append(self.name) or original(self, *a, **k))
+    cfg = load_config(None, ["predictor.kind=directpred", "predictor.eps=0.3712"])
+    assert calls == ["directpred"]
+    build_predictor(cfg, 4)
+    assert calls == ["directpred"]

@@ -11,6 +11,7 @@ import torch
 
 from dynamics.train import run_folder as runs
 from dynamics.train import trainer
+from dynamics.train.checkpoint_files import state_tensors
 from dynamics.train.config import from_yaml_text, load_config
 
 SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "train" / "smoke_byol_digits.yaml"
@@ -48,8 +49,8 @@ def assert_same_run(a: runs.RunDir, b: runs.RunDir):
     assert strip_timing(runs.read_jsonl(a.metrics)) == strip_timing(runs.read_jsonl(b.metrics))
     assert runs.read_jsonl(a.spectra) == runs.read_jsonl(b.spectra)
     ca, cb = runs.load_checkpoint(a.last), runs.load_checkpoint(b.last)
-    ma, mb = ca["method"]["modules"], cb["method"]["modules"]
-    assert ma.keys() == mb.keys()
+    ma, mb = state_tensors(ca["method"]["modules"]), state_tensors(cb["method"]["modules"])
+    assert ma.keys() == mb.keys() and any(".F" in k for k in ma)  # the predictor's running F too
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
     oa, ob = ca["optimizer"]["state"], cb["optimizer"]["state"]
     assert all(torch.equal(oa[i]["momentum_buffer"], ob[i]["momentum_buffer"]) for i in oa)

@@ -18,6 +18,7 @@ from dynamics.metrics.alignment_uniformity import alignment, uniformity
 from dynamics.numerics.data_models import AdditiveGaussian
 from dynamics.theories.directpred.matrix_flow import MatrixFlowConfig
 from dynamics.theories.directpred.sgd import simulate_sgd
+from dynamics.train.checkpoint_files import state_tensors
 from dynamics.train.config import PREDICTOR_KINDS, TrainConfig, validate
 from dynamics.train.methods import build_method
 from dynamics.train.methods.base import METHODS
@@ -403,7 +404,8 @@ def test_method_checkpoint_resumes_exactly(kind):
     opt_b.load_state_dict(copy.deepcopy(opt_a.state_dict()))
     for i in range(3, 6):
         assert torch.equal(step(a, opt_a, i), step(b, opt_b, i))
-    for pa, pb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+    for pa, pb in zip(state_tensors(a.state_dict()).values(),
+                      state_tensors(b.state_dict()).values(), strict=True):
         assert torch.equal(pa, pb)
 
 
@@ -443,8 +445,9 @@ def test_bf16_autocast_step_matches_fp32(name, kind, loss):
     m32 = build_method(tiny_cfg(name, kind, loss), IMG)
     torch.manual_seed(0)
     m16 = build_method(tiny_cfg(name, kind, loss), IMG)
-    assert all(torch.equal(a, b) for a, b in zip(m32.state_dict().values(),
-                                                  m16.state_dict().values(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(state_tensors(m32.state_dict()).values(),
+                                                  state_tensors(m16.state_dict()).values(),
+                                                  strict=True))
     v1, v2 = views(0, n=64)
     out32 = m32.training_step(v1, v2)
     with autocast_for(torch.device("cpu"), "bf16"):
