@@ -148,12 +148,18 @@ def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPars
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``ssl-dynamics`` on ``argv``; the command's exit code (2 bad input, 130/143 signal)."""
+    """Run ``ssl-dynamics`` on ``argv``; the command's exit code (2 bad input, 130/143 signal).
+
+    SIGTERM ends the command cleanly (temporary files removed, run folders marked); the
+    caller's SIGTERM handler is restored on return and, when ``main`` is called from Python with
+    an ``argv``, the signal is then passed on to it, so a script or test runner that was told
+    to stop does stop."""
+    in_process = argv is not None  # the console script passes none
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    previous = None
+    previous, terminated = None, False
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -169,12 +175,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, Terminated):
             print(f"{PROG}: interrupted by SIGTERM; nothing half-written was kept",
                   file=sys.stderr)
+            terminated = True
             return 143
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+            if terminated and in_process and previous is not signal.SIG_IGN:
+                # called from Python (a script, a notebook, a test runner): after the clean-up,
+                # the SIGTERM goes on to the caller's own handler (the default one ends the
+                # process), so that the caller stops as it was asked to
+                signal.raise_signal(signal.SIGTERM)
 
 
 if __name__ == "__main__":  # pragma: no cover

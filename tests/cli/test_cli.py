@@ -185,3 +185,37 @@ def test_phase_bad_input(argv, needle, capsys):
         code = exc.code
     _, err = capsys.readouterr()
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+
+
+@pytest.mark.parametrize("caller", ["default", "handler"])
+def test_sigterm_during_an_in_process_command_reaches_the_caller(tmp_path, caller):
+    """``main`` called from Python cleans up on SIGTERM, restores the caller's handler and
+    passes the signal on: a script (or test runner) told to stop does stop, and a caller with
+    its own handler sees the signal."""
+    import signal
+    import textwrap
+    import time
+
+    code = textwrap.dedent('''
+        import signal, sys
+        from dynamics.cli import main
+        seen = []
+        if sys.argv[1] == "handler":
+            signal.signal(signal.SIGTERM, lambda s, f: seen.append(s))
+        print("ready", flush=True)
+        rc = main(["simulate", "phase", "--kind", "basin", "--grid", "1000", "--eta", "0.01",
+                   "--t-end", "20000", "--quiet", "--out", sys.argv[2]])
+        print("returned", rc, "seen", seen, flush=True)
+        ''')
+    proc = subprocess.Popen([sys.executable, "-c", code, caller, str(tmp_path / "b.npz")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert "interrupted by SIGTERM" in err
+    if caller == "default":  # the default handler ends the caller, as SIGTERM should
+        assert proc.returncode == -signal.SIGTERM and "returned" not in out
+    else:
+        assert proc.returncode == 0 and "returned 143 seen [15]" in out
+    assert not (tmp_path / "b.npz").exists()
