@@ -26,9 +26,11 @@ to a fair share instead of stalling it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -171,8 +173,11 @@ def local_processes() -> int:
 
 
 def set_threads(n: int) -> None:
-    """Set torch's intra-op pool and the BLAS/OpenMP pools of numpy/scipy to ``n`` threads."""
+    """Set torch's intra-op pool and the BLAS/OpenMP pools of numpy/scipy to ``n`` threads
+    (an explicit choice: :func:`thread_policy` leaves it alone afterwards)."""
     import torch
+
+    _STATE.explicit = int(n)
 
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -224,20 +229,147 @@ class ThreadGovernor:
 
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count."""
+    """Temporarily set torch's intra-op thread count (an explicit choice while it lasts)."""
     import torch
 
-    old = torch.get_num_threads()
+    old, old_explicit = torch.get_num_threads(), _STATE.explicit
     torch.set_num_threads(int(n))
+    _STATE.explicit = int(n)
     try:
         yield
     finally:
         torch.set_num_threads(old)
+        _STATE.explicit = old_explicit
+
+
+#: Seconds for which :func:`thread_policy` reuses its last ``auto`` decision.
+POLICY_TTL = 2.0
+
+
+class _PolicyState:
+    """Process-wide record of the policy: an explicit choice (None until one is made), torch's
+    start-up pool size, and the last ``auto`` decision with its time; a per-thread depth of
+    nested policy calls."""
+
+    def __init__(self):
+        self.explicit: int | None = None
+        self.startup: int | None = None
+        self.cached: tuple[float, int] | None = None
+        self.local = threading.local()
+
+
+_STATE = _PolicyState()
+
+
+def caller_chose_threads() -> bool:
+    """Whether the caller chose a thread count that :func:`thread_policy` must respect:
+    ``OMP_NUM_THREADS`` set, a choice made through this module (:func:`set_threads`,
+    :func:`apply_threads`, :func:`cpu_threads`, :func:`torch_threads`), or torch's pool no longer
+    at its start-up size (a ``torch.set_num_threads`` of the caller's). Torch's start-up size is
+    read at the first call; a pool that differs from the usable cores then counts as chosen."""
+    import torch
+
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) >= 1:
+        return True
+    now = torch.get_num_threads()
+    if _STATE.explicit is not None:
+        return True
+    if _STATE.startup is None:
+        _STATE.startup = now
+        return now not in (available_cpus(), os.cpu_count())
+    return now != _STATE.startup
+
+
+def _policy_count() -> int:
+    now = time.monotonic()
+    if _STATE.cached is not None and now - _STATE.cached[0] < POLICY_TTL:
+        return _STATE.cached[1]
+    n = choose_threads(AUTO).threads
+    _STATE.cached = (now, n)
+    return n
+
+
+@contextlib.contextmanager
+def thread_policy() -> Iterator[int]:
+    """Run the enclosed library work with the policy's ``auto`` thread count, unless the
+    caller chose one (:func:`caller_chose_threads`) or an enclosing call already decided;
+    torch's and the BLAS pools are restored afterwards. Yields the thread count in use.
+
+    Example:
+        >>> import torch
+        >>> before = torch.get_num_threads()
+        >>> with thread_policy() as n:
+        ...     n >= 1
+        True
+        >>> torch.get_num_threads() == before
+        True
+    """
+    import torch
+
+    depth = getattr(_STATE.local, "depth", 0)
+    if depth or caller_chose_threads():
+        _STATE.local.depth = depth + 1
+        try:
+            yield torch.get_num_threads()
+        finally:
+            _STATE.local.depth = depth
+        return
+    n = _policy_count()
+    old = torch.get_num_threads()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        threadpool_limits = None
+    _STATE.local.depth = 1
+    try:
+        if n != old:
+            torch.set_num_threads(n)
+        with (threadpool_limits(limits=n) if threadpool_limits else contextlib.nullcontext()):
+            yield n
+    finally:
+        _STATE.local.depth = 0
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def restoring_threads() -> Iterator[None]:
+    """Restore torch's pool, the BLAS pools and this module's record of an explicit choice to
+    what they were on entry (long work such as training changes them while it runs)."""
+    import torch
+
+    old, old_explicit = torch.get_num_threads(), _STATE.explicit
+    try:
+        from threadpoolctl import threadpool_limits
+        blas = threadpool_limits(limits=None)  # records the pools; restores them on exit
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        blas = contextlib.nullcontext()
+    try:
+        with blas:
+            yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+        _STATE.explicit = old_explicit
+
+
+def with_thread_policy(fn: Callable) -> Callable:
+    """Decorator: ``fn`` runs inside :func:`thread_policy` (heavy public entry points)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with thread_policy():
+            return fn(*args, **kwargs)
+
+    wrapper.__thread_policy__ = True
+    return wrapper
 
 
 @contextlib.contextmanager
 def cpu_threads(n: int) -> Iterator[None]:
-    """Temporarily limit torch and the BLAS/OpenMP pools (threadpoolctl) to ``n`` threads."""
+    """Temporarily limit torch and the BLAS/OpenMP pools (threadpoolctl) to ``n`` threads (an
+    explicit choice while it lasts)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
@@ -249,4 +381,6 @@ def cpu_threads(n: int) -> Iterator[None]:
 
 __all__ = ["AUTO", "ThreadChoice", "ThreadGovernor", "apply_threads", "available_cpus",
            "busy_other_threads", "choose_threads", "cpu_threads", "local_processes",
-           "parse_threads", "set_threads", "torch_threads"]
+           "caller_chose_threads", "parse_threads", "restoring_threads", "set_threads",
+           "thread_policy",
+           "torch_threads", "with_thread_policy"]

@@ -28,12 +28,14 @@ from dynamics.metrics._common import (
     check_positive,
     row_norms_checked,
 )
+from dynamics.threads import with_thread_policy
 
 #: Default number of float32/float64 entries of one (block x N) distance block in
 #: :func:`uniformity` (16M entries: 64 MiB in float32).
 UNIFORMITY_BLOCK_ELEMENTS = 1 << 24
 
 
+@with_thread_policy
 def alignment(x: Any, y: Any, alpha: float = 2.0, *, normalize: bool = False) -> float:
     """Alignment loss of positive pairs (Wang & Isola 2020, Eq. for L_align):
 
@@ -162,6 +164,7 @@ def pair_logsumexp(x: torch.Tensor, t: float, block_size: int | None = None) -> 
     return torch.logsumexp(torch.stack(parts), dim=0)
 
 
+@with_thread_policy
 def uniformity(x: Any, t: float = 2.0, *, normalize: bool = False,
                block_size: int | None = None) -> float:
     """Uniformity loss (Wang & Isola 2020, Eq. for L_uniform), batch form of the official code:

@@ -28,6 +28,7 @@ from dynamics.metrics._common import (
     out,
     sym_eigvalsh,
 )
+from dynamics.threads import with_thread_policy
 
 
 def normalized_std(z: Any) -> float:
@@ -96,6 +97,7 @@ def _cov(zt: torch.Tensor, centered: bool) -> torch.Tensor:
     return gram64(zt) / zt.shape[0]
 
 
+@with_thread_policy
 def embedding_spectrum(z: Any, centered: bool = True) -> Any:
     """Eigenvalues of the embedding covariance, **descending**, clamped at 0 (round-off can
     make null eigenvalues slightly negative).
@@ -142,6 +144,7 @@ def variance_fraction_from_eigenvalues(lam: torch.Tensor, k: int) -> float:
     return float(lam[:k].sum() / total)
 
 
+@with_thread_policy
 def top_k_variance_fraction(z: Any, k: int, *, centered: bool = True) -> float:
     """Fraction of the total variance in the k leading covariance directions:
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from dynamics.errors import check_range
 from dynamics.metrics._probe_inputs import _check_bool, _check_int, _prepare
+from dynamics.threads import with_thread_policy
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def _accuracy(
     return correct / x.shape[0]
 
 
+@with_thread_policy
 def linear_probe(
     train_features: Any,
     train_labels: Any,

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from dynamics.errors import check_range
 from dynamics.metrics._probe_inputs import _check_int
 from dynamics.metrics.linear_eval import ProbeResult, probe_inputs
+from dynamics.threads import with_thread_policy
 
 LINEAR_SOLVERS = ("adam", "lbfgs")
 """Solvers of the linear evaluation (``eval.linear_solver``): ``adam`` is
@@ -37,6 +38,7 @@ def _objective(x, y, w, b, wd: float) -> torch.Tensor:
                                                                  + b.square().sum())
 
 
+@with_thread_policy
 def logistic_regression_probe(
     train_features: Any,
     train_labels: Any,

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from dynamics.errors import ConfigError, check_range
 from dynamics.metrics._probe_inputs import _check_bool, _check_int, _prepare
 from dynamics.metrics.linear_eval import ProbeResult, linear_probe, standardize_features
+from dynamics.threads import with_thread_policy
 
 __all__ = [
     "ProbeResult",
@@ -130,6 +131,7 @@ def knn_predict(
     return scores.argmax(dim=1)
 
 
+@with_thread_policy
 def knn_accuracy(
     train_features: Any,
     train_labels: Any,

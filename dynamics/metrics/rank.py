@@ -30,6 +30,7 @@ from dynamics.metrics._common import (
     out,
     sym_eigvalsh,
 )
+from dynamics.threads import with_thread_policy
 
 
 def singular_values_from_gram(gram: torch.Tensor, n_rows: int) -> torch.Tensor:
@@ -49,6 +50,7 @@ def singular_values_from_gram(gram: torch.Tensor, n_rows: int) -> torch.Tensor:
     return lam.clamp_min(0).sqrt()
 
 
+@with_thread_policy
 def singular_values(Z: Any) -> Any:
     """Singular values sigma_1 >= ... >= sigma_{min(N,K)} of Z (N x K, rows = samples),
     returned as float64 (numpy in, numpy out).
@@ -104,6 +106,7 @@ def rankme_from_singular_values(sigma: torch.Tensor, eps: float = 1e-7) -> float
     return float(torch.exp(-torch.special.xlogy(p, p).sum()))  # 0 log 0 = 0 (eps = 0)
 
 
+@with_thread_policy
 def rankme(Z: Any, eps: float = 1e-7) -> float:
     """RankMe effective rank (Garrido et al., ICML 2023):
 
@@ -162,6 +165,7 @@ def participation_ratio_from_eigenvalues(lam: torch.Tensor) -> float:
     return float(lam.sum() ** 2 / denom)
 
 
+@with_thread_policy
 def participation_ratio(x: Any, *, centered: bool = True) -> float:
     """Participation ratio PR = (sum_k lambda_k)^2 / sum_k lambda_k^2 = tr(C)^2 / tr(C^2).
 

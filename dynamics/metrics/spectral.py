@@ -40,8 +40,10 @@ from dynamics.metrics.rank import (
     rankme_from_singular_values,
     singular_values_from_gram,
 )
+from dynamics.threads import with_thread_policy
 
 
+@with_thread_policy
 def alpha_req(z: Any, *, k_min: int = 1, k_max: int | None = None,
               rel_floor: float = 1e-10) -> tuple[float, float]:
     """(alpha, R^2): the least-squares slope of log lambda_k against log k, negated, over ranks
@@ -128,6 +130,7 @@ def stable_rank(z: Any) -> float:
     return stable_rank_from_singular_values(singular_values_from_gram(_gram(zt), zt.shape[0]))
 
 
+@with_thread_policy
 def effective_rank(z: Any) -> float:
     """exp(-sum p_k log p_k), p_k = sigma_k / sum sigma (Roy & Vetterli 2007); ``z`` N x d, no
     centring. RankMe with eps = 0. Reference: r equal singular values -> r.

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from dynamics.numerics.dopri5 import _rms, choose_iteration, dense_output, fused_failed
+from dynamics.threads import with_thread_policy
 
 STATUS_OK, STATUS_BLOWUP, STATUS_MAX_STEPS, STATUS_STEP_UNDERFLOW = 0, 1, 2, 3
 STATUS_NAMES = {
@@ -64,6 +65,7 @@ class BatchedSolution:
     path: str = "eager"  #: how the iterations ran: "eager" or "fused" (torch.compile)
 
 
+@with_thread_policy
 def integrate_batched(
     rhs: Rhs,
     y0: torch.Tensor,

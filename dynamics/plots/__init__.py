@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dynamics.errors import ConfigError
 from dynamics.plots.base import FIGURES, FigureContext, FigureResult, FigureSpec, figure
+from dynamics.threads import with_thread_policy
 
 
 def resolve_names(names: Iterable[str] | str | None) -> list[str]:
@@ -54,6 +55,7 @@ def resolve_names(names: Iterable[str] | str | None) -> list[str]:
     return out
 
 
+@with_thread_policy
 def make_figure(name: str, out_dir: Path | str, *, quick: bool = False) -> FigureResult:
     """Make one registered simulation figure into ``out_dir`` (PNG + PDF + caption); the name
     and the folder are checked first (see :meth:`FigureSpec.make`). Run-based figures go
@@ -61,6 +63,7 @@ def make_figure(name: str, out_dir: Path | str, *, quick: bool = False) -> Figur
     return make_figures([name], out_dir, quick=quick)[resolve_names([name])[0]]
 
 
+@with_thread_policy
 def make_figures(
     names: Iterable[str] | str | None,
     out_dir: Path | str,

@@ -55,7 +55,7 @@ from typing import Any
 import torch
 
 from dynamics.errors import ConfigError
-from dynamics.threads import ThreadGovernor, apply_threads, set_threads
+from dynamics.threads import ThreadGovernor, apply_threads, restoring_threads
 from dynamics.train import run_folder as runs
 from dynamics.train.config import TrainConfig, global_batch_size, lr_scale
 from dynamics.train.data.run_images import load_run_data
@@ -278,39 +278,38 @@ def _lock_run(cfg: TrainConfig, dist: DistContext):
 def _train(cfg: TrainConfig, dist: DistContext, resume: bool, overwrite: bool,
            progress: bool | None, wall0: float) -> dict[str, Any]:
     lock = _lock_run(cfg, dist)
-    threads_before = torch.get_num_threads()
     try:
-        # planned again under the lock: no other process can change the folder from here on
-        plan = runs.plan_run(cfg, resume=resume, overwrite=overwrite)
-        dist.barrier()  # every rank has planned before rank 0 touches the folder
-        device = dist.device(cfg.device)
-        restore = configure_torch(cfg, device)
-        state = _Run(cfg, dist, device, progress)
-        try:
-            with StopSignals() as stop:
-                state.setup(plan)
-                state.phase = "training"
-                with stop.deferred():
-                    train_epochs(state, stop)
-                state.phase = "final evaluation"
-                return state.finish(wall0)
-        except (runs.TrainingDiverged, runs.TrainingInterrupted):
-            raise
-        except StopRequested as exc:
-            raise runs.TrainingInterrupted(state.stopped_outside_loop(exc), state.summary,
-                                           signum=exc.signum) from None
-        except BaseException as exc:
-            if state.summary and state.summary.get("status") == runs.STATUS_RUNNING:
-                text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                status = (runs.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt)
-                          else "crashed")
-                state.write_summary(status=status, message=f"{type(exc).__name__}: {text}")
-            raise
-        finally:
-            state.close()
-            restore()
+        with restoring_threads():  # the caller's pools come back when the run ends
+            # planned again under the lock: no other process can change the folder from here on
+            plan = runs.plan_run(cfg, resume=resume, overwrite=overwrite)
+            dist.barrier()  # every rank has planned before rank 0 touches the folder
+            device = dist.device(cfg.device)
+            restore = configure_torch(cfg, device)
+            state = _Run(cfg, dist, device, progress)
+            try:
+                with StopSignals() as stop:
+                    state.setup(plan)
+                    state.phase = "training"
+                    with stop.deferred():
+                        train_epochs(state, stop)
+                    state.phase = "final evaluation"
+                    return state.finish(wall0)
+            except (runs.TrainingDiverged, runs.TrainingInterrupted):
+                raise
+            except StopRequested as exc:
+                raise runs.TrainingInterrupted(state.stopped_outside_loop(exc), state.summary,
+                                               signum=exc.signum) from None
+            except BaseException as exc:
+                if state.summary and state.summary.get("status") == runs.STATUS_RUNNING:
+                    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    status = (runs.STATUS_INTERRUPTED if isinstance(exc, KeyboardInterrupt)
+                              else "crashed")
+                    state.write_summary(status=status, message=f"{type(exc).__name__}: {text}")
+                raise
+            finally:
+                state.close()
+                restore()
     finally:
-        set_threads(threads_before)
         if lock is not None:
             lock.release()
 

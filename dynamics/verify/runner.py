@@ -29,6 +29,7 @@ from typing import Any
 
 from dynamics.config import option
 from dynamics.errors import ConfigError
+from dynamics.threads import with_thread_policy
 from dynamics.verify.prediction import NOT_RUN, TIERS, Context, Outcome, Prediction, RunSpec
 
 #: Where the training configs named by the predictions live.
@@ -216,6 +217,7 @@ def _evaluate(pred: Prediction, tier: str, fig_dir: Path, results: dict[RunSpec,
         return Outcome.not_run(str(exc))
 
 
+@with_thread_policy
 def verify(cfg: VerifyRun, log: Callable[[str], Any] = print) -> dict[str, Any]:
     """Verify the selected predictions at ``cfg.tier`` (see the module docstring); returns the
     report dict (also written to ``cfg.out``)."""

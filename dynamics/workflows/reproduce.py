@@ -28,6 +28,7 @@ import numpy as np
 
 from dynamics.config import option
 from dynamics.io import atomic_write_text, jsonable
+from dynamics.threads import with_thread_policy
 
 # --------------------------------------------------------------------------------------------
 # Output
@@ -99,6 +100,7 @@ class ReproduceRun:
     jobs: int = option(2, "training runs at once during verify")
 
 
+@with_thread_policy
 def run_reproduce(out_dir: Path | str, *, quick: bool = False,
                   log: Callable[[str], object] = print, verify_tier: str = "smoke",
                   data_root: str | None = None, jobs: int = 2,

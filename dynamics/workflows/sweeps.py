@@ -24,6 +24,7 @@ from typing import Any
 
 from dynamics.config import option, read_mapping
 from dynamics.errors import ConfigError
+from dynamics.threads import with_thread_policy
 from dynamics.verify.prediction import RunSpec
 from dynamics.verify.runner import CONFIG_DIR, DATA_ROOT, RunResult, VerifyRun, execute_runs
 
@@ -178,6 +179,7 @@ def _run_slurm(todo: list[RunSpec], out: Path, cfg: SweepRun,
     return results
 
 
+@with_thread_policy
 def run_sweep(table: Table, cfg: SweepRun, log: Callable[[str], Any] = print
               ) -> dict[str, Any]:
     """Run every cell x seed of ``table`` that is not finished yet (see the module

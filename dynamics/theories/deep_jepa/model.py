@@ -44,6 +44,7 @@ import torch
 
 from dynamics.errors import ConfigError, check_choice, check_range
 from dynamics.numerics.integrate import integrate_batched
+from dynamics.threads import with_thread_policy
 
 OBJECTIVES = ("jepa", "mae")
 """The two objectives of this model (``objective`` arguments)."""
@@ -194,6 +195,7 @@ class JepaTrajectory:
     w: np.ndarray
 
 
+@with_thread_policy
 def simulate(lam, rho, depth, eps: float, objective: str, *, t_end: float,
              n_save: int = 2001) -> JepaTrajectory:
     """Integrate the per-layer ODE for a batch of features (``lam``, ``rho``) and depths
@@ -250,6 +252,7 @@ def crossing_times(t, w, target) -> np.ndarray:
     return out
 
 
+@with_thread_policy
 def sgd_train(lam, rho, depth: int, eps: float, objective: str, *, lr: float, steps: int,
               batch_size: int = 512, record_every: int = 20, seed: int = 0,
               diagonal: bool = False, sampler=None) -> JepaTrajectory:

@@ -58,6 +58,7 @@ import torch
 
 from dynamics.errors import ConfigError, check_range
 from dynamics.numerics.integrate import integrate_batched
+from dynamics.threads import with_thread_policy
 
 
 def x_matrix(W, x1, x2, tau: float) -> np.ndarray:
@@ -281,6 +282,7 @@ def _check_layers(layers) -> list[np.ndarray]:
     return layers
 
 
+@with_thread_policy
 def simulate_annealed(layers, A, C, tau: float, *, t_end: float, n_save: int = 201,
                       rtol: float = 1e-8, atol: float = 1e-12) -> CollapseTrajectory:
     """Integrate the annealed gradient flow dW_l/dt = -grad_{W_l} L(W^T W) for one layer
@@ -328,6 +330,7 @@ def simulate_annealed(layers, A, C, tau: float, *, t_end: float, n_save: int = 2
     return CollapseTrajectory(t_eval.numpy(), np.linalg.svd(prod, compute_uv=False), out)
 
 
+@with_thread_policy
 def sgd_train(layers, a, sigma2, tau: float, *, batch_size: int, lr: float, steps: int,
               record_every: int = 100, seed: int = 0) -> CollapseTrajectory:
     """Minibatch SGD on the exact InfoNCE of the module docstring: Gaussian x with per-axis data

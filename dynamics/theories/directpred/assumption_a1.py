@@ -24,6 +24,7 @@ from dynamics.theories.directpred.matrix_flow import (
     MatrixTrajectory,
     simulate_matrix,
 )
+from dynamics.threads import with_thread_policy
 
 N = 10
 
@@ -52,6 +53,7 @@ LEVEL = 0.9  # the correlation level the paper reports
 T_FINE, COARSE = 2.0, 5  # saved every SGD step up to t = T_FINE, then every COARSE steps
 
 
+@with_thread_policy
 def simulate(W0, Wp0, Wa0, cfg: MatrixFlowConfig, t_end: float) -> MatrixTrajectory:
     """Lemma 1 from (W0, Wp0, Wa0): saved every SGD step up to ``T_FINE``, then, continuing
     from that state, every ``COARSE`` steps up to ``t_end`` (the learned predictor starts from

@@ -30,8 +30,10 @@ from typing import Any
 from dynamics.predictors.update_rules import SpectralRule
 from dynamics.theories.directpred.matrix_flow import MatrixFlowConfig, MatrixTrajectory
 from dynamics.theories.directpred.sgd import simulate_sgd
+from dynamics.threads import with_thread_policy
 
 
+@with_thread_policy
 def simulate_directpred_linear(
     W0,
     data,

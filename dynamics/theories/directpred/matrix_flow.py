@@ -26,6 +26,7 @@ from dynamics.numerics.integrate import solve_ivp_guarded
 from dynamics.predictors.update_rules import UPDATE_RULES, flow_rules
 from dynamics.theories.directpred.matrix_config import TARGETS, MatrixFlowConfig  # noqa: F401
 from dynamics.theories.directpred.matrix_trajectory import MatrixTrajectory
+from dynamics.threads import with_thread_policy
 
 METHODS = ("RK45", "DOP853", "Radau", "BDF", "LSODA", "RK23")
 
@@ -233,6 +234,7 @@ def _initial_state(W0, Wp0, Wa0, cfg, rule=None):
     return W0, Wp0, Wa0
 
 
+@with_thread_policy
 def simulate_matrix(
     W0,
     X,

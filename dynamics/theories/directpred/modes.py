@@ -36,9 +36,10 @@ from dynamics.theories.directpred.mode_trajectory import (  # noqa: F401 - re-ex
     _to_numpy,
 )
 from dynamics.theories.directpred.parameters import check_parameters
+from dynamics.threads import with_thread_policy
 
 
-def scalar_rhs(wp, w, wa, *, alpha_p, beta, lambda_s, lambda_d, eta=0.0):
+def scalar_rhs(wp, w, wa, alpha_p, beta, lambda_s, lambda_d, eta=0.0):
     """Lemma 1 (Eqs. 2-4) for n1 = n2 = 1, i.e. Appendix D's scalar model (Eqs. 104-106) with
     weight decay: with X = lambda_d and X + X' = lambda_s,
 
@@ -132,6 +133,7 @@ def validate_mode_inputs(*, s0, alpha_p, eta, sigma2, beta, t_end, p0=None,
         check_parameters(**values, limits=True)
 
 
+@with_thread_policy
 def simulate_modes(
     p0,
     s0,

@@ -38,6 +38,7 @@ from dynamics.theories.directpred.matrix_flow import (
     _initial_state,
     validate_matrix_inputs,
 )
+from dynamics.threads import with_thread_policy
 
 
 def ema_momentum(lr: float, beta: float) -> float:
@@ -57,6 +58,7 @@ def ema_momentum(lr: float, beta: float) -> float:
     return 1.0 - lr * beta
 
 
+@with_thread_policy
 def simulate_sgd(
     W0,
     data,

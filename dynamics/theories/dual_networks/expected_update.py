@@ -18,6 +18,7 @@ from torch import Tensor
 
 from dynamics.errors import ConfigError, check_range
 from dynamics.theories.dual_networks.connection import LayeredNet, _check_x_aug, connection_matrix
+from dynamics.threads import with_thread_policy
 
 MAX_TUPLES = 5_000_000
 
@@ -110,6 +111,7 @@ def _call_loss(loss_fn: LossOfDistances, r_pos: Tensor, r_neg: Tensor) -> Tensor
     return out
 
 
+@with_thread_policy
 def expected_update_operator(
     net: LayeredNet,
     x_aug: Tensor,

@@ -28,6 +28,7 @@ import numpy as np
 from dynamics.errors import ConfigError, check_range
 from dynamics.theories.directpred.closed_form import collapse_threshold
 from dynamics.theories.directpred.modes import simulate_modes
+from dynamics.threads import with_thread_policy
 
 FLOOR = 1e-3
 """A mode whose s_j (mode ODE) or eigenvalue of W W^T (SGD) ends below this has collapsed."""
@@ -87,6 +88,7 @@ def predicted_survivors(sigma2, etas, tau: float = 1.0) -> np.ndarray:
     return (sigma2[None, :] < survival_bound(etas, tau)[:, None]).sum(1)
 
 
+@with_thread_policy
 def survivors_by_modes(sigma2, etas, *, p0: float = 0.9, s0: float = 0.81, tau: float = 1.0,
                        t_end: float = 600.0) -> np.ndarray:
     """Survivors of the mode ODE (Eqs. 11-12, fixed tau) for every eta at once: all modes start
@@ -113,6 +115,7 @@ def survivors_by_modes(sigma2, etas, *, p0: float = 0.9, s0: float = 0.81, tau: 
     return (np.asarray(tr.s)[-1] >= FLOOR).sum(-1)
 
 
+@with_thread_policy
 def survivors_by_sgd(sigma2, etas, *, w0: float = 0.9, lr: float = 0.02, batch_size: int = 512,
                      t_end: float = 300.0, seed: int = 0) -> np.ndarray:
     """Survivors of minibatch SGD of the linear network (SimSiam target, symmetric predictor,

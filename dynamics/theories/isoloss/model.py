@@ -41,6 +41,7 @@ import torch
 
 from dynamics.errors import ConfigError, check_choice, check_range
 from dynamics.numerics.integrate import integrate_batched
+from dynamics.threads import with_thread_policy
 
 LOSSES_ISO = ("euclidean", "isoloss", "cosine")
 """The losses of this model (``loss`` arguments)."""
@@ -221,6 +222,7 @@ class IsoTrajectory:
     status: np.ndarray
 
 
+@with_thread_policy
 def simulate_modes_iso(lam0, *, alpha: float = 0.5, sigma2: float = 0.0, loss: str = "isoloss",
                        t_end: float = 20.0, n_save: int = 201, rtol: float = 1e-9,
                        atol: float = 1e-12) -> IsoTrajectory:
@@ -260,6 +262,7 @@ def simulate_modes_iso(lam0, *, alpha: float = 0.5, sigma2: float = 0.0, loss: s
     return IsoTrajectory(t_eval.numpy(), sol.y.numpy(), sol.status.numpy())
 
 
+@with_thread_policy
 def sgd_train(W0, *, alpha: float = 0.5, sigma2: float = 0.25, loss: str = "isoloss",
               lr: float = 0.01, steps: int = 1000, batch_size: int = 256, record_every: int = 10,
               seed: int = 0) -> IsoTrajectory:

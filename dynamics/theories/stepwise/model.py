@@ -63,6 +63,7 @@ from dynamics.theories.stepwise.trajectory import (  # noqa: F401 - Staircase re
     crossing_times,
     staircase,
 )
+from dynamics.threads import with_thread_policy
 
 RATE = 8.0
 """The logistic rate constant c in d lambda_j/dt = c gamma_j lambda_j (1 - lambda_j) for the loss
@@ -215,6 +216,7 @@ def _check_w0_gamma(W0, Gamma) -> tuple[np.ndarray, np.ndarray]:
     return W0, Gamma
 
 
+@with_thread_policy
 def simulate_flow(W0, Gamma, *, t_end: float, n_save: int = 401, rtol: float = 1e-8,
                   atol: float = 1e-12, device=None) -> StepwiseTrajectory:
     """Integrate dW/dt = -grad L (:func:`barlow_flow`) from one start ``W0`` (d, m) or a batch

@@ -29,6 +29,7 @@ from dynamics.theories.directpred.phase.mode_collapse import (
     predict_collapse,
     settled_mask,
 )
+from dynamics.threads import with_thread_policy
 
 
 @dataclass
@@ -142,6 +143,7 @@ def basin_t_end(s0, *, tau, alpha_p, eta, sigma2, beta, s_tol) -> float:
     return default_t_end(eta, s_tol=s_tol, s_ref=s_ref, beta=beta)
 
 
+@with_thread_policy
 def basin_grid(
     p0,
     s0,

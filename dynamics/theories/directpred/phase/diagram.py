@@ -30,6 +30,7 @@ from dynamics.theories.directpred.phase.mode_collapse import (
     predict_collapse,
     settled_mask,
 )
+from dynamics.threads import with_thread_policy
 
 
 @dataclass
@@ -125,6 +126,7 @@ class PhaseDiagram:
                    t_end=float(meta["t_end"]), s_tol=float(meta["s_tol"]), **arrays)
 
 
+@with_thread_policy
 def hyperparameter_diagram(
     x: tuple[str, Any],
     y: tuple[str, Any],

@@ -50,6 +50,7 @@ Eq. 14: collapse iff s_inf = s(0) + ((tau/(1+sigma2))^2 - p(0)^2)/alpha_p <= 0 o
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ import torch
 from dynamics.errors import check_choice, check_range
 from dynamics.io import save_arrays
 from dynamics.numerics.dopri5 import auto_mode
+from dynamics.numerics.dopri5_compiled import available as kernel_available
 from dynamics.theories.directpred.closed_form import (
     collapse_threshold,
     eta0_final_s,
@@ -234,6 +236,22 @@ def _final_state(traj):
     return last["p"], last["s"], last["tau"]
 
 
+#: Trajectories of work from which :func:`final_states` on the CPU runs the compiled
+#: per-trajectory kernel (:mod:`dynamics.theories.directpred.mode_kernel`, numba) instead of
+#: the batched torch integrator: it integrates about as fast as the fused torch iteration and
+#: 3x faster than the eager one, but compiling costs about 2 s per process
+#: (``benchmarks/bench_basin.py`` measures both paths).
+KERNEL_MIN_TOTAL = 200_000
+
+
+def kernel_path(total: int) -> bool:
+    """Whether :func:`final_states` uses the compiled kernel for ``total`` CPU trajectories:
+    numba available (:func:`dynamics.numerics.dopri5_compiled.available`), ``total`` at least
+    :data:`KERNEL_MIN_TOTAL` and compilation not switched off (``SSL_DYNAMICS_COMPILE=0``)."""
+    switched_off = os.environ.get("SSL_DYNAMICS_COMPILE", "1") == "0"
+    return total >= KERNEL_MIN_TOTAL and not switched_off and kernel_available()
+
+
 CHUNK = 1 << 16
 """Trajectories per ``simulate_modes`` call in :func:`final_states` (so in
 :func:`~dynamics.theories.directpred.phase.basin.basin_grid` and
@@ -282,7 +300,22 @@ def final_states(inputs: dict[str, Any], *, t_end, rtol, atol, device, progress)
         chunks = ({k: a[i:i + CHUNK].copy() for k, a in flat.items()}
                   for i in range(0, total, CHUNK))
     parts, done = [], 0
+    kernel = device is None and kernel_path(total)
+    if kernel:
+        from dynamics.theories.directpred.mode_kernel import final_mode_states
     for chunk in chunks:
+        if kernel:
+            size = np.broadcast_shapes(*(b.shape for b in chunk.values()))
+            arr = {k: np.broadcast_to(a, size).reshape(-1) for k, a in chunk.items()}
+            p, s_, tau, status, _ = final_mode_states(
+                arr["p0"], arr["s0"], arr["alpha_p"], arr["eta"], arr["sigma2"],
+                arr["tau0"], arr.get("beta"), t_end=t_end, rtol=rtol, atol=atol,
+                threads=torch.get_num_threads())
+            parts.append((p, s_, tau, status))
+            done += status.size
+            if progress is not None:
+                progress(done, total)
+            continue
         p0, s0, beta = chunk.pop("p0"), chunk.pop("s0"), chunk.pop("beta", None)
         if device is not None:
             p0, s0 = (torch.as_tensor(a, dtype=torch.float64, device=device) for a in (p0, s0))

@@ -32,6 +32,7 @@ from dynamics.theories.dual_networks.hltm.measure import (
     operator_norms,
 )
 from dynamics.theories.dual_networks.hltm.net import TreeNet, _check_compatible
+from dynamics.threads import with_thread_policy
 
 
 def loss_options() -> tuple[str, ...]:
@@ -180,6 +181,7 @@ def validate_training(
     return batch_size, epochs, draws, eval_samples, op_samples
 
 
+@with_thread_policy
 def train_hltm(
     tree: HLTM,
     net: TreeNet,
