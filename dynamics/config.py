@@ -32,6 +32,9 @@ from typing import Any
 
 from dynamics.errors import ConfigError
 
+#: The repository's ``experiments/`` folder: the shipped training and grid configs.
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
 #: argparse.Namespace keys that are not options of the schema.
 _NOT_OPTIONS = ("config", "overrides")
 

@@ -10,6 +10,14 @@ def pytest_configure(config):
     apply_threads("auto")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test under ``tests/integration/`` is an end-to-end check (marker ``integration``:
+    ``pytest -m integration`` runs them; the default run leaves them out)."""
+    for item in items:
+        if "integration" in item.path.parts[-3:-1]:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -76,6 +76,7 @@ def make_figures(
     device: str = "cpu",
     log: Callable[[str], object] | None = None,
     skipped: dict[str, str] | None = None,
+    skip_missing: bool | None = None,
 ) -> dict[str, FigureResult]:
     """Make the named figures (``None``/``"all"`` = every registered one) into ``out_dir``.
 
@@ -84,8 +85,8 @@ def make_figures(
     finished run folders in ``runs_dir`` are reused, missing ones trained (``jobs`` at a
     time) through the verify runner. Runs that need real images and are not yet in
     ``runs_dir`` need ``data_root``: a figure asked for by name without them is a one-line
-    :class:`ConfigError` before any work; with ``names=None`` it is skipped and the reason
-    goes to ``skipped`` (and ``log``).
+    :class:`ConfigError` before any work; with ``names=None`` (or ``skip_missing=True``) it is
+    skipped and the reason goes to ``skipped`` (and ``log``).
 
     Returns ``{name: FigureResult}`` in request order. ``log`` (e.g. ``print``) receives one
     line per finished figure.
@@ -95,6 +96,8 @@ def make_figures(
 
     explicit = not (names is None or names == "all" or names == [] or
                     (not isinstance(names, str) and "all" in list(names)))
+    if skip_missing is not None:
+        explicit = not skip_missing
     keys = resolve_names(names)
     if tier is None:
         tier = "smoke" if quick else "cpu"

@@ -19,6 +19,7 @@ from typing import Any
 from dynamics.config import option
 from dynamics.io import jsonable
 from dynamics.registry import Registry
+from dynamics.threads import with_thread_policy
 
 #: Tiers of the ``figures`` command: ``smoke`` (small simulations, toy-data runs, seconds to
 #: minutes) and ``cpu`` (full simulations, CIFAR-10 runs of the verify cpu tier).
@@ -117,6 +118,7 @@ class FigureSpec:
         """Import ``module`` and return its figure function."""
         return getattr(importlib.import_module(self.module), self.function)
 
+    @with_thread_policy
     def make(self, out_dir: Path | str, *, quick: bool = False,
              ctx: FigureContext | None = None) -> FigureResult:
         """Check ``out_dir`` (created if missing; no file in the way, writable: one-line

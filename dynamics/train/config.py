@@ -145,8 +145,8 @@ class TrainConfig:
     out_dir: str = "runs"
     seed: int = 0
     device: str = "auto"  #: auto (CUDA if present), cpu, cuda, cuda:N
-    precision: str = "auto"  #: auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 (any device)
-    channels_last: bool = True  #: channels_last memory format on CUDA
+    precision: str = "auto"  #: auto (bf16 on CUDA and native-bf16 CPUs for images), fp32, bf16
+    channels_last: bool = True  #: channels-last images and conv weights (CPU and CUDA)
     compile: bool = False  #: torch.compile the model
     deterministic: bool = True  #: deterministic algorithms where available (exact resume)
     sync_bn: bool = False  #: SyncBatchNorm under DDP

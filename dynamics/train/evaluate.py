@@ -41,6 +41,11 @@ from dynamics.train.data.run_images import (  # noqa: F401 - re-exported: the ev
     load_run_data,
     recipe_name,
 )
+from dynamics.train.precision import (  # noqa: F401 - autocast_for: kept importable here
+    autocast_for,
+    effective_precision,
+    use_channels_last,
+)
 
 FEATURE_BATCH = 512
 
@@ -60,20 +65,6 @@ BEST_NOTE = ("best_accuracy = max TEST accuracy over the probe epochs (the offic
 
 # --------------------------------------------------------------------------------------------
 # Features and probes
-
-
-def effective_precision(device: torch.device, precision: str) -> str:
-    """The precision a run computes in: ``auto`` is bf16 autocast on CUDA and fp32 elsewhere;
-    an explicit ``bf16`` autocasts on any device (CPU autocast supports bf16), ``fp32`` never."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return "bf16"
-    return "fp32"
-
-
-def autocast_for(device: torch.device, precision: str) -> Any:
-    """The autocast context of a run (bf16 where :func:`effective_precision` says so)."""
-    use = effective_precision(device, precision) == "bf16"
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use)
 
 
 @torch.no_grad()
@@ -146,7 +137,8 @@ def probe_features(method: Any, data: EvalData, device: torch.device, cfg: Train
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Features of the probe train and test images (:func:`extract_features`; collective
     under DDP)."""
-    kw = {"precision": cfg.precision, "channels_last": channels_last, "dist": dist}
+    precision = effective_precision(device, cfg.precision, tuple(data.train_images.shape[1:]))
+    kw = {"precision": precision, "channels_last": channels_last, "dist": dist}
     ftr = extract_features(method, data.train_images, data.transform, device, **kw)
     fte = extract_features(method, data.test_images, data.transform, device, **kw)
     return ftr, fte
@@ -345,7 +337,8 @@ def _evaluate(run, cfg, ckpt_path: Path, device: str | None, write: bool,
             method = build_method_for(cfg, data.in_shape, dev)
             load_method_state(method, ckpt["method"])
         result = offline_linear_eval(method, data.eval, cfg, dev,
-                                     channels_last=dev.type == "cuda" and cfg.channels_last)
+                                     channels_last=use_channels_last(cfg.channels_last,
+                                                                     data.in_shape))
     finally:
         restore()
     out = {"run_dir": str(run.path),

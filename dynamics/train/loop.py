@@ -94,7 +94,7 @@ def train_step(run: RunState, v1: torch.Tensor, v2: torch.Tensor, *, check_now: 
         v1 = v1.contiguous(memory_format=torch.channels_last)
         v2 = v2.contiguous(memory_format=torch.channels_last)
     try:
-        with autocast_for(run.device, run.cfg.precision):
+        with autocast_for(run.device, run.precision):
             out = run.step_fn(v1, v2)
         run.guard.update(out.loss, run.step + 1)
         if check_now:

@@ -54,6 +54,7 @@ class RunState:
         self.data = self.source = self.method = self.optimizer = None
         self.instrument = self.guard = self.step_fn = None
         self.channels_last = False
+        self.precision = "fp32"  # the precision in effect (train.precision.effective_precision)
 
     @property
     def summary(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import torch
 
 from dynamics.errors import ConfigError
 from dynamics.train.config import TrainConfig, lr_scale
+from dynamics.train.precision import use_channels_last
 
 
 def seed_everything(seed: int) -> None:
@@ -45,14 +46,15 @@ def configure_torch(cfg: TrainConfig, device: torch.device) -> Callable[[], None
 
 
 def build_method_for(cfg: TrainConfig, in_shape: tuple[int, ...], device: torch.device):
-    """``build_method(cfg, in_shape)`` on ``device`` (channels_last for images on CUDA)."""
+    """``build_method(cfg, in_shape)`` on ``device`` (channels-last weights for images where
+    :func:`dynamics.train.precision.use_channels_last` says so)."""
     try:
         from dynamics.train.methods import build_method
     except ImportError as exc:
         raise ConfigError("method.name", f"the methods package is not available ({exc})"
                           ) from None
     method = build_method(cfg, in_shape).to(device)
-    if device.type == "cuda" and cfg.channels_last and len(in_shape) == 3:
+    if use_channels_last(cfg.channels_last, in_shape):
         method = method.to(memory_format=torch.channels_last)
     return method
 

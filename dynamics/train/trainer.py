@@ -62,11 +62,12 @@ from dynamics.train.data.run_images import load_run_data
 from dynamics.train.data.sources import make_source
 from dynamics.train.ddp_checks import replicate_method
 from dynamics.train.distributed import DistContext, env_rank, init_from_env
-from dynamics.train.evaluate import effective_precision, offline_linear_eval
+from dynamics.train.evaluate import offline_linear_eval
 from dynamics.train.guards import NanGuard, StopRequested, StopSignals
 from dynamics.train.instrument import Instrument
 from dynamics.train.logging_backends import check_backends
 from dynamics.train.loop import PROGRESS_EVERY, train_epochs  # noqa: F401 - PROGRESS_EVERY: API
+from dynamics.train.precision import effective_precision, use_channels_last
 from dynamics.train.progress import Progress
 from dynamics.train.resume import read_checkpoint, restore
 from dynamics.train.run_state import RunState
@@ -100,7 +101,8 @@ class _Run(RunState):
         self.optimizer = build_optimizer(cfg, self.method, dist.world_size)
         self.instrument = Instrument(self.method, rho=cfg.predictor.rho,
                                      centered=cfg.predictor.centered, dist=dist)
-        self.channels_last = device.type == "cuda" and cfg.channels_last
+        self.channels_last = use_channels_last(cfg.channels_last, self.data.in_shape)
+        self.precision = effective_precision(device, cfg.precision, self.data.in_shape)
         self.guard = NanGuard(device, dist)
         if ckpt is not None:
             self.resume_from(ckpt)
@@ -144,7 +146,7 @@ class _Run(RunState):
                 "backend": self.dist.backend,
                 "sync_bn": bool(cfg.sync_bn and self.dist.is_distributed
                                 and self.device.type == "cuda"),
-                "precision": effective_precision(self.device, cfg.precision),
+                "precision": self.precision,
                 "deterministic": cfg.deterministic, "torch_version": torch.__version__,
                 "threads": self.governor.choice.to_dict()}
 

@@ -16,6 +16,7 @@ judged on a partial set of seeds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -27,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dynamics.config import option
+from dynamics.config import EXPERIMENTS, option
 from dynamics.errors import ConfigError
 from dynamics.threads import with_thread_policy
 from dynamics.verify.prediction import NOT_RUN, TIERS, Context, Outcome, Prediction, RunSpec
 
 #: Where the training configs named by the predictions live.
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "experiments" / "train"
+CONFIG_DIR = EXPERIMENTS / "train"
 DATA_ROOT = "{data_root}"
 
 
@@ -117,28 +118,42 @@ class RunResult:
 
 
 def _execute(spec: RunSpec, runs_dir: Path, cfg: VerifyRun,
-             log: Callable[[str], Any] = lambda m: None) -> RunResult:
+             log: Callable[[str], Any] = lambda m: None,
+             stop: threading.Event | None = None) -> RunResult:
     folder = runs_dir / spec.name()
     state = _state(folder)
     if state == "finished":
         return RunResult(spec, folder, "reused")
+    if stop is not None and stop.is_set():
+        return RunResult(spec, None, "not started (stopped)")
     log(f"  {'resuming' if state == 'partial' else 'starting'} run {spec.name()}")
     t0 = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.run(_argv(spec, runs_dir, cfg, resume=state == "partial"),
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.Popen(_argv(spec, runs_dir, cfg, resume=state == "partial"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    while True:
+        try:
+            _, stderr = proc.communicate(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            if stop is not None and stop.is_set():  # the run saves a checkpoint and stops
+                proc.terminate()
+                proc.communicate()
+                return RunResult(spec, None, "stopped (resumable)",
+                                 time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     if proc.returncode == 0 and _state(folder) == "finished":
         return RunResult(spec, folder, "resumed" if state == "partial" else "trained", seconds)
-    err = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+    err = (stderr.strip().splitlines() or ["no message"])[-1]
     return RunResult(spec, None, f"failed (exit {proc.returncode}): {err}", seconds)
 
 
 def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
-                 log: Callable[[str], Any] = print, what: str = "verify"
-                 ) -> dict[RunSpec, RunResult]:
+                 log: Callable[[str], Any] = print, what: str = "verify",
+                 stop: threading.Event | None = None) -> dict[RunSpec, RunResult]:
     """Run (or reuse / resume) every spec, ``cfg.jobs`` at a time; progress lines with the
-    estimated time left go to ``log``."""
+    estimated time left go to ``log``. Setting ``stop`` (from another thread) stops the
+    running runs (each saves a checkpoint: a rerun resumes it) and starts no more."""
     runs_dir.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
     plain_log = log
@@ -158,7 +173,7 @@ def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
         f"{cfg.jobs} at a time")
     done: list[RunResult] = []
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
-        for res in pool.map(lambda s: _execute(s, runs_dir, cfg, log), todo):
+        for res in pool.map(lambda s: _execute(s, runs_dir, cfg, log, stop), todo):
             done.append(res)
             results[res.spec] = res
             left = time_left(todo[len(done):], done, cfg.jobs)
@@ -217,40 +232,95 @@ def _evaluate(pred: Prediction, tier: str, fig_dir: Path, results: dict[RunSpec,
         return Outcome.not_run(str(exc))
 
 
+def _locked(log: Callable[[str], Any]) -> Callable[[str], Any]:
+    lock = threading.Lock()
+
+    def locked(message: str) -> None:  # one line at a time from several threads
+        with lock:
+            log(message)
+
+    return locked
+
+
 @with_thread_policy
-def verify(cfg: VerifyRun, log: Callable[[str], Any] = print) -> dict[str, Any]:
+def verify(cfg: VerifyRun, log: Callable[[str], Any] = print,
+           side_work: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Verify the selected predictions at ``cfg.tier`` (see the module docstring); returns the
-    report dict (also written to ``cfg.out``)."""
+    report dict (also written to ``cfg.out``).
+
+    The training runs (``cfg.jobs`` child processes) go in the background while this process
+    judges the predictions that need no run and then does ``side_work`` (``reproduce`` makes
+    its simulation figures there), on one thread while runs train; the predictions that read
+    runs are judged once their runs are done. An error or a stop signal here stops the runs
+    (each saves a checkpoint; a rerun resumes it)."""
     from dynamics.io import check_output_dir
     from dynamics.locks import FolderLock
+    from dynamics.threads import cpu_threads
     from dynamics.verify.report import write_report
 
     preds = select(cfg.only)
     out = check_output_dir("out", cfg.out)
     runs_dir = check_output_dir("runs", cfg.runs)
+    log = _locked(log)
     t0 = time.perf_counter()
     with FolderLock(out, field="out", what="verify output folder"):
         specs = list(dict.fromkeys(s for p in preds for s in p.runs_for(cfg.tier)))
         lacking = lacking_data(specs, runs_dir, cfg.data_root)
         preds_data = {p.id for p in preds if lacking & set(p.runs_for(cfg.tier))}
         specs = [s for s in specs if s not in lacking]
-        results = execute_runs(specs, runs_dir, cfg, log)
-        entries = []
-        for i, pred in enumerate(preds, 1):
-            t1 = time.perf_counter()
-            if pred.id in preds_data:
-                outcome = Outcome.not_run(f"needs real images: pass --data-root (CIFAR-10 as a "
-                                          f"folder or .tar.gz) for the {cfg.tier} tier (its "
-                                          f"runs are not all finished in {runs_dir})")
-            else:
-                outcome = _evaluate(pred, cfg.tier, out / "figures", results, cfg.data_root)
-            seconds = time.perf_counter() - t1
-            log(f"[{i}/{len(preds)}] {pred.id}: {outcome.status}"
-                + (f" ({outcome.details})" if outcome.status == NOT_RUN else "")
-                + f" ({seconds:.1f} s)")
-            entries.append((pred, outcome, seconds, [results[s] for s in
-                                                     pred.runs_for(cfg.tier) if s in results]))
-        return write_report(out, cfg, entries, time.perf_counter() - t0)
+        training = any(_state(runs_dir / s.name()) != "finished" for s in specs)
+        judge = _Judge(cfg, out, preds, preds_data, log)
+        stop = threading.Event()
+        with ThreadPoolExecutor(1) as background:
+            runs = background.submit(execute_runs, specs, runs_dir, cfg, log, stop=stop)
+            try:
+                with cpu_threads(1) if training else contextlib.nullcontext():
+                    judge.all(p for p in preds if not p.runs_for(cfg.tier))
+                    if side_work is not None:
+                        side_work()
+                results = runs.result()
+            except BaseException:
+                stop.set()
+                raise
+        judge.results = results
+        judge.all(p for p in preds if p.runs_for(cfg.tier))
+        return write_report(out, cfg, [judge.entries[p.id] for p in preds],
+                            time.perf_counter() - t0)
+
+
+class _Judge:
+    """Evaluates predictions one by one, logging each verdict as it comes."""
+
+    def __init__(self, cfg: VerifyRun, out: Path, preds: list[Prediction], preds_data: set[str],
+                 log: Callable[[str], Any]):
+        self.cfg, self.out, self.n, self.log = cfg, out, len(preds), log
+        self.preds_data = preds_data
+        self.results: dict[RunSpec, RunResult] = {}
+        self.entries: dict[str, tuple] = {}
+
+    def all(self, preds) -> None:
+        """Judge every prediction of ``preds``."""
+        for pred in preds:
+            self.one(pred)
+
+    def one(self, pred: Prediction) -> None:
+        """Judge ``pred`` (not run when its runs lack data) and log the verdict."""
+        cfg = self.cfg
+        t1 = time.perf_counter()
+        if pred.id in self.preds_data:
+            outcome = Outcome.not_run(f"needs real images: pass --data-root (CIFAR-10 as a "
+                                      f"folder or .tar.gz) for the {cfg.tier} tier (its "
+                                      f"runs are not all finished in {cfg.runs})")
+        else:
+            outcome = _evaluate(pred, cfg.tier, self.out / "figures", self.results,
+                                cfg.data_root)
+        seconds = time.perf_counter() - t1
+        self.log(f"[{len(self.entries) + 1}/{self.n}] {pred.id}: {outcome.status}"
+                 + (f" ({outcome.details})" if outcome.status == NOT_RUN else "")
+                 + f" ({seconds:.1f} s)")
+        self.entries[pred.id] = (pred, outcome, seconds,
+                                 [self.results[s] for s in pred.runs_for(cfg.tier)
+                                  if s in self.results])
 
 
 __all__ = ["CONFIG_DIR", "RunResult", "VerifyRun", "execute_runs", "lacking_data", "select",

@@ -147,23 +147,38 @@ def _reproduce(out: Path, run: ReproduceRun, log: Callable[[str], object],
     """The work of :func:`run_reproduce` (``out`` checked and locked)."""
     import matplotlib
 
-    from dynamics.plots import FIGURES, make_figures
+    from dynamics.plots import FIGURES, make_figures, resolve_names
     from dynamics.verify.runner import VerifyRun, verify
 
     quick = run.quick
     t0 = time.perf_counter()
-    log(f"reproduce: {'quick' if quick else 'full'} run into {out}")
-    log(f"reproduce: verifying the predictions (tier {run.verify_tier})")
+    names = resolve_names(figure_names)
+    simulated = [n for n in names if not FIGURES[n].run_based]
+    run_based = [n for n in names if FIGURES[n].run_based]
+    log(f"reproduce: {'quick' if quick else 'full'} run into {out}: verify the predictions "
+        f"(tier {run.verify_tier}) and make {len(names)} figure(s); the {len(simulated)} "
+        "simulation figure(s) are made while the training runs go")
+    skipped: dict[str, str] = {}
+    figures: dict[str, Any] = {}
+    figure_tier = "smoke" if run.verify_tier == "smoke" else "cpu"
+
+    def simulation_figures() -> None:
+        for i, name in enumerate(simulated, 1):
+            figures.update(make_figures([name], out / "figures", quick=quick, tier=figure_tier))
+            log(f"reproduce: figure {i}/{len(simulated)} {name} "
+                f"({figures[name].seconds:.1f} s, {time.perf_counter() - t0:.0f} s so far)")
+
     report = verify(VerifyRun(tier=run.verify_tier, only=only, runs=str(out / "verify_runs"),
                               out=str(out / "verify"), jobs=run.jobs,
-                              data_root=run.data_root), log=log)
+                              data_root=run.data_root), log=log, side_work=simulation_figures)
     checks = _checks(report)
-    log("reproduce: figures")
-    skipped: dict[str, str] = {}
-    figures = make_figures(figure_names, out / "figures", quick=quick,
-                           tier="smoke" if run.verify_tier == "smoke" else "cpu",
-                           runs_dir=out / "verify_runs", data_root=run.data_root,
-                           jobs=run.jobs, log=log, skipped=skipped)
+    if run_based:
+        log(f"reproduce: {len(run_based)} run-based figure(s) from the verify runs")
+        figures.update(make_figures(run_based, out / "figures", quick=quick, tier=figure_tier,
+                                    runs_dir=out / "verify_runs", data_root=run.data_root,
+                                    jobs=run.jobs, log=log, skipped=skipped,
+                                    skip_missing=figure_names is None))
+    figures = {n: figures[n] for n in names if n in figures}  # the registry's order
     summary: dict[str, Any] = {
         "generated_by": "dynamics.workflows.reproduce.run_reproduce",
         "quick": bool(quick),

@@ -135,6 +135,7 @@ def test_blowup_keeps_partial_output(tmp_path, capsys):
     assert np.abs(arrays["W"]).max() <= 0.3
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_console_script_entry_point():
     res = subprocess.run([sys.executable, "-m", "dynamics.cli", "simulate", "modes", "--eta",
                           "-1"], capture_output=True, text=True)
@@ -187,6 +188,7 @@ def test_phase_bad_input(argv, needle, capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 @pytest.mark.parametrize("caller", ["default", "handler"])
 def test_sigterm_during_an_in_process_command_reaches_the_caller(tmp_path, caller):
     """``main`` called from Python cleans up on SIGTERM, restores the caller's handler and

@@ -23,6 +23,7 @@ ENTRY_POINTS = [
     "dynamics.theories.stepwise.model:simulate_flow",
     "dynamics.theories.dual_networks.hltm.train:train_hltm",
     "dynamics.plots:make_figure",
+    "dynamics.plots.base:FigureSpec.make",
     "dynamics.plots:make_figures",
     "dynamics.metrics.rank:rankme",
     "dynamics.metrics.spectral:effective_rank",
@@ -64,7 +65,9 @@ def _seen_threads():
 @pytest.mark.parametrize("target", ENTRY_POINTS)
 def test_heavy_entry_points_run_under_the_policy(target):
     module, name = target.split(":")
-    fn = getattr(importlib.import_module(module), name)
+    fn = importlib.import_module(module)
+    for part in name.split("."):
+        fn = getattr(fn, part)
     assert getattr(fn, "__thread_policy__", False), f"{target} does not apply the policy"
 
 

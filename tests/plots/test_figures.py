@@ -142,6 +142,7 @@ def test_make_figures_api(tmp_path):
     assert lines and lines[0].startswith("directpred_fig10: ")
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_run_reproduce_quick(tmp_path):
     from dynamics.workflows.reproduce import run_reproduce
 
@@ -171,6 +172,7 @@ def test_run_reproduce_quick(tmp_path):
     assert any("summary.json" in line for line in lines)
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_figures_command_writes_the_gallery(tmp_path, capsys):
     """`ssl-dynamics figures NAME --gallery README.md`: the figure, its caption, the saved
     config and the gallery entry, from the command line."""

@@ -1,13 +1,12 @@
 """Contrastive, metric and bridge predictions (dynamics.theories.dual_networks.predictions*,
-.bridge): every simulation prediction is confirmed at the smoke tier with its figure; the
-training-based ones run their smoke RunSpecs here; and each rule is shown to refute broken or
-fabricated input (a rule that always passes would fail these tests)."""
+.bridge): each rule is shown to refute broken or fabricated input (a rule that always passes
+would fail these tests). Each prediction is judged at the smoke tier once: the run-free ones in
+``tests/verify/test_predictions_at_smoke.py``, the training-based ones on the shared smoke runs
+in ``tests/integration/test_smoke_verify.py``."""
 
 from __future__ import annotations
 
 import json
-import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,100 +14,6 @@ import torch
 
 from dynamics.verify.prediction import CONFIRMED, NOT_RUN, REFUTED, Context
 from dynamics.verify.registry import PREDICTIONS
-
-ROOT = Path(__file__).resolve().parents[2]
-
-SIMULATIONS = [
-    "dual_networks.covariance_operator_identity",
-    "dual_networks.linear_pca",
-    "dual_networks.hltm_trends",
-    "alignment_uniformity.uniformity_reference",
-    "rank_metrics.rankme_reference",
-    "dcl.gradient_identity",
-    "dcl.q_statistics",
-]
-TRAINING = ["bridge.linear_byol_vs_ode", "alignment_uniformity.vs_accuracy",
-            "rank_metrics.rankme_ranks_runs"]
-
-
-def _check_outcome(out, ctx, pred_id):
-    assert out.rule and out.theory is not None and out.measured is not None
-    assert out.figure == str(ctx.figure(pred_id)) and Path(out.figure).is_file()
-
-
-@pytest.mark.parametrize("pred_id", SIMULATIONS)
-def test_simulation_prediction_is_confirmed_at_smoke(pred_id, tmp_path):
-    pred = PREDICTIONS[pred_id]
-    assert pred.kind == "contrastive" and pred.runs_for("smoke") == []
-    ctx = Context("smoke", tmp_path)
-    out = pred.evaluate(ctx)
-    assert out.status == CONFIRMED, (out.measured, out.details)
-    _check_outcome(out, ctx, pred_id)
-
-
-# ------------------------------------------------------------------ training at smoke tier
-def _train(spec, out_dir: Path) -> Path:
-    from dynamics.cli.main import main
-
-    cfg = spec.config if Path(spec.config).is_absolute() else \
-        str(ROOT / "experiments" / "train" / spec.config)
-    rc = main(["train", cfg, *spec.overrides, f"seed={spec.seed}", f"name={spec.name()}",
-               f"out_dir={out_dir}", "--no-progress"])
-    assert rc == 0
-    return out_dir / spec.name()
-
-
-@pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory):
-    """Every smoke RunSpec of the training-based predictions, trained once (shared specs once)."""
-    out = tmp_path_factory.mktemp("runs")
-    runs = {}
-    for pred_id in TRAINING:
-        for spec in PREDICTIONS[pred_id].runs_for("smoke"):
-            if spec not in runs:
-                runs[spec] = _train(spec, out)
-    return runs
-
-
-def _ctx(tmp_path, runs, pred_id, tier="smoke"):
-    specs = PREDICTIONS[pred_id].runs_for(tier)
-    return Context(tier, tmp_path / "figs", {s: runs[s] for s in specs if s in runs})
-
-
-def test_training_predictions_run_at_smoke(smoke_runs, tmp_path):
-    for pred_id in TRAINING:
-        ctx = _ctx(tmp_path, smoke_runs, pred_id)
-        out = PREDICTIONS[pred_id].evaluate(ctx)
-        assert out.status in (CONFIRMED, REFUTED), (pred_id, out.details)
-        _check_outcome(out, ctx, pred_id)
-        if pred_id == "bridge.linear_byol_vs_ode":
-            assert out.status == CONFIRMED, out.measured
-            assert out.numbers["movement"][0] > 0.1  # the spectrum really moved
-        else:
-            assert math.isfinite(out.numbers["spearman"])
-        assert "smoke tier" in out.details  # the single smoke seed is said
-
-
-def test_missing_run_is_not_run(smoke_runs, tmp_path):
-    for pred_id in TRAINING:
-        specs = PREDICTIONS[pred_id].runs_for("smoke")
-        runs = {s: smoke_runs[s] for s in specs[1:]}
-        out = PREDICTIONS[pred_id].evaluate(Context("smoke", tmp_path, runs))
-        assert out.status == NOT_RUN and "missing" in out.details
-
-
-def test_bridge_refutes_a_wrong_time_mapping(smoke_runs, tmp_path):
-    """The same checkpoints read with half the learning rate (half the ODE time per step)."""
-    (spec,) = PREDICTIONS["bridge.linear_byol_vs_ode"].runs_for("smoke")
-    fake = tmp_path / "fake"
-    shutil.copytree(smoke_runs[spec], fake)
-    cfg = (fake / "config.yaml").read_text()
-    assert "lr: 0.05" in cfg
-    (fake / "config.yaml").write_text(cfg.replace("lr: 0.05", "lr: 0.025", 1))
-    out = PREDICTIONS["bridge.linear_byol_vs_ode"].evaluate(
-        Context("smoke", tmp_path / "figs", {spec: fake}))
-    assert out.status == REFUTED, out.measured
-    assert max(out.numbers["max_rel_error"]) > 0.05
 
 
 # ------------------------------------------------------------------ fabricated run folders

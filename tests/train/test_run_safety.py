@@ -77,6 +77,7 @@ def metrics_rows(run: runs.RunDir) -> list[dict]:
 # two processes, one run folder
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_second_process_is_refused_while_a_run_is_live(tmp_path, capsys):
     """A live training (a real second process) holds its folder: a second `train` of the same
     name (other seed), a `--resume`, an `--overwrite` and an `eval` are each refused with one
@@ -232,6 +233,7 @@ def test_divergence_caught_at_the_epoch_checkpoint_names_its_epoch(tmp_path, mon
 # signals outside the training loop
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_sigterm_during_final_evaluation_is_recorded_and_resumable(tmp_path):
     args = ["train", SMOKE, f"out_dir={tmp_path}", "name=ev", "optim.max_steps=2",
             "eval.every_epoch=false", "eval.final=true", "eval.linear_epochs=100000"]
@@ -254,6 +256,7 @@ def test_sigterm_during_final_evaluation_is_recorded_and_resumable(tmp_path):
     assert done["linear_eval"]["final_accuracy"] is not None
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_sigterm_during_reproduce_leaves_no_temp_files(tmp_path):
     out = tmp_path / "res"
     proc = start_cli("reproduce", "--quick", "--out", out)

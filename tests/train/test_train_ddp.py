@@ -52,7 +52,7 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 B = 32  # per process
 COMMON = ["data.subset=256", f"optim.batch_size={B}", "optim.max_steps=null", "optim.epochs=1",
           "eval.online_probe_epochs=1", "eval.linear_epochs=1", "log.log_every=1",
-          "log.progress=false"]
+          "log.progress=false", "precision=fp32"]  # compared with an fp32 emulation
 STEPS = 4  # 256 images / (32 x 2) per epoch
 LAUNCH_TIMEOUT = 180
 
@@ -177,6 +177,7 @@ def test_single_process_context_and_lr_scaling(monkeypatch):
     assert lrs["online"] == pytest.approx(0.05)
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_launch_codes_and_clean_shutdown(ddp):
     for rank_results in ddp["results"]:
         assert [r["code"] for r in rank_results] == [2, 0, 0, 0, 0, 0], rank_results
@@ -189,6 +190,7 @@ def test_launch_codes_and_clean_shutdown(ddp):
     print(f"torchrun launch (6 CLI runs, 2 processes): {ddp['wall_s']:.1f} s")
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 @pytest.mark.parametrize("name", ["lin", "dp", "dpr", "ldr"])
 def test_replicas_hold_identical_state(ddp, name):
     r0, r1 = rank_states(ddp, name)
@@ -209,6 +211,7 @@ def test_replicas_hold_identical_state(ddp, name):
     assert r0["summary"] == r1["summary"]  # train() returns rank 0's summary everywhere
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 @pytest.mark.parametrize("name", ["lin", "dp"])
 def test_run_folder_is_written_once_by_rank_zero(ddp, name):
     run = runs.RunDir(ddp["out"] / name)
@@ -235,6 +238,7 @@ def test_run_folder_is_written_once_by_rank_zero(ddp, name):
     assert not bad.exists() or [p.name for p in bad.iterdir()] == [".lock"]
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_ddp_resume_equals_the_uninterrupted_ddp_run(ddp):
     dp, dpr = rank_states(ddp, "dp"), rank_states(ddp, "dpr")
     for r in (0, 1):
@@ -287,6 +291,7 @@ def emulate_two_ranks(name, kind):
     return method.state_dict(), opt.state_dict()
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 @pytest.mark.parametrize("name,kind", [("lin", "linear"), ("dp", "directpred")])
 def test_gradient_and_F_averaging_match_the_two_shard_emulation(ddp, name, kind):
     expected, expected_opt = emulate_two_ranks(name, kind)

@@ -246,7 +246,7 @@ def test_bf16_run_on_cpu(tmp_path):
     metrics, with losses close to the fp32 run's."""
     base = ["optim.max_steps=3", "eval.every_epoch=false", "eval.linear_epochs=1"]
     s16 = trainer.train(cfg_for(tmp_path, *base, "precision=bf16", "name=bf16"))
-    s32 = trainer.train(cfg_for(tmp_path, *base, "name=fp32"))
+    s32 = trainer.train(cfg_for(tmp_path, *base, "precision=fp32", "name=fp32"))
     assert s16["precision"] == "bf16" and s32["precision"] == "fp32"
     r16 = runs.read_jsonl(tmp_path / "bf16" / "metrics.jsonl")
     r32 = runs.read_jsonl(tmp_path / "fp32" / "metrics.jsonl")

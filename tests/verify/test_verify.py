@@ -45,6 +45,7 @@ def toy_predictions():
         PREDICTIONS.unregister(pid)
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_verify_runs_reuses_and_reports(toy_predictions, tmp_path):
     cfg = VerifyRun(tier="smoke", only=["toy."], runs=str(tmp_path / "runs"),
                     out=str(tmp_path / "out"), jobs=2)
@@ -158,20 +159,6 @@ def test_compare_means_rule():
     assert not compare_means([0.5, 0.5], [0.6, 0.6])[2]
 
 
-def test_smoke_tier_is_confirmed_end_to_end(tmp_path, capsys):
-    """The whole registry at the smoke tier, as the README's reproduce runs it."""
-    code = main(["verify", "--tier", "smoke", "--runs", str(tmp_path / "runs"), "--out",
-                 str(tmp_path / "out"), "--jobs", "2"])
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
-    refuted = [p["id"] for p in report["predictions"] if p["status"] == "refuted"]
-    assert code == 0 and not refuted, refuted
-    ran = [p for p in report["predictions"] if p["status"] == "confirmed"]
-    assert len(ran) >= 20
-    for p in ran:
-        assert p["figure"] and Path(p["figure"]).is_file(), p["id"]
-    assert (tmp_path / "out" / "config.yaml").is_file()
-
-
 def _fake_runs(tmp_path, accs: dict[str, list[float]]) -> dict:
     """Run folders holding only a summary with a final linear-probe accuracy per arm/seed."""
     runs = {}
@@ -219,3 +206,40 @@ def test_simulations_on_real_data_see_the_data_root(tmp_path):
     finally:
         PREDICTIONS.unregister("toy.data_sim")
     assert seen == [None, str(tmp_path / "imgs")]
+
+
+@pytest.mark.integration  # end to end (pytest -m integration)
+def test_run_free_work_overlaps_the_training_and_an_error_stops_the_runs(toy_predictions,
+                                                                          tmp_path):
+    """The side work runs while the training runs go (in child processes); an error in it
+    stops them (each keeps a resumable checkpoint) instead of waiting for them."""
+    import time
+
+    from dynamics.verify.registry import PREDICTIONS
+
+    slow = RunSpec("smoke_byol_digits.yaml", ("optim.max_steps=100000", "optim.epochs=1000",
+                                               "eval.every_epoch=false"), 0, "slow")
+
+    @prediction("toy.slow", "toy claim toy.slow", "test", "training", runs=lambda tier: [slow])
+    def evaluate(ctx):  # pragma: no cover - never reached: the side work fails first
+        return Outcome.judged(True, theory="-", measured="-", rule="toy")
+
+    runs = tmp_path / "runs"
+    cfg = VerifyRun(tier="smoke", only=["toy.slow"], runs=str(runs), out=str(tmp_path / "out"),
+                    jobs=1)
+
+    def side_work():
+        t0 = time.time()
+        while not (runs / slow.name() / "metrics.jsonl").is_file():  # the run is training
+            assert time.time() - t0 < 120
+            time.sleep(0.2)
+        raise RuntimeError("side work failed")
+
+    t0 = time.time()
+    try:
+        with pytest.raises(RuntimeError, match="side work failed"):
+            verify(cfg, log=lambda m: None, side_work=side_work)
+    finally:
+        PREDICTIONS.unregister("toy.slow")
+    assert time.time() - t0 < 150  # stopped, not trained to its end
+    assert _state(runs / slow.name()) == "partial"  # resumable

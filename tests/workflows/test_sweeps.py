@@ -53,6 +53,7 @@ def test_seeds_grammar():
         parse_seeds("a-b")
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_local_sweep_and_table(toy_tables, tmp_path, capsys):
     out = tmp_path / "sweep"
     assert main(["sweep", "--paper", "toy", "--table", "1", "--seeds", "0-1", "--out", str(out),

@@ -272,6 +272,7 @@ def test_batched_integrator_runs_unchanged_on_cuda():
     torch.testing.assert_close(gpu.s.cpu(), cpu.s, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_fused_iteration_matches_eager_or_falls_back_with_a_warning(recwarn):
     """The torch.compile path runs the same iteration: same steps, same numbers (up to the
     order of floating point operations); where it cannot compile it warns once and runs
@@ -306,6 +307,7 @@ def test_auto_fuses_only_work_that_repays_compiling(monkeypatch):
     assert auto_mode(10 * FUSE_MIN_TOTAL) == "eager"
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_fused_iteration_compiles_once_across_chunks_and_compaction():
     """Views of larger tensors as parameters, and a working set compacted down to its last
     straggler, made torch.compile trace the iteration three times per process (about 2 s

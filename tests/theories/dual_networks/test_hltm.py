@@ -570,3 +570,13 @@ def test_trends_over_seeds():
     # Width 2 can fail at the root.
     assert np.min(after[hid == 2, 0]) < 0.3
     assert np.min(after[hid == 10, 0]) > 0.3
+
+
+def test_the_full_size_figure_reads_its_grid_config():
+    """``dual_networks_hltm`` at full size (``reproduce`` without --quick) reads the shipped
+    ``experiments/hltm/grid_cpu.yaml``."""
+    from dynamics.theories.dual_networks.figures.hltm import CONFIG_DIR, FULL_CONFIG, grid
+
+    assert (CONFIG_DIR / FULL_CONFIG).is_file()
+    g = grid(False)
+    assert g["hids"] == [2, 10] and g["draws_per_epoch"] == 16000 and len(g["seeds"]) >= 3

@@ -193,6 +193,7 @@ def test_threads_option(tmp_path, calls, capsys):
     assert not (tmp_path / "u").exists()
 
 
+@pytest.mark.integration  # end to end (pytest -m integration)
 def test_sigterm_keeps_finished_cells_and_resumes(tmp_path):
     out = tmp_path / "e"
     # 4 cells of about half a second each (depth 3, 2 x 32000 draws), so that SIGTERM lands

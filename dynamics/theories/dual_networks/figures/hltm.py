@@ -36,9 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dynamics.config import EXPERIMENTS
 from dynamics.plots.base import FigureResult, figure
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "experiments" / "hltm"
+CONFIG_DIR = EXPERIMENTS / "hltm"
 FULL_CONFIG = "grid_cpu.yaml"
 FULL_OVERRIDES = ("hid=[2,10]", "draws=16000")
 STEM = "dual_networks_hltm"

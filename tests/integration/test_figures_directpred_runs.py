@@ -1,5 +1,5 @@
-"""Run-based DirectPred figures (Figs. 2 and 6) at the smoke tier: digits runs trained in child
-processes through ``make_figures`` (shared by the tests of this file), the facts each figure
+"""Run-based DirectPred figures (Figs. 2 and 6) at the smoke tier, drawn from the digits runs of
+the shared smoke verify (``tests/integration/conftest.py``), the facts each figure
 reports checked against the run folders, and the one-line error of a cpu-tier figure without
 data and without runs."""
 
@@ -21,13 +21,13 @@ from dynamics.verify.run_data import collapse, linear_accuracy, series
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """Figs. 2 and 6 made once at the smoke tier (12 digits runs, two at a time)."""
-    root = tmp_path_factory.mktemp("figruns")
-    out, runs_dir = root / "out", root / "runs"
+def made(tmp_path_factory, smoke_verify):
+    """Figs. 2 and 6 made once at the smoke tier from the shared smoke verify's runs (the
+    figures' runs are the predictions' runs: nothing is trained again)."""
+    out = tmp_path_factory.mktemp("figruns") / "out"
     res = make_figures(["directpred_fig2", "directpred_fig6"], out, tier="smoke",
-                       runs_dir=runs_dir, jobs=2)
-    return res, out, runs_dir
+                       runs_dir=smoke_verify.runs, jobs=2)
+    return res, out, smoke_verify.runs
 
 
 def _files(res, out: Path) -> None:

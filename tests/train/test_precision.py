@@ -1,0 +1,54 @@
+"""The precision a run computes in: ``auto`` takes bf16 where the hardware has it natively and
+the model sees images, fp32 elsewhere; explicit choices win; the run records what it used."""
+
+import pytest
+import torch
+
+from dynamics.train import precision as prec
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.mark.parametrize("native,in_shape,expected", [
+    (True, (3, 32, 32), "bf16"),   # a native-bf16 CPU, a ConvNet on images
+    (False, (3, 32, 32), "fp32"),  # emulated bf16 gains nothing
+    (True, (16,), "fp32"),         # the synthetic linear runs keep full precision
+])
+def test_auto_on_the_cpu(monkeypatch, native, in_shape, expected):
+    monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: native)
+    assert prec.effective_precision(CPU, "auto", in_shape) == expected
+
+
+def test_explicit_choices_and_cuda(monkeypatch):
+    monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: True)
+    assert prec.effective_precision(CPU, "fp32", (3, 32, 32)) == "fp32"
+    assert prec.effective_precision(CPU, "bf16", (16,)) == "bf16"
+    assert prec.effective_precision(CUDA, "auto", (3, 32, 32)) == "bf16"
+    assert prec.use_channels_last(True, (3, 8, 8)) and not prec.use_channels_last(True, (16,))
+    assert not prec.use_channels_last(False, (3, 8, 8))
+
+
+def test_cpu_flags_are_read_from_cpuinfo(monkeypatch, tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16\n")
+    real = prec.Path
+
+    monkeypatch.setattr(prec, "Path", lambda p: info if p == "/proc/cpuinfo" else real(p))
+    prec.cpu_has_native_bf16.cache_clear()
+    try:
+        assert prec.cpu_has_native_bf16()
+        info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f\n")
+        prec.cpu_has_native_bf16.cache_clear()
+        assert not prec.cpu_has_native_bf16()
+    finally:
+        prec.cpu_has_native_bf16.cache_clear()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_run_records_the_precision_it_used(monkeypatch, smoke_cfg, tmp_path, native):
+    from dynamics.train.trainer import train
+
+    monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: native)
+    s = train(smoke_cfg(tmp_path, "optim.max_steps=2", "optim.epochs=1", "eval.linear_epochs=1",
+                        "eval.online_probe_epochs=1", "device=cpu"))
+    assert s["precision"] == ("bf16" if native else "fp32")
