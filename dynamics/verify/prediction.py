@@ -29,8 +29,13 @@ from dynamics.errors import ConfigError
 
 #: Verification tiers, cheapest first: ``smoke`` (the test suite, seconds per prediction,
 #: toy data), ``cpu`` (real images on a 2-core laptop: 72 training runs, about 3 h with
-#: ``--jobs 2``; docs/verify/README.md), ``paper`` (the paper's settings, a GPU).
-TIERS = ("smoke", "cpu", "paper")
+#: ``--jobs 2``; docs/verify/README.md), ``gpu`` (about ten minutes of one GPU: all of
+#: CIFAR-10, ResNet-18, the predictions that opt in; ``benchmarks/gpu_verify.sh``), ``paper``
+#: (the paper's settings, hours of a GPU).
+TIERS = ("smoke", "cpu", "gpu", "paper")
+#: The tiers a prediction runs at unless it names its own: the ``gpu`` tier is opt-in, it
+#: holds only the runs that fit its ten minutes.
+DEFAULT_TIERS = ("smoke", "cpu", "paper")
 CONFIRMED, REFUTED, NOT_RUN = "confirmed", "refuted", "not run"
 OUTCOMES = (CONFIRMED, REFUTED, NOT_RUN)
 #: Kinds of prediction (report sections).
@@ -125,7 +130,7 @@ class Prediction:
     source: str
     kind: str
     evaluate: Callable[[Context], Outcome]
-    tiers: tuple[str, ...] = TIERS
+    tiers: tuple[str, ...] = DEFAULT_TIERS
     runs: Callable[[str], list[RunSpec]] | None = None
     why_not: str = ""
 
@@ -182,5 +187,6 @@ def fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
-__all__ = ["CONFIRMED", "KINDS", "NOT_RUN", "OUTCOMES", "REFUTED", "TIERS", "Context",
-           "Outcome", "Prediction", "RunSpec", "compare_means", "fmt", "mean_std", "spearman"]
+__all__ = ["CONFIRMED", "DEFAULT_TIERS", "KINDS", "NOT_RUN", "OUTCOMES", "REFUTED", "TIERS",
+           "Context", "Outcome", "Prediction", "RunSpec", "compare_means", "fmt", "mean_std",
+           "spearman"]

@@ -15,7 +15,14 @@ from collections.abc import Callable
 
 from dynamics.registry import Registry
 from dynamics.verify.papers import theory_modules, theory_of
-from dynamics.verify.prediction import KINDS, TIERS, Context, Outcome, Prediction, RunSpec
+from dynamics.verify.prediction import (
+    DEFAULT_TIERS,
+    KINDS,
+    Context,
+    Outcome,
+    Prediction,
+    RunSpec,
+)
 
 
 def _load() -> None:
@@ -28,7 +35,7 @@ PREDICTIONS = Registry("prediction", field="only", loader=_load)
 
 
 def prediction(id: str, claim: str, source: str, kind: str, *,
-               tiers: tuple[str, ...] = TIERS,
+               tiers: tuple[str, ...] = DEFAULT_TIERS,
                runs: Callable[[str], list[RunSpec]] | None = None,
                why_not: str = "") -> Callable[[Callable[[Context], Outcome]],
                                               Callable[[Context], Outcome]]:

@@ -36,12 +36,19 @@ def _cell(v: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _precision(folder) -> str | None:
+    """The precision a run computed in (its ``summary.json``; None without one)."""
+    from dynamics.verify.run_data import summary
+
+    return summary(folder).get("precision") if folder is not None else None
+
+
 def _entry(pred, outcome, seconds: float, runs) -> dict[str, Any]:
     return {"id": pred.id, "claim": pred.claim, "source": pred.source, "kind": pred.kind,
             **asdict(outcome), "seconds": seconds,
             "runs": [{"name": r.spec.name(), "label": r.spec.label, "seed": r.spec.seed,
                       "config": r.spec.config, "overrides": list(r.spec.overrides),
-                      "note": r.note} for r in runs]}
+                      "note": r.note, "precision": _precision(r.folder)} for r in runs]}
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -56,7 +63,8 @@ def render_markdown(report: dict[str, Any]) -> str:
              f"Wall time: {report['wall_s'] / 60:.1f} min; finished {report['finished']}  ",
              f"Training runs: {report['training']['runs']} ({report['training']['trained_now']} "
              f"trained by this command, the others reused), "
-             f"{report['training']['run_hours']:.2f} h of run time in total", "",
+             f"{report['training']['run_hours']:.2f} h of run time in total"
+             + _precision_text(report["training"].get("precision") or {}), "",
              f"**{counts[CONFIRMED]} confirmed, {counts[REFUTED]} refuted, {counts[NOT_RUN]} "
              f"not run** (of {sum(counts.values())}).", "", f"Rule: {SEED_RULE}.", "",
              "| prediction | outcome | theory | measured | rule |", "|---|---|---|---|---|"]
@@ -81,8 +89,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                 lines.append("- numbers: " + ", ".join(f"{k} = {fmt(v)}"
                                                        for k, v in e["numbers"].items()))
             if e["runs"]:
-                lines.append("- runs: " + ", ".join(f"`{r['name']}` ({r['note']})"
-                                                    for r in e["runs"]))
+                lines.append("- runs: " + ", ".join(
+                    f"`{r['name']}` ({r['note']}" + (f", {r['precision']}" if r.get("precision")
+                                                      else "") + ")" for r in e["runs"]))
             if e["figure"]:
                 rel = os.path.relpath(e["figure"], report["out"])
                 lines += ["", f"![{e['id']}]({rel})"]
@@ -108,7 +117,19 @@ def training_time(entries: list) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError):
             continue
     trained = sum(1 for r in folders.values() if r.note in ("trained", "resumed"))
-    return {"runs": len(folders), "trained_now": trained, "run_hours": round(hours, 3)}
+    precision: dict[str, int] = {}
+    for folder in folders:
+        p = _precision(folder) or "unrecorded"
+        precision[p] = precision.get(p, 0) + 1
+    return {"runs": len(folders), "trained_now": trained, "run_hours": round(hours, 3),
+            "precision": precision}
+
+
+def _precision_text(counts: dict[str, int]) -> str:
+    """'; computed in bf16 (4), fp32 (2)' (empty without runs)."""
+    if not counts:
+        return ""
+    return "; computed in " + ", ".join(f"{p} ({n})" for p, n in sorted(counts.items()))
 
 
 def write_report(out: Path, cfg: Any, entries: list, wall_s: float) -> dict[str, Any]:

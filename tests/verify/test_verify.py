@@ -65,6 +65,11 @@ def test_verify_runs_reuses_and_reports(toy_predictions, tmp_path):
     assert "1 confirmed, 1 refuted, 2 not run" in md and "**refuted**" in md
     saved = json.loads((tmp_path / "out" / "report.json").read_text())
     assert saved["counts"] == {"confirmed": 1, "refuted": 1, "not run": 2}
+    # the precision each run computed in is stated, per run and in all
+    ran = [r for p in saved["predictions"] for r in p["runs"] if r["note"] == "trained"]
+    assert ran and all(r["precision"] in ("fp32", "bf16") for r in ran)
+    assert sum(saved["training"]["precision"].values()) == saved["training"]["runs"]
+    assert "; computed in " in md and f"(trained, {ran[0]['precision']})" in md
     # a second verify reuses the finished runs
     logs.clear()
     again = verify(cfg, log=logs.append)
@@ -96,7 +101,8 @@ def test_finished_real_image_runs_need_no_data_root(tmp_path):
         (folder / "summary.json").write_text(json.dumps({"status": "finished"}))
         again = verify(cfg, log=lambda m: None)
         assert again["predictions"][0]["status"] == "confirmed"
-        assert again["training"] == {"runs": 1, "trained_now": 0, "run_hours": 0.0}
+        assert again["training"] == {"runs": 1, "trained_now": 0, "run_hours": 0.0,
+                                     "precision": {"unrecorded": 1}}
     finally:
         PREDICTIONS.unregister("toy.img_done")
 
@@ -141,7 +147,7 @@ def test_selection_and_cli_errors(capsys):
     assert main(["verify", "--only", "nope"]) == 2
     assert "ssl-dynamics: error: only: no prediction" in capsys.readouterr().err
     assert main(["verify", "--tier", "huge"]) == 2
-    assert "tier: must be one of smoke, cpu, paper" in capsys.readouterr().err
+    assert "tier: must be one of smoke, cpu, gpu, paper" in capsys.readouterr().err
 
 
 def test_registry_has_the_predictions_the_papers_make():
@@ -243,3 +249,28 @@ def test_run_free_work_overlaps_the_training_and_an_error_stops_the_runs(toy_pre
         PREDICTIONS.unregister("toy.slow")
     assert time.time() - t0 < 150  # stopped, not trained to its end
     assert _state(runs / slow.name()) == "partial"  # resumable
+
+
+def test_the_gpu_tier_fits_ten_minutes_of_one_gpu(tmp_path):
+    """The gpu tier is opt-in: the dynamics predictions of the linear predictor, on all of
+    CIFAR-10 with ResNet-18, 3 seeds x 15 epochs (45 epochs of 50,000 images: about 7 minutes
+    at the 5,600 images/s that a 100-epoch run in 15 minutes needs); every other prediction
+    says it does not run there."""
+    from dynamics.train.config import load_config
+    from dynamics.verify.runner import CONFIG_DIR
+
+    at_gpu = [pid for pid, p in PREDICTIONS.items() if "gpu" in p.tiers]
+    assert sorted(at_gpu) == ["directpred.eigenspace_alignment",
+                              "directpred.predictor_symmetric_psd",
+                              "directpred.spectra_bifurcate", "directpred.sqrt_law"]
+    specs = {s for pid in at_gpu for s in PREDICTIONS[pid].runs_for("gpu")}
+    assert len(specs) == 3
+    epochs = 0
+    for spec in specs:
+        over = [o.replace("{data_root}", str(tmp_path)) for o in spec.overrides]
+        cfg = load_config(CONFIG_DIR / spec.config, [*over, f"seed={spec.seed}"])
+        assert cfg.model.encoder == "resnet18" and cfg.data.dataset == "folder"
+        assert cfg.data.subset is None and cfg.predictor.kind == "linear"
+        epochs += cfg.optim.epochs
+    assert epochs * 50_000 / 5_600 < 8 * 60
+    assert PREDICTIONS["directpred.directpred_works"].runs_for("gpu") == []

@@ -7,6 +7,9 @@ per seed). The arms share one base config per tier:
   seconds per run; only the dynamics predictions (13-16) run here;
 * ``cpu``   -- BYOL on 5k CIFAR-10 images (``--data-root``), ConvNet, 40 epochs, 3 seeds
   (``experiments/train/cpu_cifar10_byol_linear.yaml``): about 5 minutes per run on one core;
+* ``gpu``   -- all of CIFAR-10, ResNet-18 (``paper_table8_cifar10.yaml`` with the linear
+  predictor), 15 epochs, 3 seeds: about ten minutes of one GPU in all; only the dynamics
+  predictions of the linear predictor (13-16) run here;
 * ``paper`` -- the paper's STL-10 / ResNet-18 / 100-epoch setting (``paper_table3.yaml``),
   3 seeds (the paper: 5), on a GPU.
 
@@ -37,8 +40,14 @@ BASE = {
               ("optim.epochs=4", "model.width=16", "eval.linear_epochs=10",
                "eval.every_epoch=false", "log.log_every=2")),
     "cpu": ("cpu_cifar10_byol_linear.yaml", ("data.root={data_root}",)),
+    "gpu": ("paper_table8_cifar10.yaml",
+            ("data.dataset=folder", "data.root={data_root}", "predictor.kind=linear",
+             "optim.epochs=15",
+             "eval.every_epoch=false", "eval.linear_epochs=20", "checkpoint_every=5")),
     "paper": ("paper_table3.yaml", ("data.root={data_root}",)),
 }
+#: The tiers of the dynamics predictions of the linear predictor (13-16): every tier.
+DYNAMICS_TIERS = ("smoke", "cpu", "gpu", "paper")
 #: The arms: label -> overrides on the tier's base config.
 ARMS = {
     "linear": (),
@@ -107,7 +116,7 @@ def _plot_series(ctx: Context, pid: str, label: str, keys: list[str], ylabel: st
             "During BYOL training with a linear predictor, the predictor's eigenspace aligns "
             "with that of F: the weighted mean_j cos(Wp u_j, u_j) over F's modes rises.",
             PAPER.cite("Theorem 3, Fig. 2 (prediction 13)"), "training",
-            runs=arms("linear"))
+            runs=arms("linear"), tiers=DYNAMICS_TIERS)
 def eigenspace_alignment(ctx: Context) -> Outcome:
     """Weighted alignment at the first vs the last logged step, over seeds."""
     starts, ends = _start_end(ctx, "linear", "predictor/weighted_alignment")
@@ -127,7 +136,7 @@ def eigenspace_alignment(ctx: Context) -> Outcome:
             "A freely trained linear predictor becomes nearly symmetric and positive "
             "semi-definite on the subspace that carries data.",
             PAPER.cite("Sec. 3 / Fig. 2 column 4 (prediction 14)"), "training",
-            runs=arms("linear"))
+            runs=arms("linear"), tiers=DYNAMICS_TIERS)
 def predictor_symmetric_psd(ctx: Context) -> Outcome:
     """Asymmetry ||skew|| / ||sym|| and min eig / max |eig| of the symmetric part of Wp on F's
     data subspace (logged every row by the ``predictor_data`` metric group: the eigenvectors
@@ -172,7 +181,7 @@ def predictor_symmetric_psd(ctx: Context) -> Outcome:
             "The eigenvalues of F bifurcate during training: some grow while others decay "
             "to ~0, and the predictor's negative eigenvalues shrink towards 0.",
             PAPER.cite("Fig. 2 columns 1-2 (prediction 15)"), "training",
-            runs=arms("linear"))
+            runs=arms("linear"), tiers=DYNAMICS_TIERS)
 def spectra_bifurcate(ctx: Context) -> Outcome:
     """Counts of growing (x2) and vanishing (< 1e-3 of the top) modes between the first and
     last logged spectrum; most negative real eigenvalue of Wp at the start and end."""
@@ -210,7 +219,7 @@ def spectra_bifurcate(ctx: Context) -> Outcome:
             "On aligned modes the predictor's eigenvalues follow p_j ~ sqrt(s_j): the "
             "log p vs log s slope is about 1/2 (Theorem 1 with alignment).",
             PAPER.cite("Theorem 1 + Eq. 14 (prediction 16)"), "training",
-            runs=arms("linear"))
+            runs=arms("linear"), tiers=DYNAMICS_TIERS)
 def sqrt_law(ctx: Context) -> Outcome:
     """The slope's time course; judged after training (the spec's "after training": the
     median over the last quarter of the logged rows), the early value (first quarter)
