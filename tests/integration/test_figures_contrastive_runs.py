@@ -1,6 +1,6 @@
 """The two run-based contrastive figures (``alignment_uniformity_scatter``,
 ``dual_networks_covop_spectrum``) at the smoke tier, drawn from the digits runs of the shared smoke
-verify (``tests/integration/conftest.py``); every fact a figure reports is recomputed from the
+verify (``tests/conftest.py``); every fact a figure reports is recomputed from the
 library (metrics, covariance operator, run folders)."""
 
 from __future__ import annotations

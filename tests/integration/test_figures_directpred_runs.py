@@ -1,5 +1,5 @@
 """Run-based DirectPred figures (Figs. 2 and 6) at the smoke tier, drawn from the digits runs of
-the shared smoke verify (``tests/integration/conftest.py``), the facts each figure
+the shared smoke verify (``tests/conftest.py``), the facts each figure
 reports checked against the run folders, and the one-line error of a cpu-tier figure without
 data and without runs."""
 

@@ -1,5 +1,5 @@
 """The smoke tier of ``verify`` end to end (the shared session run of
-``tests/integration/conftest.py``): every training-based prediction trained and judged, none
+``tests/conftest.py``): every training-based prediction trained and judged, none
 refuted, each with its figure; and those predictions' rules read the same run folders (a
 missing run is ``not run``, a wrong time mapping is refuted)."""
 

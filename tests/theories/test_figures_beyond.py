@@ -12,6 +12,9 @@ from dynamics.plots import FIGURES, make_figures
 from dynamics.plots.base import FigureResult
 from dynamics.theories.directpred.closed_form import collapse_threshold
 
+#: Figures drawn end to end (make, caption, files): the integration suite.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):

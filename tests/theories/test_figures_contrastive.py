@@ -15,6 +15,9 @@ from dynamics.plots import FIGURES, make_figures
 from dynamics.verify.recipes import simclr_arm
 from dynamics.verify.registry import PREDICTIONS
 
+#: Figures drawn end to end (make, caption, files): the integration suite.
+pytestmark = pytest.mark.integration
+
 RUN_FIGS = ["alignment_uniformity_scatter", "dual_networks_covop_spectrum"]
 
 

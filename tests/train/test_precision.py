@@ -13,6 +13,7 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
     (True, (3, 32, 32), "bf16"),   # a native-bf16 CPU, a ConvNet on images
     (False, (3, 32, 32), "fp32"),  # emulated bf16 gains nothing
     (True, (16,), "fp32"),         # the synthetic linear runs keep full precision
+    (True, (1, 8, 8), "fp32"),     # the 8 x 8 digits: no faster in bf16
 ])
 def test_auto_on_the_cpu(monkeypatch, native, in_shape, expected):
     monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: native)
@@ -49,6 +50,7 @@ def test_the_run_records_the_precision_it_used(monkeypatch, smoke_cfg, tmp_path,
     from dynamics.train.trainer import train
 
     monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(prec, "BF16_MIN_PIXELS", 8 * 8)  # the digits count as large here
     s = train(smoke_cfg(tmp_path, "optim.max_steps=2", "optim.epochs=1", "eval.linear_epochs=1",
                         "eval.online_probe_epochs=1", "device=cpu"))
     assert s["precision"] == ("bf16" if native else "fp32")

@@ -1,7 +1,7 @@
 """Every prediction that needs no training run at the smoke tier is judged here, once per test
 session: confirmed, with its figure (a PNG in the figure folder) and its rule and details
 stated. (The training-based ones run in the integration suite, on the shared smoke verify:
-``tests/integration/conftest.py``.)"""
+``tests/conftest.py``.)"""
 
 import json
 import math

@@ -10,6 +10,9 @@ import pytest
 
 from dynamics.plots.base import FigureResult
 
+#: Figures drawn end to end (make, caption, files): the integration suite.
+pytestmark = pytest.mark.integration
+
 ETAS7, GAMMAS7 = (0.0, 0.01, 0.1), (0.9, 0.99, 0.996)
 ETAS8, TAUS8 = (0.001, 0.01, 0.05), (0.25, 0.5, 1.0)
 TAUS9, ETAS9 = (0.5, 1.0, 2.0), (0.0, 0.01, 0.1, 0.5)

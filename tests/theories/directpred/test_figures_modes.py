@@ -10,6 +10,9 @@ import pytest
 from dynamics.theories.directpred.closed_form import collapse_threshold, fixed_points
 from dynamics.theories.directpred.modes import dtau_dt
 
+#: Figures drawn end to end (make, caption, files): the integration suite.
+pytestmark = pytest.mark.integration
+
 
 def test_fig3_fixed_points_match_closed_form(made):
     n = made("directpred_fig3")[0].numbers

@@ -78,3 +78,14 @@ def test_the_kernel_can_be_switched_off(monkeypatch):
     monkeypatch.setattr(mode_collapse, "KERNEL_MIN_TOTAL", 1)
     monkeypatch.setenv("SSL_DYNAMICS_COMPILE", "0")
     assert not mode_collapse.kernel_path(10**6)
+
+
+def test_the_kernel_path_checks_its_inputs_first(monkeypatch):
+    from dynamics.errors import ConfigError
+    from dynamics.theories.directpred.phase.basin import basin_grid
+
+    monkeypatch.setattr(mode_collapse, "KERNEL_MIN_TOTAL", 1)
+    with pytest.raises(ConfigError, match="s0"):
+        basin_grid([0.5, 1.0], [-0.1, 0.2], eta=0.01, t_end=10.0)
+    with pytest.raises(ConfigError, match="alpha_p"):
+        basin_grid([0.5, 1.0], [0.1, 0.2], alpha_p=-1.0, eta=0.01, t_end=10.0)

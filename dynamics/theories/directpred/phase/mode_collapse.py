@@ -67,7 +67,7 @@ from dynamics.theories.directpred.closed_form import (
     fixed_points,
     invariant_c,
 )
-from dynamics.theories.directpred.modes import simulate_modes
+from dynamics.theories.directpred.modes import simulate_modes, validate_mode_inputs
 from dynamics.theories.directpred.phase.axes import _np
 
 S_TOL = 1e-6
@@ -260,6 +260,30 @@ working memory and sets how often ``progress`` is called (each element keeps its
 so chunking does not change the result)."""
 
 
+def _torch_part(chunk: dict, *, t_end, rtol, atol, device, mode) -> tuple:
+    """Final (p, s, tau, status) of one chunk through :func:`simulate_modes`."""
+    chunk = dict(chunk)
+    p0, s0, beta = chunk.pop("p0"), chunk.pop("s0"), chunk.pop("beta", None)
+    if device is not None:
+        p0, s0 = (torch.as_tensor(a, dtype=torch.float64, device=device) for a in (p0, s0))
+    traj = simulate_modes(p0, s0, **chunk, beta=beta, t_end=t_end, n_save=2, rtol=rtol,
+                          atol=atol, compile=mode).to_numpy()
+    return (*_final_state(traj), _np(traj.status))
+
+
+def _kernel_part(chunk: dict, *, t_end, rtol, atol, device, mode) -> tuple:
+    """Final (p, s, tau, status) of one chunk through the compiled kernel (inputs checked by
+    the caller), on the policy's thread count."""
+    from dynamics.theories.directpred.mode_kernel import final_mode_states
+
+    size = np.broadcast_shapes(*(a.shape for a in chunk.values()))
+    arr = {k: np.broadcast_to(a, size).reshape(-1) for k, a in chunk.items()}
+    p, s, tau, status, _ = final_mode_states(
+        arr["p0"], arr["s0"], arr["alpha_p"], arr["eta"], arr["sigma2"], arr["tau0"],
+        arr.get("beta"), t_end=t_end, rtol=rtol, atol=atol, threads=torch.get_num_threads())
+    return p, s, tau, status
+
+
 def final_states(inputs: dict[str, Any], *, t_end, rtol, atol, device, progress):
     """Final (p, s, tau) and status of :func:`simulate_modes` over the broadcast shape of
     ``inputs`` (p0, s0, alpha_p, eta, sigma2, tau0, beta; None = absent), :data:`CHUNK`
@@ -299,29 +323,15 @@ def final_states(inputs: dict[str, Any], *, t_end, rtol, atol, device, progress)
         flat = {k: np.broadcast_to(a, shape).reshape(-1) for k, a in given.items()}
         chunks = ({k: a[i:i + CHUNK].copy() for k, a in flat.items()}
                   for i in range(0, total, CHUNK))
+    part = _torch_part
+    if device is None and kernel_path(total):
+        validate_mode_inputs(s0=given["s0"], alpha_p=given["alpha_p"], eta=given["eta"],
+                             sigma2=given["sigma2"], beta=given.get("beta"), t_end=t_end,
+                             p0=given["p0"], tau0=given["tau0"])
+        part = _kernel_part
     parts, done = [], 0
-    kernel = device is None and kernel_path(total)
-    if kernel:
-        from dynamics.theories.directpred.mode_kernel import final_mode_states
     for chunk in chunks:
-        if kernel:
-            size = np.broadcast_shapes(*(b.shape for b in chunk.values()))
-            arr = {k: np.broadcast_to(a, size).reshape(-1) for k, a in chunk.items()}
-            p, s_, tau, status, _ = final_mode_states(
-                arr["p0"], arr["s0"], arr["alpha_p"], arr["eta"], arr["sigma2"],
-                arr["tau0"], arr.get("beta"), t_end=t_end, rtol=rtol, atol=atol,
-                threads=torch.get_num_threads())
-            parts.append((p, s_, tau, status))
-            done += status.size
-            if progress is not None:
-                progress(done, total)
-            continue
-        p0, s0, beta = chunk.pop("p0"), chunk.pop("s0"), chunk.pop("beta", None)
-        if device is not None:
-            p0, s0 = (torch.as_tensor(a, dtype=torch.float64, device=device) for a in (p0, s0))
-        traj = simulate_modes(p0, s0, **chunk, beta=beta, t_end=t_end, n_save=2, rtol=rtol,
-                              atol=atol, compile=mode).to_numpy()
-        parts.append((*_final_state(traj), _np(traj.status)))
+        parts.append(part(chunk, t_end=t_end, rtol=rtol, atol=atol, device=device, mode=mode))
         done += int(np.size(parts[-1][3]))
         if progress is not None:
             progress(done, total)
