@@ -1,6 +1,6 @@
 """Run the benchmarks and regenerate ``benchmarks/README.md`` from their output.
 
-    python -m benchmarks                      # every benchmark (about 17 minutes on 2 cores)
+    python -m benchmarks                      # every benchmark (about 47 minutes on 2 cores)
     python -m benchmarks --only threads       # some of them; the others' sections are kept
     python -m benchmarks --data cifar10.tar.gz  # real images for the training benchmarks
 
