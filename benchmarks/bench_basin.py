@@ -30,13 +30,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._busy import busy  # noqa: E402
+from benchmarks._limits import FLOPS_PER_STEP, float64_matmul_rate  # noqa: E402
 
 IDLE_TARGET_S = 10.0
 BUSY_TARGET_S = 60.0
 
 
 PATHS = {"kernel": "1", "fused torch": "0"}  # SSL_DYNAMICS_NUMBA
-FLOPS_PER_STEP = 366  # one Dormand-Prince step of Eqs. 11-12 (bench_mode_integrator.py)
 
 
 def cli(grid: int, out: Path, extra: tuple[str, ...] = (), path: str = "kernel"
@@ -96,12 +96,7 @@ def in_process(grid: int) -> dict:
     *_, n_steps = final_mode_states(P, S, one, 0.01 * one, 0 * one, one, None, t_end=100.0,
                                     rtol=1e-8, atol=1e-10, threads=threads)
     seconds = time.perf_counter() - t0
-    a = np.random.default_rng(1).standard_normal((1024, 1024))
-    a @ a
-    t0 = time.perf_counter()
-    for _ in range(3):
-        a @ a
-    matmul = 3 * 2 * 1024 ** 3 / (time.perf_counter() - t0)
+    matmul = float64_matmul_rate()
     rate = float(n_steps.sum()) / seconds
     res["kernel_rate"] = {"trajectory_steps_per_s": rate, "threads": threads,
                           "mean_steps": float(n_steps.mean()), "matmul_gflops": matmul / 1e9,

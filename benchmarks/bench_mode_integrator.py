@@ -33,18 +33,12 @@ import time
 
 import numpy as np
 from _busy import busy  # benchmarks/ is on sys.path when run as a script
+from _limits import FLOPS_PER_STEP, float64_matmul_rate
 from scipy.integrate import solve_ivp
 
 from dynamics.theories.directpred.modes import mode_rhs, simulate_modes
 from dynamics.threads import apply_threads
 
-#: Floating-point operations of one Dormand-Prince step of one trajectory of Eqs. 11-12 in the
-#: (p, w, tau) coordinates (3 components), counted from dopri5.iteration and modes.scalar_rhs:
-#: 6 right-hand sides of ~15 flops (90); the 6 stage sums, 20 coefficient terms x 3 components
-#: x 2 (120) plus y + h * sum (36); the 5th-order result (36) and the error estimate (39); the
-#: error scale and norm (~25); accept / step-size logic (~20): about 366. (err^(-1/5) and the
-#: square root count as one each though they cost more.)
-FLOPS_PER_STEP = 366
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -104,12 +98,7 @@ def run(args) -> None:
             print(f"note: the {mode} path ran as {tr.meta['path']} (torch.compile unavailable)")
     t_batched = min(times.values())
     best = min(times, key=times.get)
-    a = np.random.default_rng(1).standard_normal((1024, 1024))
-    a @ a
-    t0 = time.perf_counter()
-    for _ in range(3):
-        a @ a
-    matmul_rate = 3 * 2 * 1024 ** 3 / (time.perf_counter() - t0)
+    matmul_rate = float64_matmul_rate()
     rate = {m: steps[m] / times[m] for m in times}
     tr = tr.to_numpy()
     assert tr.ok, tr.status_text()

@@ -27,6 +27,17 @@ def rng():
     return np.random.default_rng(12345)
 
 
+def check_figure_files(res, out: Path, tier: str) -> None:
+    """A made figure's files: the PNG in ``out`` (not empty), its PDF, its caption file holding
+    the caption and the command's ``--tier``, and plain numbers."""
+    assert res.png.parent == out and res.png.stat().st_size > 10_000
+    assert res.pdf.is_file() and res.pdf.stat().st_size > 0
+    text = res.caption_path.read_text()
+    assert res.caption.strip() in text and f"--tier {tier}" in text
+    for key, val in res.numbers.items():
+        assert isinstance(val, float | str), key
+
+
 def random_psd(rng, n, scale=1.0, rank=None):
     """A random symmetric PSD matrix (full rank unless ``rank`` is given)."""
     k = n if rank is None else rank

@@ -6,11 +6,11 @@ library (metrics, covariance operator, run folders)."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import check_figure_files
 
 from dynamics.plots import FIGURES, make_figures
 from dynamics.verify import run_data as rd
@@ -18,15 +18,6 @@ from dynamics.verify.prediction import Context, spearman
 from dynamics.verify.registry import PREDICTIONS
 
 RUN_FIGS = ["alignment_uniformity_scatter", "dual_networks_covop_spectrum"]
-
-
-def _files(res, out: Path, tier: str) -> None:
-    assert res.png.parent == out and res.png.stat().st_size > 10_000
-    assert res.pdf.is_file() and res.pdf.stat().st_size > 0
-    text = res.caption_path.read_text()
-    assert res.caption.strip() in text and f"--tier {tier}" in text
-    for key, val in res.numbers.items():
-        assert isinstance(val, float | str), key
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +32,7 @@ def made(tmp_path_factory, smoke_verify):
 def test_wi_align_uniform_points_and_correlations_match_the_runs(made, tmp_path):
     res, out, runs_dir = made
     fig = res["alignment_uniformity_scatter"]
-    _files(fig, out, "smoke")
+    check_figure_files(fig, out, "smoke")
     n = fig.numbers
     specs = FIGURES["alignment_uniformity_scatter"].runs_for("smoke")
     pts = []
@@ -77,7 +68,7 @@ def test_dual_covop_spectrum_numbers_and_operator_identity(made):
 
     res, out, runs_dir = made
     fig = res["dual_networks_covop_spectrum"]
-    _files(fig, out, "smoke")
+    check_figure_files(fig, out, "smoke")
     n = fig.numbers
     (spec,) = FIGURES["dual_networks_covop_spectrum"].runs_for("smoke")
     folder = runs_dir / spec.name()

@@ -5,10 +5,9 @@ every fact it reports recomputed from the library; the run specs of the two run-
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import check_figure_files
 
 from dynamics.errors import ConfigError
 from dynamics.plots import FIGURES, make_figures
@@ -19,15 +18,6 @@ from dynamics.verify.registry import PREDICTIONS
 pytestmark = pytest.mark.integration
 
 RUN_FIGS = ["alignment_uniformity_scatter", "dual_networks_covop_spectrum"]
-
-
-def _files(res, out: Path, tier: str) -> None:
-    assert res.png.parent == out and res.png.stat().st_size > 10_000
-    assert res.pdf.is_file() and res.pdf.stat().st_size > 0
-    text = res.caption_path.read_text()
-    assert res.caption.strip() in text and f"--tier {tier}" in text
-    for key, val in res.numbers.items():
-        assert isinstance(val, float | str), key
 
 
 # ----------------------------------------------------------------------------
@@ -45,7 +35,7 @@ def test_wi_circle_numbers_are_the_library_metrics_of_the_plotted_features(circl
     from dynamics.metrics.alignment_uniformity import alignment, uniformity, uniformity_on_sphere
 
     res, out, feats = circle
-    _files(res, out, "smoke")
+    check_figure_files(res, out, "smoke")
     n = res.numbers
     assert n["uniform_reference"] == pytest.approx(uniformity_on_sphere(2, t=2.0))
     for key in ("init", "align", "infonce", "align_uniform"):
