@@ -199,20 +199,27 @@ def test_sigterm_during_an_in_process_command_reaches_the_caller(tmp_path, calle
     import time
 
     code = textwrap.dedent('''
-        import signal, sys
+        import signal, sys, threading, time
         from dynamics.cli import main
         seen = []
         if sys.argv[1] == "handler":
             signal.signal(signal.SIGTERM, lambda s, f: seen.append(s))
-        print("ready", flush=True)
+        before = signal.getsignal(signal.SIGTERM)
+
+        def announce():  # "ready" once the command has installed its own handler
+            while signal.getsignal(signal.SIGTERM) is before:
+                time.sleep(0.01)
+            print("ready", flush=True)
+
+        threading.Thread(target=announce, daemon=True).start()
         rc = main(["simulate", "phase", "--kind", "basin", "--grid", "1000", "--eta", "0.01",
                    "--t-end", "20000", "--quiet", "--out", sys.argv[2]])
         print("returned", rc, "seen", seen, flush=True)
         ''')
     proc = subprocess.Popen([sys.executable, "-c", code, caller, str(tmp_path / "b.npz")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    time.sleep(2)
+    assert proc.stdout.readline().strip() == "ready"  # the command's handler is in place
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert "interrupted by SIGTERM" in err
