@@ -13,7 +13,8 @@ idle cores.
   CPU quota) minus the runnable threads of *other* processes at start, at least 1, and at most
   its share when ``torchrun`` starts several processes on the machine (cores divided by
   ``LOCAL_WORLD_SIZE``). An explicit ``OMP_NUM_THREADS`` in the environment wins over ``auto``
-  (the user's choice).
+  (the user's choice). Training started from Python (``dynamics.train.trainer.train``) with
+  ``auto`` keeps a count its caller chose (as every library call does, :func:`thread_policy`).
 
 :func:`apply_threads` sets torch's intra-op threads and the BLAS/OpenMP pools of numpy/scipy
 (through threadpoolctl where installed) and returns a :class:`ThreadChoice`, which every command
@@ -48,7 +49,7 @@ class ThreadChoice:
     threads: int  #: threads in use
     cpus: int  #: cores this process may use
     busy_others: int  #: runnable threads of other processes when decided ("auto" only)
-    source: str  #: "auto", "option" or "OMP_NUM_THREADS"
+    source: str  #: "auto", "option", "OMP_NUM_THREADS" or "caller" (a library call kept it)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for JSON)."""
@@ -57,7 +58,8 @@ class ThreadChoice:
     def text(self) -> str:
         """One human-readable phrase: the thread count and why it was chosen."""
         why = {"option": "as requested", "OMP_NUM_THREADS": "from OMP_NUM_THREADS",
-               "auto": f"{self.cpus} core(s), {self.busy_others} busy with other work"}
+               "auto": f"{self.cpus} core(s), {self.busy_others} busy with other work",
+               "caller": "the caller's setting"}
         return f"{self.threads} thread(s), {why.get(self.source, self.source)}"
 
 
@@ -150,12 +152,20 @@ def busy_other_threads(samples: int = 5, interval: float = 0.01) -> int:
     return counts[len(counts) // 2]
 
 
-def choose_threads(spec: Any = AUTO, *, field: str = "threads") -> ThreadChoice:
-    """Decide the thread count for ``spec`` (see the module docstring) without applying it."""
+def choose_threads(spec: Any = AUTO, *, field: str = "threads",
+                   keep_callers: bool = False) -> ThreadChoice:
+    """Decide the thread count for ``spec`` (see the module docstring) without applying it.
+    ``keep_callers`` (library calls such as training): an ``auto`` spec keeps a count the
+    caller chose (:func:`caller_chose_threads`), as :func:`thread_policy` does."""
     spec = parse_threads(spec, field)
     cpus = available_cpus()
     if spec != AUTO:
         return ThreadChoice(str(spec), int(spec), cpus, 0, "option")
+    if keep_callers and caller_chose_threads() and not os.environ.get(
+            "OMP_NUM_THREADS", "").strip().isdigit():
+        import torch
+
+        return ThreadChoice(AUTO, torch.get_num_threads(), cpus, 0, "caller")
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) >= 1:
         return ThreadChoice(AUTO, int(env), cpus, 0, "OMP_NUM_THREADS")
@@ -188,9 +198,10 @@ def set_threads(n: int) -> None:
     threadpool_limits(limits=n)  # takes effect at once and stays (no context manager here)
 
 
-def apply_threads(spec: Any = AUTO, *, field: str = "threads") -> ThreadChoice:
+def apply_threads(spec: Any = AUTO, *, field: str = "threads",
+                  keep_callers: bool = False) -> ThreadChoice:
     """:func:`choose_threads` and :func:`set_threads`; returns the choice (record it)."""
-    choice = choose_threads(spec, field=field)
+    choice = choose_threads(spec, field=field, keep_callers=keep_callers)
     set_threads(choice.threads)
     return choice
 

@@ -1,4 +1,5 @@
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -6,12 +7,30 @@ import numpy as np
 import pytest
 
 
+def pytest_xdist_auto_num_workers(config):
+    """Workers of the default run (``-n auto`` in the addopts): one per usable core, at most 4.
+    The integration suite runs in one process: its tests share a session fixture of trained
+    smoke runs (in each worker it would train them again)."""
+    from _pytest.mark.expression import Expression
+
+    from dynamics.threads import available_cpus
+
+    markexpr = config.option.markexpr or ""
+    if markexpr and Expression.compile(markexpr).evaluate(lambda name: name == "integration"):
+        return 0
+    cpus = available_cpus()
+    return min(cpus, 4) if cpus > 1 else 0
+
+
 def pytest_configure(config):
     """The suite follows the package's threading policy: the idle cores, at least one (a busy
-    machine would otherwise slow torch's default pool down many times over)."""
-    from dynamics.threads import apply_threads
+    machine would otherwise slow torch's default pool down many times over); a worker of a
+    parallel run takes its share of the cores."""
+    from dynamics.threads import apply_threads, available_cpus, choose_threads
 
-    apply_threads("auto")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    share = max(1, available_cpus() // workers)
+    apply_threads(min(share, choose_threads("auto").threads))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -86,7 +86,8 @@ class _Run(RunState):
     def __init__(self, cfg: TrainConfig, dist: DistContext, device: torch.device,
                  progress: bool | None):
         ui = Progress(cfg, progress, dist.is_main)
-        super().__init__(cfg, dist, device, ui, ThreadGovernor(apply_threads(cfg.threads)))
+        super().__init__(cfg, dist, device, ui, ThreadGovernor(
+            apply_threads(cfg.threads, keep_callers=True)))  # a script's own count stays
 
     # -- set-up --------------------------------------------------------------------------------
     def setup(self, plan: runs.RunPlan) -> None:

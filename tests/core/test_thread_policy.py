@@ -119,3 +119,19 @@ def test_training_gives_the_callers_pools_back(fresh_policy, smoke_cfg, tmp_path
     assert torch.get_num_threads() == 2
     assert threads._STATE.explicit is None  # later library calls still follow the policy
     assert set(_seen_threads()) == {1}
+
+
+def test_training_with_auto_keeps_a_callers_count(fresh_policy, smoke_cfg, tmp_path):
+    """threads=auto in a run started from a script that chose a count keeps that count (so two
+    runs of one script use the same pool and give the same numbers, whatever the load); with
+    no choice made, auto follows the idle cores."""
+    from dynamics.train.trainer import train
+
+    fast = ("optim.max_steps=1", "optim.epochs=1", "eval.linear_epochs=1",
+            "eval.online_probe_epochs=1")
+    free = train(smoke_cfg(tmp_path, "name=free", *fast))
+    assert free["threads"]["source"] == "auto" and free["threads"]["threads"] == 1  # 1 busy
+    with threads.cpu_threads(2):
+        kept = train(smoke_cfg(tmp_path, "name=kept", *fast))
+        assert torch.get_num_threads() == 2
+    assert kept["threads"]["source"] == "caller" and kept["threads"]["threads"] == 2

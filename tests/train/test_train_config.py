@@ -111,3 +111,39 @@ def test_readme_method_options_table_is_current():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert options_table() in readme, "README's method options table is out of date"
+
+
+def test_plain_sections_skip_omegaconf_with_the_same_result():
+    """A section whose values already have their fields' exact types is built directly; the
+    object equals OmegaConf's merge of the same section, and anything that needs a conversion
+    or check still goes through OmegaConf (and its one-line errors)."""
+    from omegaconf import OmegaConf
+
+    from dynamics.config import plain_section
+    from dynamics.train.methods.options import config_class as method_class
+    from dynamics.train.methods.options import method_config
+    from dynamics.train.models.predictor_registry import config_class as predictor_class
+    from dynamics.train.models.predictor_registry import predictor_config
+
+    def via_omegaconf(cls, section):
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), section))
+
+    for cls, section in [(predictor_class("directpred"), {"kind": "directpred", "freq": 5,
+                                                          "rho": 0.3}),
+                         (method_class("byol"), {"name": "byol", "ema": 0.99}),
+                         (method_class("byol"), {"name": "byol", "ema": None})]:
+        fast = plain_section(cls, section)
+        assert fast is not None and fast == via_omegaconf(cls, section)
+    cls = predictor_class("directpred")
+    for needs_omegaconf in ({"kind": "directpred", "rho": 0},       # int -> float conversion
+                            {"kind": "directpred", "freq": True},   # bool is not an int field
+                            {"kind": "directpred", "freq": "5"},    # str -> int conversion
+                            {"kind": "directpred", "unknown": 1},
+                            {"kind": "${oops}"}):
+        assert plain_section(cls, needs_omegaconf) is None
+    assert predictor_config({"kind": "directpred", "rho": 0}).rho == 0.0
+    assert isinstance(predictor_config({"kind": "directpred", "freq": "5"}).freq, int)
+    with pytest.raises(ConfigError, match="predictor.freq"):
+        predictor_config({"kind": "directpred", "freq": "often"})
+    with pytest.raises(ConfigError, match="method.ema"):
+        method_config({"name": "byol", "ema": "slow"})

@@ -98,6 +98,8 @@ def method_config(section: Mapping[str, Any] | Any) -> Any:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from dynamics.config import plain_section
+
     if dataclasses.is_dataclass(section) and not isinstance(section, type):
         section = dataclasses.asdict(section)
     section = dict(section or {})
@@ -107,9 +109,11 @@ def method_config(section: Mapping[str, Any] | Any) -> Any:
     if extra:
         raise ConfigError(f"method.{extra[0]}", f"is not an option of method.name={name}; its "
                                                 f"options: {', '.join((*COMMON, *options))}")
+    cfg = plain_section(config_class(name), section)
     try:
-        node = OmegaConf.merge(OmegaConf.structured(config_class(name)), section)
-        cfg = OmegaConf.to_object(node)
+        if cfg is None:
+            node = OmegaConf.merge(OmegaConf.structured(config_class(name)), section)
+            cfg = OmegaConf.to_object(node)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "key", None) or "name"
         text = str(exc).strip().splitlines()[0]

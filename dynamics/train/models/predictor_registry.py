@@ -151,6 +151,8 @@ def predictor_config(section: Mapping[str, Any] | Any) -> Any:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from dynamics.config import plain_section
+
     if dataclasses.is_dataclass(section) and not isinstance(section, type):
         section = dataclasses.asdict(section)
     section = dict(section or {})
@@ -160,9 +162,11 @@ def predictor_config(section: Mapping[str, Any] | Any) -> Any:
         raise ConfigError(f"predictor.{extra[0]}", f"is not an option of predictor.kind="
                                                    f"{kind.name}; its options: "
                                                    f"{', '.join(kind.params)}")
+    cfg = plain_section(config_class(kind.name), section)
     try:
-        node = OmegaConf.merge(OmegaConf.structured(config_class(kind.name)), section)
-        cfg = OmegaConf.to_object(node)
+        if cfg is None:
+            node = OmegaConf.merge(OmegaConf.structured(config_class(kind.name)), section)
+            cfg = OmegaConf.to_object(node)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "key", None) or "kind"
         text = str(exc).strip().splitlines()[0]
