@@ -16,14 +16,11 @@ judged on a partial set of seeds.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
+import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from typing import Any
 from dynamics.config import EXPERIMENTS, option
 from dynamics.errors import ConfigError
 from dynamics.threads import with_thread_policy
+from dynamics.verify.pool import WorkPool, train_run
 from dynamics.verify.prediction import NOT_RUN, TIERS, Context, Outcome, Prediction, RunSpec
 
 #: Where the training configs named by the predictions live.
@@ -79,12 +77,12 @@ def select(only: Sequence[str] = ()) -> list[Prediction]:
 
 
 def _argv(spec: RunSpec, runs_dir: Path, cfg: VerifyRun, resume: bool) -> list[str]:
+    """The ``ssl-dynamics train`` arguments of one run (one CPU thread, no progress bar)."""
     path = Path(spec.config)
     path = path if path.is_absolute() else CONFIG_DIR / path
     over = [o.replace(DATA_ROOT, str(cfg.data_root)) for o in spec.overrides]
-    argv = [sys.executable, "-m", "dynamics", "train", str(path), *over, f"seed={spec.seed}",
-            f"name={spec.name()}", f"out_dir={runs_dir}", f"device={cfg.device}",
-            "--no-progress", "--threads", "1"]
+    argv = [str(path), *over, f"seed={spec.seed}", f"name={spec.name()}", f"out_dir={runs_dir}",
+            f"device={cfg.device}", "--no-progress", "--threads", "1"]
     return argv + (["--resume"] if resume else [])
 
 
@@ -117,69 +115,77 @@ class RunResult:
     seconds: float = 0.0
 
 
-def _execute(spec: RunSpec, runs_dir: Path, cfg: VerifyRun,
-             log: Callable[[str], Any] = lambda m: None,
-             stop: threading.Event | None = None) -> RunResult:
-    folder = runs_dir / spec.name()
-    state = _state(folder)
-    if state == "finished":
-        return RunResult(spec, folder, "reused")
-    if stop is not None and stop.is_set():
-        return RunResult(spec, None, "not started (stopped)")
-    log(f"  {'resuming' if state == 'partial' else 'starting'} run {spec.name()}")
-    t0 = time.perf_counter()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.Popen(_argv(spec, runs_dir, cfg, resume=state == "partial"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    while True:
-        try:
-            _, stderr = proc.communicate(timeout=0.5)
-            break
-        except subprocess.TimeoutExpired:
-            if stop is not None and stop.is_set():  # the run saves a checkpoint and stops
-                proc.terminate()
-                proc.communicate()
-                return RunResult(spec, None, "stopped (resumable)",
-                                 time.perf_counter() - t0)
-    seconds = time.perf_counter() - t0
-    if proc.returncode == 0 and _state(folder) == "finished":
-        return RunResult(spec, folder, "resumed" if state == "partial" else "trained", seconds)
-    err = (stderr.strip().splitlines() or ["no message"])[-1]
-    return RunResult(spec, None, f"failed (exit {proc.returncode}): {err}", seconds)
+class RunBatch:
+    """The training runs of one command, all submitted to a :class:`WorkPool` at once; each
+    result is logged as it comes, with the estimated time left. ``results`` maps every spec
+    (finished folders reused without training) to its :class:`RunResult`; ``futures`` are the
+    runs in the pool."""
+
+    def __init__(self, specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
+                 log: Callable[[str], Any], what: str, pool: WorkPool):
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        self.runs_dir, self.jobs, self.log, self.pool = runs_dir, cfg.jobs, log, pool
+        self.lock = threading.Lock()
+        self.results: dict[RunSpec, RunResult] = {}
+        self.done: list[RunResult] = []
+        self.todo = [s for s in dict.fromkeys(specs) if _state(runs_dir / s.name()) != "finished"]
+        for s in dict.fromkeys(specs):
+            if s not in self.todo:
+                self.results[s] = RunResult(s, runs_dir / s.name(), "reused")
+        self.futures: list[Future] = []
+        if self.todo:
+            log(f"{what}: {len(self.todo)} training run(s) to do "
+                f"({len(self.results)} reused), {cfg.jobs} at a time")
+        for s in self.todo:
+            state = _state(runs_dir / s.name())
+            key = str(runs_dir / s.name())
+            fut = pool.training.get(key)  # another batch of this pool trains it already
+            if fut is None:
+                fut = pool.training[key] = pool.submit(
+                    train_run, _argv(s, runs_dir, cfg, resume=state == "partial"))
+            fut.add_done_callback(functools.partial(self._finished, s, state))
+            self.futures.append(fut)
+
+    def _result(self, spec: RunSpec, state: str, fut: Future) -> RunResult:
+        folder = self.runs_dir / spec.name()
+        if fut.cancelled():
+            return RunResult(spec, None, "not started (stopped)")
+        exc = fut.exception()
+        if exc is not None:
+            if self.pool.stopped:
+                return RunResult(spec, None, "stopped (resumable)"
+                                 if _state(folder) == "partial" else "not started (stopped)")
+            return RunResult(spec, None, f"failed: the worker process ended ({exc})")
+        rc, err, seconds = fut.result()
+        if rc == 0 and _state(folder) == "finished":
+            return RunResult(spec, folder, "resumed" if state == "partial" else "trained",
+                             seconds)
+        return RunResult(spec, None, f"failed (exit {rc}): {err or 'no message'}", seconds)
+
+    def _finished(self, spec: RunSpec, state: str, fut: Future) -> None:
+        res = self._result(spec, state, fut)
+        with self.lock:
+            self.done.append(res)
+            self.results[spec] = res
+            pending = [s for s in self.todo if s not in self.results]
+            left = time_left(pending, self.done, self.jobs)
+            self.log(f"  run {len(self.done)}/{len(self.todo)} {spec.name()}: {res.note} "
+                     f"({res.seconds:.0f} s; about {left / 60:.1f} min left)")
 
 
 def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
-                 log: Callable[[str], Any] = print, what: str = "verify",
-                 stop: threading.Event | None = None) -> dict[RunSpec, RunResult]:
-    """Run (or reuse / resume) every spec, ``cfg.jobs`` at a time; progress lines with the
-    estimated time left go to ``log``. Setting ``stop`` (from another thread) stops the
-    running runs (each saves a checkpoint: a rerun resumes it) and starts no more."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    lock = threading.Lock()
-    plain_log = log
-
-    def log(message: str) -> None:  # one line at a time from the worker threads
-        with lock:
-            plain_log(message)
-
-    results: dict[RunSpec, RunResult] = {}
-    todo = [s for s in specs if _state(runs_dir / s.name()) != "finished"]
-    for s in specs:
-        if s not in todo:
-            results[s] = RunResult(s, runs_dir / s.name(), "reused")
-    if not todo:
-        return results
-    log(f"{what}: {len(todo)} training run(s) to do ({len(specs) - len(todo)} reused), "
-        f"{cfg.jobs} at a time")
-    done: list[RunResult] = []
-    with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
-        for res in pool.map(lambda s: _execute(s, runs_dir, cfg, log, stop), todo):
-            done.append(res)
-            results[res.spec] = res
-            left = time_left(todo[len(done):], done, cfg.jobs)
-            log(f"  run {len(done)}/{len(todo)} {res.spec.name()}: {res.note} "
-                f"({res.seconds:.0f} s; about {left / 60:.1f} min left)")
-    return results
+                 log: Callable[[str], Any] = print, what: str = "verify"
+                 ) -> dict[RunSpec, RunResult]:
+    """Run (or reuse / resume) every spec, ``cfg.jobs`` at a time in a :class:`WorkPool`;
+    progress lines with the estimated time left go to ``log``. An exception (or SIGTERM /
+    Ctrl-C) stops the runs: each saves a checkpoint, so a rerun resumes it."""
+    log = _locked(log)
+    if all(_state(runs_dir / s.name()) == "finished" for s in specs):
+        return {s: RunResult(s, runs_dir / s.name(), "reused") for s in specs}
+    with WorkPool(cfg.jobs) as pool:
+        batch = RunBatch(specs, runs_dir, cfg, log, what, pool)
+        wait(batch.futures)
+    return batch.results
 
 
 def _epochs(spec: RunSpec) -> float:
@@ -242,17 +248,53 @@ def _locked(log: Callable[[str], Any]) -> Callable[[str], Any]:
     return locked
 
 
+def judge_in_worker(pred_id: str, tier: str, fig_dir: str, data_root: str | None,
+                    results: dict[RunSpec, RunResult] | None = None) -> tuple[Outcome, float]:
+    """Judge the prediction ``pred_id`` on its runs' ``results`` (a :class:`WorkPool` work
+    item): its outcome and seconds."""
+    from dynamics.verify.registry import PREDICTIONS
+
+    t0 = time.perf_counter()
+    outcome = _evaluate(PREDICTIONS[pred_id], tier, Path(fig_dir), results or {}, data_root)
+    return outcome, time.perf_counter() - t0
+
+
+def _wait(futures: Iterable[Future], watch: Sequence[Future]) -> None:
+    """Wait until ``futures`` are done; the first error of a ``watch`` future is raised at once
+    (the caller's pool then stops the rest)."""
+    todo, watch = set(futures), set(watch)
+    while True:
+        for fut in watch:
+            if fut.done() and not fut.cancelled() and fut.exception() is not None:
+                raise fut.exception()
+        todo = {f for f in todo if not f.done()}
+        if not todo:
+            return
+        wait(todo | {f for f in watch if not f.done()}, return_when=FIRST_COMPLETED)
+
+
+def _in_toolkit(pred: Prediction) -> bool:
+    """Whether a worker process finds ``pred`` in its registry (registered by a module of the
+    toolkit, not by the calling script)."""
+    return getattr(pred.evaluate, "__module__", "").startswith("dynamics.")
+
+
 @with_thread_policy
 def verify(cfg: VerifyRun, log: Callable[[str], Any] = print,
-           side_work: Callable[[], Any] | None = None) -> dict[str, Any]:
+           side_work: Callable[[WorkPool], Iterable[Future] | None] | None = None,
+           after_runs: Callable[[WorkPool], Iterable[Future] | None] | None = None
+           ) -> dict[str, Any]:
     """Verify the selected predictions at ``cfg.tier`` (see the module docstring); returns the
     report dict (also written to ``cfg.out``).
 
-    The training runs (``cfg.jobs`` child processes) go in the background while this process
-    judges the predictions that need no run and then does ``side_work`` (``reproduce`` makes
-    its simulation figures there), on one thread while runs train; the predictions that read
-    runs are judged once their runs are done. An error or a stop signal here stops the runs
-    (each saves a checkpoint; a rerun resumes it)."""
+    All the work goes to ``cfg.jobs`` worker processes (:class:`~dynamics.verify.pool.WorkPool`,
+    one thread each), queued in this order: ``side_work(pool)`` (the caller's own work items,
+    whose futures it returns: ``reproduce`` queues its simulation figures, the longest pieces,
+    first), the training runs, the predictions that need no run; once the runs are done, the
+    predictions that read them and ``after_runs(pool)`` (likewise). A prediction registered
+    outside the toolkit (a script's own) is judged in this process. An error (in a prediction
+    or a side work item, raised here as soon as it happens) or a stop signal stops the workers
+    (a run saves a checkpoint; a rerun resumes it)."""
     from dynamics.io import check_output_dir
     from dynamics.locks import FolderLock
     from dynamics.threads import cpu_threads
@@ -270,26 +312,35 @@ def verify(cfg: VerifyRun, log: Callable[[str], Any] = print,
         specs = [s for s in specs if s not in lacking]
         training = any(_state(runs_dir / s.name()) != "finished" for s in specs)
         judge = _Judge(cfg, out, preds, preds_data, log)
-        stop = threading.Event()
-        with ThreadPoolExecutor(1) as background:
-            runs = background.submit(execute_runs, specs, runs_dir, cfg, log, stop=stop)
-            try:
-                with cpu_threads(1) if training else contextlib.nullcontext():
-                    judge.all(p for p in preds if not p.runs_for(cfg.tier))
-                    if side_work is not None:
-                        side_work()
-                results = runs.result()
-            except BaseException:
-                stop.set()
-                raise
-        judge.results = results
-        judge.all(p for p in preds if p.runs_for(cfg.tier))
+        free = [p for p in preds if not p.runs_for(cfg.tier)]
+        based = [p for p in preds if p.runs_for(cfg.tier)]
+        pooled = {p.id for p in preds if _in_toolkit(p) and p.id not in preds_data}
+        if not (training or side_work is not None or after_runs is not None
+                or (cfg.jobs > 1 and len(pooled) > 1)):
+            judge.results = {s: RunResult(s, runs_dir / s.name(), "reused") for s in specs}
+            judge.all(free + based)
+        else:
+            with WorkPool(cfg.jobs) as pool:
+                side = list(side_work(pool) or []) if side_work is not None else []
+                batch = RunBatch(specs, runs_dir, cfg, log, "verify", pool)
+                judged = [judge.submit(pool, p) for p in free if p.id in pooled]
+                with cpu_threads(1):
+                    judge.all(p for p in free if p.id not in pooled)
+                _wait(pool.training.values(), side + judged)  # its runs and the side work's
+                judge.results = batch.results
+                judged += [judge.submit(pool, p) for p in based if p.id in pooled]
+                if after_runs is not None:
+                    side += list(after_runs(pool) or [])
+                with cpu_threads(1):
+                    judge.all(p for p in based if p.id not in pooled)
+                _wait(side + judged, side + judged)
         return write_report(out, cfg, [judge.entries[p.id] for p in preds],
                             time.perf_counter() - t0)
 
 
 class _Judge:
-    """Evaluates predictions one by one, logging each verdict as it comes."""
+    """Evaluates predictions one by one (here, or in a worker), logging each verdict as it
+    comes."""
 
     def __init__(self, cfg: VerifyRun, out: Path, preds: list[Prediction], preds_data: set[str],
                  log: Callable[[str], Any]):
@@ -297,6 +348,7 @@ class _Judge:
         self.preds_data = preds_data
         self.results: dict[RunSpec, RunResult] = {}
         self.entries: dict[str, tuple] = {}
+        self.lock = threading.Lock()
 
     def all(self, preds) -> None:
         """Judge every prediction of ``preds``."""
@@ -314,14 +366,32 @@ class _Judge:
         else:
             outcome = _evaluate(pred, cfg.tier, self.out / "figures", self.results,
                                 cfg.data_root)
-        seconds = time.perf_counter() - t1
-        self.log(f"[{len(self.entries) + 1}/{self.n}] {pred.id}: {outcome.status}"
-                 + (f" ({outcome.details})" if outcome.status == NOT_RUN else "")
-                 + f" ({seconds:.1f} s)")
-        self.entries[pred.id] = (pred, outcome, seconds,
-                                 [self.results[s] for s in pred.runs_for(cfg.tier)
-                                  if s in self.results])
+        self.record(pred, outcome, time.perf_counter() - t1)
+
+    def submit(self, pool: WorkPool, pred: Prediction) -> Future:
+        """Judge ``pred`` in a worker of ``pool`` (on the runs done so far); recorded when
+        done."""
+        runs = {s: self.results[s] for s in pred.runs_for(self.cfg.tier) if s in self.results}
+        fut = pool.submit(judge_in_worker, pred.id, self.cfg.tier, str(self.out / "figures"),
+                          self.cfg.data_root, runs)
+
+        def done(f: Future) -> None:
+            if not f.cancelled() and f.exception() is None:
+                self.record(pred, *f.result())
+
+        fut.add_done_callback(done)
+        return fut
+
+    def record(self, pred: Prediction, outcome: Outcome, seconds: float) -> None:
+        """Keep ``pred``'s verdict and log it."""
+        with self.lock:
+            self.log(f"[{len(self.entries) + 1}/{self.n}] {pred.id}: {outcome.status}"
+                     + (f" ({outcome.details})" if outcome.status == NOT_RUN else "")
+                     + f" ({seconds:.1f} s)")
+            self.entries[pred.id] = (pred, outcome, seconds,
+                                     [self.results[s] for s in pred.runs_for(self.cfg.tier)
+                                      if s in self.results])
 
 
-__all__ = ["CONFIG_DIR", "RunResult", "VerifyRun", "execute_runs", "lacking_data", "select",
-           "verify"]
+__all__ = ["CONFIG_DIR", "RunBatch", "RunResult", "VerifyRun", "execute_runs", "judge_in_worker",
+           "lacking_data", "select", "verify"]

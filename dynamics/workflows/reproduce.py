@@ -15,11 +15,14 @@ every number is computed in the run.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import platform
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,42 +145,98 @@ def _checks(report: dict[str, Any]) -> list[dict[str, Any]]:
             for p in report["predictions"] if p["status"] != "not run"]
 
 
+def _run_based_figures(names: list[str], out: Path, quick: bool, tier: str, runs_dir: Path,
+                       data_root: str | None, skip_missing: bool
+                       ) -> tuple[dict[str, Any], dict[str, str]]:
+    """The run-based figures ``names`` from the finished runs in ``runs_dir`` (a work item of
+    the verify pool): the results and the figures skipped, with the reason."""
+    from dynamics.plots import make_figures
+
+    skipped: dict[str, str] = {}
+    made = make_figures(names, out, quick=quick, tier=tier, runs_dir=runs_dir,
+                        data_root=data_root, jobs=1, skipped=skipped, skip_missing=skip_missing)
+    return made, skipped
+
+
 def _reproduce(out: Path, run: ReproduceRun, log: Callable[[str], object],
                only: list[str], figure_names: list[str] | None) -> dict[str, Any]:
     """The work of :func:`run_reproduce` (``out`` checked and locked)."""
     import matplotlib
 
     from dynamics.plots import FIGURES, make_figures, resolve_names
-    from dynamics.verify.runner import VerifyRun, verify
+    from dynamics.verify.pool import WorkPool
+    from dynamics.verify.runner import RunBatch, VerifyRun, lacking_data, verify
 
     quick = run.quick
     t0 = time.perf_counter()
+    lock = threading.Lock()
+    plain_log = log
+
+    def log(message: str) -> None:  # one line at a time from the pool's threads
+        with lock:
+            plain_log(message)
+
     names = resolve_names(figure_names)
     simulated = [n for n in names if not FIGURES[n].run_based]
     run_based = [n for n in names if FIGURES[n].run_based]
     log(f"reproduce: {'quick' if quick else 'full'} run into {out}: verify the predictions "
         f"(tier {run.verify_tier}) and make {len(names)} figure(s); the {len(simulated)} "
-        "simulation figure(s) are made while the training runs go")
+        f"simulation figure(s) are made beside the training runs, {run.jobs} piece(s) of work "
+        "at a time")
     skipped: dict[str, str] = {}
     figures: dict[str, Any] = {}
     figure_tier = "smoke" if run.verify_tier == "smoke" else "cpu"
 
-    def simulation_figures() -> None:
-        for i, name in enumerate(simulated, 1):
-            figures.update(make_figures([name], out / "figures", quick=quick, tier=figure_tier))
-            log(f"reproduce: figure {i}/{len(simulated)} {name} "
-                f"({figures[name].seconds:.1f} s, {time.perf_counter() - t0:.0f} s so far)")
+    def figure_made(name: str, fut: Future) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return  # raised after verify (cancelled: verify was stopped)
+        figures.update(fut.result())
+        log(f"reproduce: figure {len(figures)}/{len(simulated)} {name} "
+            f"({figures[name].seconds:.1f} s, {time.perf_counter() - t0:.0f} s so far)")
 
-    report = verify(VerifyRun(tier=run.verify_tier, only=only, runs=str(out / "verify_runs"),
-                              out=str(out / "verify"), jobs=run.jobs,
-                              data_root=run.data_root), log=log, side_work=simulation_figures)
-    checks = _checks(report)
-    if run_based:
+    made: list[Future] = []
+    runs_dir = out / "verify_runs"
+
+    def side_work(pool: WorkPool) -> list[Future]:
+        """The simulation figures, then the runs of the run-based ones, in the verify pool."""
+        for name in simulated:
+            fut = pool.submit(functools.partial(make_figures, quick=quick, tier=figure_tier),
+                              [name], out / "figures")
+            fut.add_done_callback(functools.partial(figure_made, name))
+            made.append(fut)
+        if run_based:
+            specs = list(dict.fromkeys(s for n in run_based
+                                       for s in FIGURES[n].runs_for(figure_tier)))
+            specs = [s for s in specs if s not in lacking_data(specs, runs_dir, run.data_root)]
+            RunBatch(specs, runs_dir, VerifyRun(tier=figure_tier, runs=str(runs_dir),
+                                                jobs=run.jobs, data_root=run.data_root),
+                     log, "figures", pool)
+        return made
+
+    def after_runs(pool: WorkPool) -> list[Future]:
+        """The run-based figures, once the runs are done, one work item each."""
+        if not run_based:
+            return []
         log(f"reproduce: {len(run_based)} run-based figure(s) from the verify runs")
-        figures.update(make_figures(run_based, out / "figures", quick=quick, tier=figure_tier,
-                                    runs_dir=out / "verify_runs", data_root=run.data_root,
-                                    jobs=run.jobs, log=log, skipped=skipped,
-                                    skip_missing=figure_names is None))
+        futs = [pool.submit(_run_based_figures, [name], out / "figures", quick, figure_tier,
+                            runs_dir, run.data_root, figure_names is None)
+                for name in run_based]
+        made.extend(futs)
+        return futs
+
+    report = verify(VerifyRun(tier=run.verify_tier, only=only, runs=str(runs_dir),
+                              out=str(out / "verify"), jobs=run.jobs,
+                              data_root=run.data_root), log=log, side_work=side_work,
+                    after_runs=after_runs)
+    for fut in made:
+        res = fut.result()  # a figure's error is raised here
+        if isinstance(res, tuple):  # the run-based figures and the ones skipped
+            res, missing = res
+            skipped.update(missing)
+            for name, fig in res.items():
+                log(f"{name}: {', '.join(str(p) for p in fig.paths)} ({fig.seconds:.1f} s)")
+        figures.update(res)
+    checks = _checks(report)
     figures = {n: figures[n] for n in names if n in figures}  # the registry's order
     summary: dict[str, Any] = {
         "generated_by": "dynamics.workflows.reproduce.run_reproduce",

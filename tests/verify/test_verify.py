@@ -214,11 +214,22 @@ def test_simulations_on_real_data_see_the_data_root(tmp_path):
     assert seen == [None, str(tmp_path / "imgs")]
 
 
+def _failing_side_item(metrics: str) -> None:
+    """A side work item (run in a worker): waits until the run trains, then fails."""
+    import time
+
+    t0 = time.time()
+    while not Path(metrics).is_file():
+        assert time.time() - t0 < 120
+        time.sleep(0.2)
+    raise RuntimeError("side work failed")
+
+
 @pytest.mark.integration  # end to end (pytest -m integration)
-def test_run_free_work_overlaps_the_training_and_an_error_stops_the_runs(toy_predictions,
-                                                                          tmp_path):
-    """The side work runs while the training runs go (in child processes); an error in it
-    stops them (each keeps a resumable checkpoint) instead of waiting for them."""
+def test_side_work_overlaps_the_training_and_an_error_stops_the_runs(toy_predictions, tmp_path):
+    """The caller's side work items go to the same worker pool as the training runs and run
+    beside them; an error in one is raised at once and stops the runs (each keeps a resumable
+    checkpoint) instead of waiting for them."""
     import time
 
     from dynamics.verify.registry import PREDICTIONS
@@ -232,14 +243,10 @@ def test_run_free_work_overlaps_the_training_and_an_error_stops_the_runs(toy_pre
 
     runs = tmp_path / "runs"
     cfg = VerifyRun(tier="smoke", only=["toy.slow"], runs=str(runs), out=str(tmp_path / "out"),
-                    jobs=1)
+                    jobs=2)
 
-    def side_work():
-        t0 = time.time()
-        while not (runs / slow.name() / "metrics.jsonl").is_file():  # the run is training
-            assert time.time() - t0 < 120
-            time.sleep(0.2)
-        raise RuntimeError("side work failed")
+    def side_work(pool):
+        return [pool.submit(_failing_side_item, str(runs / slow.name() / "metrics.jsonl"))]
 
     t0 = time.time()
     try:
