@@ -147,7 +147,7 @@ class TrainConfig:
     device: str = "auto"  #: auto (CUDA if present), cpu, cuda, cuda:N
     precision: str = "auto"  #: auto (bf16 on CUDA and native-bf16 CPUs for images), fp32, bf16
     channels_last: bool = True  #: channels-last images and conv weights (CPU and CUDA)
-    compile: bool = False  #: torch.compile the model
+    compile: str = "auto"  #: torch.compile the step: auto (long CPU image runs), on, off
     deterministic: bool = True  #: deterministic algorithms where available (exact resume)
     sync_bn: bool = False  #: SyncBatchNorm under DDP
     checkpoint_every: int = 1  #: epochs between checkpoints

@@ -67,7 +67,7 @@ from dynamics.train.guards import NanGuard, StopRequested, StopSignals
 from dynamics.train.instrument import Instrument
 from dynamics.train.logging_backends import check_backends
 from dynamics.train.loop import PROGRESS_EVERY, train_epochs  # noqa: F401 - PROGRESS_EVERY: API
-from dynamics.train.precision import effective_precision, use_channels_last
+from dynamics.train.precision import effective_compile, effective_precision, use_channels_last
 from dynamics.train.progress import Progress
 from dynamics.train.resume import read_checkpoint, restore
 from dynamics.train.run_state import RunState
@@ -104,6 +104,8 @@ class _Run(RunState):
                                      centered=cfg.predictor.centered, dist=dist)
         self.channels_last = use_channels_last(cfg.channels_last, self.data.in_shape)
         self.precision = effective_precision(device, cfg.precision, self.data.in_shape)
+        self.compiled = effective_compile(device, cfg.compile, self.data.in_shape,
+                                          self.total_steps())
         self.guard = NanGuard(device, dist)
         if ckpt is not None:
             self.resume_from(ckpt)
@@ -112,7 +114,7 @@ class _Run(RunState):
         self.write_summary(**self.describe())
         dist.barrier()
         self.step_fn = self.method.training_step
-        if cfg.compile:
+        if self.compiled:
             self.step_fn = torch.compile(self.method.training_step)
 
     def load_data(self) -> None:
@@ -147,7 +149,7 @@ class _Run(RunState):
                 "backend": self.dist.backend,
                 "sync_bn": bool(cfg.sync_bn and self.dist.is_distributed
                                 and self.device.type == "cuda"),
-                "precision": self.precision,
+                "precision": self.precision, "compiled": self.compiled,
                 "deterministic": cfg.deterministic, "torch_version": torch.__version__,
                 "threads": self.governor.choice.to_dict()}
 

@@ -29,6 +29,7 @@ from dynamics.train.methods.options import DEFAULT_METHOD_LOSS, method_config
 from dynamics.train.models.encoders import ENCODERS
 from dynamics.train.models.heads import PROJECTOR_KINDS
 from dynamics.train.models.predictor_registry import predictor_config
+from dynamics.train.precision import compile_choice
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -52,6 +53,7 @@ def validate(cfg: Any) -> Any:
     if not (cfg.device in DEVICES or cfg.device.startswith("cuda:")):
         raise ConfigError("device", f"must be one of auto, cpu, cuda, cuda:N; got {cfg.device!r}")
     check_choice("precision", cfg.precision, PRECISIONS)
+    cfg.compile = compile_choice(cfg.compile)
     _positive_int("checkpoint_every", cfg.checkpoint_every)
     _positive_int("keep_checkpoints", cfg.keep_checkpoints, low=0, allow_none=True)
     parse_threads(cfg.threads)

@@ -54,3 +54,35 @@ def test_the_run_records_the_precision_it_used(monkeypatch, smoke_cfg, tmp_path,
     s = train(smoke_cfg(tmp_path, "optim.max_steps=2", "optim.epochs=1", "eval.linear_epochs=1",
                         "eval.online_probe_epochs=1", "device=cpu"))
     assert s["precision"] == ("bf16" if native else "fp32")
+
+
+@pytest.mark.parametrize("device, in_shape, steps, compiler, expected", [
+    ("cpu", (3, 32, 32), 3125, True, True),     # the cpu tier: 40 epochs of 78 steps
+    ("cpu", (3, 32, 32), 999, True, False),     # too short to earn the compilation back
+    ("cpu", (3, 32, 32), 3125, False, False),   # no C++ compiler for inductor
+    ("cpu", (1, 8, 8), 5000, True, False),      # the digits
+    ("cpu", (6,), 5000, True, False),           # the linear runs checked against the theory
+    ("cuda", (3, 32, 32), 5000, True, False),   # not measured on a GPU: eager unless asked
+])
+def test_compile_auto(monkeypatch, device, in_shape, steps, compiler, expected):
+    monkeypatch.setattr(prec, "have_cpp_compiler", lambda: compiler)
+    assert prec.effective_compile(torch.device(device), "auto", in_shape, steps) is expected
+
+
+def test_compile_choices():
+    from dynamics.errors import ConfigError
+
+    dev = torch.device("cpu")
+    assert prec.effective_compile(dev, "on", (6,), 1) is True
+    assert prec.effective_compile(dev, True, (6,), 1) is True  # a YAML boolean
+    assert prec.effective_compile(dev, "False", (3, 32, 32), 10**6) is False
+    with pytest.raises(ConfigError, match="compile: must be one of auto, on, off"):
+        prec.compile_choice("maybe")
+
+
+def test_the_run_records_whether_it_compiled(smoke_cfg, tmp_path):
+    from dynamics.train.trainer import train
+
+    summary = train(smoke_cfg(tmp_path, "optim.max_steps=1", "optim.epochs=1",
+                              "eval.linear_epochs=1", "eval.online_probe_epochs=1"))
+    assert summary["compiled"] is False  # auto: 8 x 8 digits, one step
