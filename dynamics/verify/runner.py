@@ -2,16 +2,17 @@
 
 :func:`verify` takes the predictions of a tier (all, or ``only``), collects the training runs
 they need (:class:`~dynamics.verify.prediction.RunSpec`, shared runs counted once), runs the
-missing ones (finished run folders are reused, interrupted ones resumed; ``jobs`` local
-processes at once, each with one CPU thread), evaluates every prediction on the finished
-folders and writes ``report.json`` and ``report.md`` with one figure per prediction
-(:mod:`dynamics.verify.report`). A run folder's name is a hash of its config, overrides
-and seed, so a rerun (or another tier) finds it again.
+missing ones (finished run folders are reused, interrupted ones resumed), evaluates every
+prediction on the finished folders and writes ``report.json`` and ``report.md`` with one figure
+per prediction (:mod:`dynamics.verify.report`). A run folder's name is a hash of its config,
+overrides and seed, so a rerun (or another tier) finds it again.
 
-Training runs go through the ``ssl-dynamics train`` command in a child process: the same code
-path a user runs, killable, and isolated from the other jobs. A run that fails makes the
-predictions that need it ``not run`` (the reason is the run's last error line); nothing is
-judged on a partial set of seeds.
+The work goes to ``jobs`` long-lived worker processes, each with one CPU thread
+(:class:`~dynamics.verify.pool.WorkPool`): a training run is the ``ssl-dynamics train``
+command run inside a worker (the same code path a user runs; stopped by SIGTERM, it saves its
+checkpoint), a prediction is judged in a worker too. A run that fails makes the predictions
+that need it ``not run`` (the reason is the run's last error line); nothing is judged on a
+partial set of seeds.
 """
 
 from __future__ import annotations

@@ -269,6 +269,28 @@ def test_compiled_run_matches_eager(tmp_path):
     assert all(abs(a - b) <= 1e-4 * abs(b) + 1e-6 for a, b in zip(lc, le, strict=True))
 
 
+@pytest.mark.integration  # end to end (pytest -m integration): compiles with inductor
+def test_compiled_directpred_step_compiles_once(tmp_path):
+    """compile=on with the DirectPred predictor: the predictor's running statistics stay eager
+    code inside the compiled step, so 12 steps compile a few graphs, not one per step (a
+    Python counter traced into the graph would recompile every step and fall back to eager),
+    and the losses follow the eager run's."""
+    import torch._dynamo
+
+    base = ["optim.max_steps=12", "eval.every_epoch=false", "eval.linear_epochs=1",
+            "predictor.kind=directpred", "predictor.freq=1"]
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    trainer.train(cfg_for(tmp_path, *base, "compile=on", "name=compiled"))
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    trainer.train(cfg_for(tmp_path, *base, "compile=off", "name=eager"))
+    assert 1 <= graphs <= 6, graphs
+    lc = [r["loss"] for r in runs.read_jsonl(tmp_path / "compiled" / "metrics.jsonl")]
+    le = [r["loss"] for r in runs.read_jsonl(tmp_path / "eager" / "metrics.jsonl")]
+    assert len(lc) == len(le) >= 2
+    assert all(abs(a - b) <= 1e-3 * abs(b) + 1e-5 for a, b in zip(lc, le, strict=True))
+
+
 def test_batchnorm_recalibration_matches_the_data():
     """A random network's BatchNorm statistics are re-estimated as the plain average over the
     images: after it, the running mean of the first BN equals the per-channel mean of its

@@ -88,6 +88,7 @@ class Predictor(nn.Module):
         self.rule: UpdateRule = rule if rule is not None else make_update_rule(self.update_rule)
         self.all_reduce: AllReduce | None = None
 
+    @torch.compiler.disable  # running statistics: plain eager code inside a compiled step
     def observe(self, online: Tensor, target: Tensor | None = None) -> None:
         """This step's detached predictor inputs (and paired targets), before the forward:
         ``rule.observe`` (the spectral rule folds them into F; the others ignore them)."""
