@@ -48,7 +48,8 @@ class VerifyRun:
                                   "verify; empty: all", factory=list)
     runs: str = option("runs/verify", "folder of the training runs (reused and resumed)")
     out: str = option("results/verify", "folder of report.md, report.json and figures/")
-    jobs: int = option(1, "training runs at once (each one CPU thread)")
+    jobs: int = option(2, "worker processes, each one CPU thread: training runs and "
+                          "predictions at once")
     data_root: str | None = option(None, "real images for the cpu/paper tiers: CIFAR-10 as a "
                                          "folder or .tar.gz of train/ and test/ class folders")
     device: str = option("cpu", "device of the training runs (cpu, cuda, auto)")
@@ -134,6 +135,7 @@ class RunBatch:
             if s not in self.todo:
                 self.results[s] = RunResult(s, runs_dir / s.name(), "reused")
         self.futures: list[Future] = []
+        self._queued: list[tuple[RunSpec, str, Future]] = []
         if self.todo:
             log(f"{what}: {len(self.todo)} training run(s) to do "
                 f"({len(self.results)} reused), {cfg.jobs} at a time")
@@ -146,6 +148,7 @@ class RunBatch:
                     train_run, _argv(s, runs_dir, cfg, resume=state == "partial"))
             fut.add_done_callback(functools.partial(self._finished, s, state))
             self.futures.append(fut)
+            self._queued.append((s, state, fut))
 
     def _result(self, spec: RunSpec, state: str, fut: Future) -> RunResult:
         folder = self.runs_dir / spec.name()
@@ -163,11 +166,20 @@ class RunBatch:
                              seconds)
         return RunResult(spec, None, f"failed (exit {rc}): {err or 'no message'}", seconds)
 
+    def collect(self) -> dict[RunSpec, RunResult]:
+        """``results`` once every run's future is done (a future's done callbacks may still be
+        running when a wait on it returns: a result not yet recorded is taken here)."""
+        for spec, state, fut in self._queued:
+            with self.lock:
+                if spec not in self.results:
+                    self.results[spec] = self._result(spec, state, fut)
+        return self.results
+
     def _finished(self, spec: RunSpec, state: str, fut: Future) -> None:
         res = self._result(spec, state, fut)
         with self.lock:
             self.done.append(res)
-            self.results[spec] = res
+            self.results.setdefault(spec, res)
             pending = [s for s in self.todo if s not in self.results]
             left = time_left(pending, self.done, self.jobs)
             self.log(f"  run {len(self.done)}/{len(self.todo)} {spec.name()}: {res.note} "
@@ -186,7 +198,7 @@ def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: VerifyRun,
     with WorkPool(cfg.jobs) as pool:
         batch = RunBatch(specs, runs_dir, cfg, log, what, pool)
         wait(batch.futures)
-    return batch.results
+    return batch.collect()
 
 
 def _epochs(spec: RunSpec) -> float:
@@ -328,13 +340,14 @@ def verify(cfg: VerifyRun, log: Callable[[str], Any] = print,
                 with cpu_threads(1):
                     judge.all(p for p in free if p.id not in pooled)
                 _wait(pool.training.values(), side + judged)  # its runs and the side work's
-                judge.results = batch.results
+                judge.results = batch.collect()
                 judged += [judge.submit(pool, p) for p in based if p.id in pooled]
                 if after_runs is not None:
                     side += list(after_runs(pool) or [])
                 with cpu_threads(1):
                     judge.all(p for p in based if p.id not in pooled)
                 _wait(side + judged, side + judged)
+                judge.collect()
         return write_report(out, cfg, [judge.entries[p.id] for p in preds],
                             time.perf_counter() - t0)
 
@@ -350,6 +363,7 @@ class _Judge:
         self.results: dict[RunSpec, RunResult] = {}
         self.entries: dict[str, tuple] = {}
         self.lock = threading.Lock()
+        self._submitted: list[tuple[Prediction, Future]] = []
 
     def all(self, preds) -> None:
         """Judge every prediction of ``preds``."""
@@ -381,11 +395,20 @@ class _Judge:
                 self.record(pred, *f.result())
 
         fut.add_done_callback(done)
+        self._submitted.append((pred, fut))
         return fut
 
+    def collect(self) -> None:
+        """Record the verdicts of finished work whose done callbacks have not run yet."""
+        for pred, fut in self._submitted:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.record(pred, *fut.result())
+
     def record(self, pred: Prediction, outcome: Outcome, seconds: float) -> None:
-        """Keep ``pred``'s verdict and log it."""
+        """Keep ``pred``'s verdict and log it (once)."""
         with self.lock:
+            if pred.id in self.entries:
+                return
             self.log(f"[{len(self.entries) + 1}/{self.n}] {pred.id}: {outcome.status}"
                      + (f" ({outcome.details})" if outcome.status == NOT_RUN else "")
                      + f" ({seconds:.1f} s)")

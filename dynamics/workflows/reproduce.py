@@ -100,7 +100,8 @@ class ReproduceRun:
                                        "data) or cpu (real images, hours)",
                               choices=("smoke", "cpu", "paper"))
     data_root: str | None = option(None, "CIFAR-10 (folder or .tar.gz) for the cpu tier")
-    jobs: int = option(2, "training runs at once during verify")
+    jobs: int = option(2, "worker processes, each one CPU thread: training runs, predictions "
+                          "and figures at once")
 
 
 @with_thread_policy

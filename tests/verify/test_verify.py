@@ -281,3 +281,50 @@ def test_the_gpu_tier_fits_ten_minutes_of_one_gpu(tmp_path):
         epochs += cfg.optim.epochs
     assert epochs * 50_000 / 5_600 < 8 * 60
     assert PREDICTIONS["directpred.directpred_works"].runs_for("gpu") == []
+
+
+class _LateCallbacks:
+    """A pool whose work is done at once but whose done callbacks have not run yet (as when a
+    wait returns before the pool's thread reached them)."""
+
+    stopped = False
+
+    def __init__(self, value):
+        from concurrent.futures import Future
+
+        class Late(Future):
+            def add_done_callback(self, fn):  # never called back
+                pass
+
+        self.value, self.late, self.training = value, Late, {}
+
+    def submit(self, fn, *args):
+        fut = self.late()
+        fut.set_result(self.value(*args) if callable(self.value) else self.value)
+        return fut
+
+
+def test_results_do_not_depend_on_when_callbacks_run(tmp_path):
+    from dynamics.verify.runner import RunBatch
+
+    spec = RunSpec("smoke_byol_digits.yaml", FAST, 0, "a")
+
+    def finished(argv):  # the run "trained": its folder is finished
+        folder = tmp_path / spec.name()
+        folder.mkdir(exist_ok=True)
+        (folder / "config.yaml").write_text("name: x\n")
+        (folder / "summary.json").write_text(json.dumps({"status": "finished"}))
+        return 0, "", 1.5
+
+    batch = RunBatch([spec], tmp_path, VerifyRun(), lambda m: None, "verify",
+                     _LateCallbacks(finished))
+    res = batch.collect()[spec]
+    assert res.note == "trained" and res.folder == tmp_path / spec.name()
+    from dynamics.verify.runner import _Judge
+
+    pred = PREDICTIONS["directpred.theorem1_invariant"]
+    judge = _Judge(VerifyRun(), tmp_path, [pred], set(), lambda m: None)
+    judge.submit(_LateCallbacks((Outcome.judged(True, rule="r"), 0.5)), pred)
+    assert pred.id not in judge.entries
+    judge.collect()
+    assert judge.entries[pred.id][1].status == "confirmed"
