@@ -12,11 +12,11 @@ result (or the exception) comes back the same way and completes a
 A worker imports the ``dynamics`` of the calling process and finds the caller's modules (its
 ``sys.path`` is the caller's), never another installed copy.
 
-:func:`train_run` is the work item of a training run: ``ssl-dynamics train`` inside the worker,
-its exit code and last error line returned. :meth:`WorkPool.stop` sends SIGTERM to the workers:
-a run in progress stops at its next step, saves its checkpoint and records the interruption (a
-rerun resumes it); other work ends at once without half-written files (every output is written
-atomically); work not started is cancelled. Each worker has a pipe of its own, so a worker that
+:func:`dynamics.verify.run_batch.train_run` is the work item of a training run.
+:meth:`WorkPool.stop` sends SIGTERM to the workers: a run in progress stops at its next step,
+saves its checkpoint and records the interruption (a rerun resumes it); other work ends at
+once without half-written files (every output is written atomically); work not started is
+cancelled. Each worker has a pipe of its own, so a worker that
 ends (stopped, or killed from outside) never blocks the others. Ctrl-C is handled by the calling
 process, which stops the pool the same way (the workers ignore SIGINT between work items).
 """
@@ -33,8 +33,7 @@ import struct
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, BinaryIO
 
@@ -88,19 +87,6 @@ class _CallerUnpickler(pickle.Unpickler):
             if main is not None:
                 return getattr(main, name)
         return super().find_class(module, name)
-
-
-def train_run(argv: Sequence[str]) -> tuple[int, str, float]:
-    """``ssl-dynamics train *argv`` in this process: (exit code, last line written to stderr,
-    seconds). SIGTERM during the run stops it at its next step with its state saved (143)."""
-    from dynamics.cli.main import main
-
-    t0 = time.perf_counter()
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        rc = main(["train", *argv])
-    lines = err.getvalue().strip().splitlines()
-    return rc, (lines[-1] if lines else ""), time.perf_counter() - t0
 
 
 def _serve(threads: int) -> None:
@@ -262,7 +248,7 @@ class WorkPool:
             self._close()
 
 
-__all__ = ["WorkPool", "WorkerEnded", "train_run"]
+__all__ = ["WorkPool", "WorkerEnded"]
 
 
 if __name__ == "__main__":

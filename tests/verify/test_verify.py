@@ -309,7 +309,7 @@ def test_results_do_not_depend_on_when_callbacks_run(tmp_path):
 
     spec = RunSpec("smoke_byol_digits.yaml", FAST, 0, "a")
 
-    def finished(argv):  # the run "trained": its folder is finished
+    def finished(config_file, overrides, resume):  # the run "trained": its folder is finished
         folder = tmp_path / spec.name()
         folder.mkdir(exist_ok=True)
         (folder / "config.yaml").write_text("name: x\n")
