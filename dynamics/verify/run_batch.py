@@ -180,7 +180,7 @@ def execute_runs(specs: Sequence[RunSpec], runs_dir: Path, cfg: Any,
     """Run (or reuse / resume) every spec, ``cfg.jobs`` at a time in a :class:`WorkPool`;
     progress lines with the estimated time left go to ``log``. An exception (or SIGTERM /
     Ctrl-C) stops the runs: each saves a checkpoint, so a rerun resumes it."""
-    log = _locked(log)
+    log = locked_log(log)
     if all(_state(runs_dir / s.name()) == "finished" for s in specs):
         return {s: RunResult(s, runs_dir / s.name(), "reused") for s in specs}
     with WorkPool(cfg.jobs) as pool:
@@ -223,7 +223,8 @@ def time_left(pending: Sequence[RunSpec], done: Sequence[RunResult], jobs: int) 
     return total / max(1, jobs)
 
 
-def _locked(log: Callable[[str], Any]) -> Callable[[str], Any]:
+def locked_log(log: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``log`` behind a lock: one whole line at a time when several threads log."""
     lock = threading.Lock()
 
     def locked(message: str) -> None:  # one line at a time from several threads
@@ -234,4 +235,4 @@ def _locked(log: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 __all__ = ["CONFIG_DIR", "DATA_ROOT", "RunBatch", "RunResult", "execute_runs", "lacking_data",
-           "time_left", "train_run"]
+           "locked_log", "time_left", "train_run"]

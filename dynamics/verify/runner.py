@@ -36,10 +36,10 @@ from dynamics.verify.run_batch import (  # noqa: F401 - re-exported: the runner'
     RunBatch,
     RunResult,
     _argv,
-    _locked,
     _state,
     execute_runs,
     lacking_data,
+    locked_log,
     time_left,
 )
 
@@ -156,7 +156,7 @@ def verify(cfg: VerifyRun, log: Callable[[str], Any] = print,
     preds = select(cfg.only)
     out = check_output_dir("out", cfg.out)
     runs_dir = check_output_dir("runs", cfg.runs)
-    log = _locked(log)
+    log = locked_log(log)
     t0 = time.perf_counter()
     with FolderLock(out, field="out", what="verify output folder"):
         specs = list(dict.fromkeys(s for p in preds for s in p.runs_for(cfg.tier)))

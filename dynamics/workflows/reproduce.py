@@ -19,7 +19,6 @@ import functools
 import json
 import math
 import platform
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -166,17 +165,12 @@ def _reproduce(out: Path, run: ReproduceRun, log: Callable[[str], object],
 
     from dynamics.plots import FIGURES, make_figures, resolve_names
     from dynamics.verify.pool import WorkPool
+    from dynamics.verify.run_batch import locked_log
     from dynamics.verify.runner import RunBatch, VerifyRun, lacking_data, verify
 
     quick = run.quick
     t0 = time.perf_counter()
-    lock = threading.Lock()
-    plain_log = log
-
-    def log(message: str) -> None:  # one line at a time from the pool's threads
-        with lock:
-            plain_log(message)
-
+    log = locked_log(log)  # one line at a time from the pool's threads
     names = resolve_names(figure_names)
     simulated = [n for n in names if not FIGURES[n].run_based]
     run_based = [n for n in names if FIGURES[n].run_based]
